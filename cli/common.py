@@ -1,0 +1,72 @@
+"""What every command-line shell shares: error reporting, tables, JSON, job views."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from datetime import datetime
+from typing import Any, Callable, Iterable
+
+from core.errors import HpcaiError
+from core.store import JobRow
+
+EXIT_USAGE = 2
+
+
+def guarded(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    """User mistakes end as one clear message on stderr and exit status 2, never a traceback."""
+
+    def wrap(fn: Callable[..., int]) -> Callable[..., int]:
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> int:
+            try:
+                return fn(*args, **kwargs)
+            except HpcaiError as exc:
+                for line in exc.text.splitlines():
+                    print(f"{prog}: error: {line}", file=sys.stderr)
+                return EXIT_USAGE
+            except KeyboardInterrupt:
+                return 130
+
+        return inner
+
+    return wrap
+
+
+def table(headers: list[str], rows: Iterable[list[Any]], out=None) -> None:  # type: ignore[no-untyped-def]
+    out = out or sys.stdout
+    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), file=out)
+    for r in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip(), file=out)
+
+
+def dump_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=_default, sort_keys=True, ensure_ascii=False))
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def job_dict(row: JobRow, full: bool = False) -> dict[str, Any]:
+    data = {
+        "id": row.id, "uuid": row.uuid, "name": row.name, "user": row.user, "project": row.project,
+        "framework": row.framework, "mode": row.mode, "runtime": row.runtime, "image": row.image,
+        "scheduler": row.scheduler, "scheduler_job_id": row.scheduler_job_id, "queue": row.queue,
+        "state": row.state, "raw_state": row.raw_state, "reason": row.reason,
+        "exit_code": row.exit_code, "exec_hosts": row.exec_hosts, "from_host": row.from_host,
+        "submit_time": row.submit_time, "start_time": row.start_time, "end_time": row.end_time,
+        "job_dir": row.job_dir, "stdout_path": row.stdout_path, "source": row.source,
+    }
+    if full:
+        data.update({"request": row.request, "plan": row.plan, "script": row.script})
+    return data
+
+
+def short_time(value: datetime | None) -> str:
+    return value.astimezone().strftime("%b %d %H:%M") if value else "-"

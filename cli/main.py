@@ -1,0 +1,354 @@
+"""`hpcai`: the command-line shell. Flags of `submit` are generated from the plugins' schemas."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from cli.common import dump_json, guarded, job_dict, short_time, table
+from core import __version__
+from core.errors import ValidationError
+from core.platform import Platform
+from core.schema import is_visible
+from core.types import JobState
+from core.users import current_user, groups_of, is_admin
+
+PROG = "hpcai"
+SELECTORS = ("framework", "mode", "runtime", "scheduler")
+
+
+# --- submit: a parser built from the merged schema of the chosen plugins ----------------------
+
+def _flag(name: str, prop: dict[str, Any]) -> str:
+    return prop.get("x-cli") or "--" + name.replace("_", "-")
+
+
+def schema_parser(schema: dict[str, Any]) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"{PROG} submit", add_help=True,
+                                description="Submit a training job. Flags come from the chosen "
+                                            "framework, mode and runtime plugins.",
+                                epilog="The run command may also follow `--`: "
+                                       "hpcai submit ... -- python train.py --lr 0.1")
+    props = sorted(schema["properties"].items(), key=lambda kv: kv[1].get("x-order", 100))
+    for name, prop in props:
+        helptext = prop.get("title", name)
+        if prop.get("description"):
+            helptext += f": {prop['description']}"
+        if "default" in prop and prop["default"] not in (None, [], {}):
+            helptext += f" (default: {prop['default']})"
+        if name in schema.get("required", []):
+            helptext += " [required]"
+        kind = prop.get("type")
+        flag = _flag(name, prop)
+        if name == "mounts":
+            p.add_argument("--mount", dest=name, action="append", metavar="SRC[:MOUNT_POINT]", help=helptext)
+        elif name == "env":
+            p.add_argument("--env", dest=name, action="append", metavar="K=V[,K=V...]", help=helptext)
+        elif kind == "boolean":
+            p.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=helptext)
+        elif kind == "integer":
+            p.add_argument(flag, dest=name, type=_int(name), default=None, help=helptext,
+                           metavar="N")
+        elif kind == "number":
+            p.add_argument(flag, dest=name, type=float, default=None, help=helptext)
+        else:
+            choices = prop.get("enum")
+            p.add_argument(flag, dest=name, default=None, help=helptext,
+                           metavar="{" + ",".join(choices) + "}" if choices else name.upper())
+    p.add_argument("--dry-run", action="store_true", help="print the plan and the job script; submit nothing")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    return p
+
+
+def _int(name: str):  # type: ignore[no-untyped-def]
+    def conv(text: str) -> int:
+        try:
+            return int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name}: '{text}' is not a whole number") from None
+
+    return conv
+
+
+@guarded(PROG)
+def cmd_submit(argv: list[str]) -> int:
+    flags, rest = (argv[: argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+    pre = argparse.ArgumentParser(add_help=False)
+    for sel in SELECTORS:
+        pre.add_argument(f"--{sel}")
+    known, _ = pre.parse_known_args(flags)
+    platform = Platform()
+    schema = platform.jobs.form_schema(known.framework, known.mode, known.runtime)
+    args = schema_parser(schema).parse_args(flags)
+    values = {k: v for k, v in vars(args).items() if k not in ("dry_run", "json") and v is not None}
+    if rest:
+        if values.get("command"):
+            raise ValidationError("given both as --command and after --", field="command",
+                                  fix="give the run command once")
+        values["command"] = " ".join(_shell_quote(a) for a in rest)
+    if "env" in values:
+        values["env"] = ",".join(values["env"])
+    for name, value in list(values.items()):
+        if not is_visible(schema["properties"].get(name, {}), values):
+            raise ValidationError(f"does not apply to this choice of {', '.join(SELECTORS)}", field=name)
+    user = current_user()
+    req = platform.jobs.request_from_values(values, user, source="cli")
+    prep = platform.jobs.prepare(req)
+    if args.dry_run:
+        if args.json:
+            dump_json({"plan": _plain(prep.plan), "script": prep.script(), "job_dir": str(prep.job_dir),
+                       "ports_needed": prep.ports_needed})
+        else:
+            print("# plan (ports are allocated at submission:", prep.ports_needed, "needed)")
+            print(prep.plan.to_json())
+            print("# job script")
+            print(prep.script())
+        return 0
+    row = platform.jobs.submit_prepared(prep)
+    if args.json:
+        dump_json(job_dict(row))
+    else:
+        print(f"Job {row.id} ({row.name}) submitted to {row.scheduler} as {row.scheduler_job_id}; "
+              f"job directory {row.job_dir}")
+    return 0
+
+
+def _shell_quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
+
+
+def _plain(plan: Any) -> Any:
+    import json
+
+    return json.loads(plan.to_json())
+
+
+# --- jobs ------------------------------------------------------------------------------------
+
+@guarded(PROG)
+def cmd_jobs(args: argparse.Namespace) -> int:
+    platform = Platform()
+    platform.jobs.refresh()
+    states = args.state.split(",") if args.state else None
+    for s in states or []:
+        if s not in {x.value for x in JobState}:
+            raise ValidationError(f"'{s}' is not a job state", field="--state",
+                                  fix="use " + ", ".join(x.value for x in JobState))
+    rows, total = platform.jobs.list(current_user(), all_users=args.all, states=states,
+                                     framework=args.framework, name=args.name,
+                                     limit=args.limit, offset=args.offset)
+    if args.json:
+        dump_json({"total": total, "jobs": [job_dict(r) for r in rows]})
+        return 0
+    table(["ID", "NAME", "USER", "STATE", "FRAMEWORK", "MODE", "SCHEDULER", "SCHED_ID", "SUBMITTED"],
+          [[r.id, r.name, r.user, r.state, r.framework or "-", r.mode, r.scheduler,
+            r.scheduler_job_id, short_time(r.submit_time)] for r in rows])
+    if total > len(rows):
+        print(f"({len(rows)} of {total} shown; use --limit/--offset)")
+    return 0
+
+
+@guarded(PROG)
+def cmd_show(args: argparse.Namespace) -> int:
+    platform = Platform()
+    platform.jobs.refresh()
+    row = platform.jobs.get(args.job, current_user())
+    if args.json:
+        dump_json(job_dict(row, full=True))
+        return 0
+    for k, v in job_dict(row).items():
+        print(f"{k:17} {short_time(v) if k.endswith('_time') else ('' if v is None else v)}")
+    return 0
+
+
+@guarded(PROG)
+def cmd_logs(args: argparse.Namespace) -> int:
+    platform = Platform()
+    platform.jobs.refresh()
+    row = platform.jobs.get(args.job, current_user())
+    path = Path(row.job_dir, "logs", args.rank.replace("/", ".") + ".log") if args.rank else \
+        Path(row.stdout_path or "")
+    if not args.follow:
+        if not path.exists():
+            raise ValidationError(f"job {row.id} has no log yet ({row.state})", field="job",
+                                  fix="wait until it starts, or use -f to follow")
+        sys.stdout.write(path.read_text(errors="replace"))
+        return 0
+    return _follow(platform, row.id, path)
+
+
+def _follow(platform: Platform, job_id: int, path: Path) -> int:
+    pos = 0
+    user = current_user()
+    while True:
+        if path.exists():
+            with open(path, "rb") as f:
+                f.seek(pos)
+                chunk = f.read()
+                pos += len(chunk)
+            if chunk:
+                sys.stdout.write(chunk.decode(errors="replace"))
+                sys.stdout.flush()
+        platform.jobs.refresh()
+        row = platform.jobs.get(job_id, user)
+        if JobState(row.state).terminal:
+            if path.exists() and path.stat().st_size > pos:
+                continue
+            return 0
+        time.sleep(0.5)
+
+
+def _control(action: str):  # type: ignore[no-untyped-def]
+    @guarded(PROG)
+    def run(args: argparse.Namespace) -> int:
+        platform = Platform()
+        row = getattr(platform.jobs, action)(args.job, current_user())
+        print(f"Job {row.id} ({row.name}): {row.state}")
+        return 0
+
+    return run
+
+
+# --- catalogs --------------------------------------------------------------------------------
+
+@guarded(PROG)
+def cmd_plugins(args: argparse.Namespace) -> int:
+    platform = Platform()
+    reg = platform.registry
+    infos = reg.list(args.kind)
+    if args.kind and args.kind not in {"scheduler", "framework", "mode", "runtime", "option"} and not infos:
+        raise ValidationError(f"unknown plugin kind '{args.kind}'", field="--kind",
+                              fix="use scheduler, framework, mode, runtime or option")
+    if args.json:
+        dump_json({"plugins": [i.as_dict() for i in infos], "errors": reg.load_errors})
+        return 0
+    table(["KIND", "NAME", "PLUGIN", "DISTRIBUTION", "VERSION", "ENABLED", "FIELDS"],
+          [[i.kind, i.name, i.plugin, i.distribution, i.version, "yes" if i.enabled else "no",
+            ",".join(i.descriptor.option_schema().get("properties", {})) or "-"] for i in infos])
+    for err in reg.load_errors:
+        print(f"warning: {err}", file=sys.stderr)
+    return 0
+
+
+@guarded(PROG)
+def cmd_specs(args: argparse.Namespace) -> int:
+    platform = Platform()
+    user = current_user()
+    specs = platform.specs.all() if args.all and is_admin(user) else platform.specs.visible(user, groups_of(user))
+    if args.json:
+        from dataclasses import asdict
+
+        dump_json({"specs": [asdict(s) | {"label": s.label()} for s in specs]})
+        return 0
+    table(["NAME", "TYPE", "CPUS", "MEM_MB", "GPUS", "GPU_MODE", "GPU_TYPE", "NODE_GROUP", "VISIBLE_TO"],
+          [[s.name, s.kind.upper(), s.cpus, s.mem_mb or "-", s.gpus, s.gpu_mode or "-",
+            s.gpu_type or "any", s.node_group or "all",
+            ",".join(s.visible_users + [f"@{g}" for g in s.visible_groups]) or "everyone"] for s in specs])
+    return 0
+
+
+@guarded(PROG)
+def cmd_images(args: argparse.Namespace) -> int:
+    platform = Platform()
+    images = platform.images.tagged(args.tag)
+    if args.json:
+        from dataclasses import asdict
+
+        dump_json({"images": [asdict(i) for i in images]})
+        return 0
+    table(["NAME", "RUNTIME", "TAGS", "ALIASES", "REFERENCE"],
+          [[i.name, i.runtime, ",".join(i.tags), ",".join(i.aliases), i.reference] for i in images])
+    return 0
+
+
+def cmd_profile(_args: argparse.Namespace) -> int:
+    """Shell lines that make the product's #BSUB scripts work unchanged (eval "$(hpcai profile)")."""
+    from core.jobs import SOURCE_ROOT
+
+    top = SOURCE_ROOT / "hooks" / "jhscheduler"
+    bindir = Path(sys.argv[0]).resolve().parent if os.path.basename(sys.argv[0]) == "hpcai" \
+        else Path(sys.executable).parent
+    print(f"export JHSCHEDULER_TOP={top}")
+    print(f"export HPCAI_BIN={bindir}")
+    print(f"export HPCAI_PYTHON={sys.executable}")
+    print("source ${JHSCHEDULER_TOP}/etc/profile.unischeduler")
+    return 0
+
+
+# --- the parser --------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description="hpcai: an open, plugin-based AI platform for HPC clusters")
+    p.add_argument("--version", action="version", version=f"hpcai {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("submit", help="submit a training job (hpcai submit --framework F --help for its flags)",
+                   add_help=False)
+
+    j = sub.add_parser("jobs", help="list jobs")
+    j.add_argument("--all", action="store_true", help="every user's jobs (admins)")
+    j.add_argument("--state", help="comma-separated states: " + ",".join(s.value for s in JobState))
+    j.add_argument("--framework")
+    j.add_argument("--name", help="substring of the job name")
+    j.add_argument("--limit", type=int, default=50)
+    j.add_argument("--offset", type=int, default=0)
+    j.add_argument("--json", action="store_true")
+    j.set_defaults(func=cmd_jobs)
+
+    s = sub.add_parser("show", help="show one job")
+    s.add_argument("job")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_show)
+
+    lg = sub.add_parser("logs", help="print a job's output")
+    lg.add_argument("job")
+    lg.add_argument("-f", "--follow", action="store_true", help="follow the log until the job ends")
+    lg.add_argument("--rank", help="one rank's log, e.g. worker/1")
+    lg.set_defaults(func=cmd_logs)
+
+    for action, verb in (("kill", "kill"), ("suspend", "suspend"), ("resume", "resume")):
+        c = sub.add_parser(action, help=f"{verb} a job")
+        c.add_argument("job")
+        c.set_defaults(func=_control(action))
+
+    pl = sub.add_parser("plugins", help="list installed plugins and their option schemas")
+    pl.add_argument("--kind", help="scheduler, framework, mode, runtime or option")
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=cmd_plugins)
+
+    sp = sub.add_parser("specs", help="list the resource specs you may use")
+    sp.add_argument("--all", action="store_true", help="every spec (admins)")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_specs)
+
+    im = sub.add_parser("images", help="the image catalog")
+    im_sub = im.add_subparsers(dest="images_command", metavar="ACTION")
+    il = im_sub.add_parser("list", help="list images")
+    il.add_argument("--tag")
+    il.add_argument("--json", action="store_true")
+    il.set_defaults(func=cmd_images)
+
+    pr = sub.add_parser("profile", help="shell lines for the product's #BSUB scripts (eval \"$(hpcai profile)\")")
+    pr.set_defaults(func=cmd_profile)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "submit":
+        return cmd_submit(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

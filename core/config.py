@@ -1,0 +1,88 @@
+"""Site configuration: etc/hpcai.toml, overridden by HPCAI_* environment variables.
+
+Lookup order for the file: $HPCAI_CONFIG, then $HPCAI_HOME/etc/hpcai.toml, then the etc/
+directory of this source tree. Relative paths in the file are relative to HPCAI_HOME (the
+source tree by default), so the embedded defaults need no setup.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import HpcaiError
+
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Config:
+    home: Path
+    path: Path | None
+    default_scheduler: str = "local"
+    default_runtime: str = "host"
+    db_url: str = ""
+    spool: Path = Path()
+    data_dir: Path = Path()
+    enable: list[str] = field(default_factory=list)
+    disable: list[str] = field(default_factory=list)
+    site_modules: list[str] = field(default_factory=list)
+    schedulers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    images_file: Path = Path()
+    specs_file: Path = Path()
+    port_range: tuple[int, int] = (29500, 39499)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def scheduler_settings(self, name: str) -> dict[str, Any]:
+        return dict(self.schedulers.get(name, {}))
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def load_config(environ: dict[str, str] | None = None) -> Config:
+    env = os.environ if environ is None else environ
+    home = Path(env.get("HPCAI_HOME") or SOURCE_ROOT).resolve()
+    path = Path(env["HPCAI_CONFIG"]) if env.get("HPCAI_CONFIG") else home / "etc" / "hpcai.toml"
+    if not path.exists() and not env.get("HPCAI_CONFIG"):
+        path = SOURCE_ROOT / "etc" / "hpcai.toml"
+    raw: dict[str, Any] = {}
+    if path.exists():
+        try:
+            raw = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise HpcaiError(f"{path}: {exc}", fix="fix the TOML syntax of the site configuration") from exc
+    elif env.get("HPCAI_CONFIG"):
+        raise HpcaiError(f"configuration file {path} does not exist", field="HPCAI_CONFIG")
+    core = raw.get("core", {})
+    plugins = raw.get("plugins", {})
+
+    def where(value: str) -> Path:
+        p = Path(os.path.expandvars(os.path.expanduser(value)))
+        return p if p.is_absolute() else home / p
+
+    data_dir = where(env.get("HPCAI_DATA_DIR") or core.get("data_dir", "var"))
+    spool = where(env.get("HPCAI_SPOOL") or core.get("spool", str(data_dir / "spool")))
+    db_url = env.get("HPCAI_DB_URL") or core.get("database", "") or f"sqlite:///{data_dir / 'hpcai.db'}"
+    low, high = core.get("port_range", [29500, 39499])
+    return Config(
+        home=home,
+        path=path if path.exists() else None,
+        default_scheduler=env.get("HPCAI_DEFAULT_SCHEDULER") or core.get("default_scheduler", "local"),
+        default_runtime=env.get("HPCAI_DEFAULT_RUNTIME") or core.get("default_runtime", "host"),
+        db_url=db_url,
+        spool=spool,
+        data_dir=data_dir,
+        enable=list(plugins.get("enable", [])) + _split(env.get("HPCAI_PLUGINS_ENABLE", "")),
+        disable=list(plugins.get("disable", [])) + _split(env.get("HPCAI_PLUGINS_DISABLE", "")),
+        site_modules=list(plugins.get("site_modules", [])),
+        schedulers=dict(raw.get("schedulers", {})),
+        images_file=where(env.get("HPCAI_IMAGES") or core.get("images", "etc/images.toml")),
+        specs_file=where(env.get("HPCAI_SPECS") or core.get("resource_specs", "etc/resource_specs.toml")),
+        port_range=(int(low), int(high)),
+        raw=raw,
+    )

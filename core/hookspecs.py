@@ -1,0 +1,66 @@
+"""The contract of the whole platform: every hook a plugin may implement.
+
+Plugins are modules registered under the `hpcai` entry-point group; they implement some of
+these hooks with `@core.hookimpl`. Registry hooks return descriptor objects (see core.api);
+the core collects them from every enabled plugin. Policy hooks let a site add rules without
+touching hpcai (compare Slurm's job_submit plugins and LSF's esub).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from core.api import Framework, JobOption, ParallelMode, Runtime, Scheduler
+    from core.types import JobRequest, JobState
+
+hookspec = pluggy.HookspecMarker("hpcai")
+hookimpl = pluggy.HookimplMarker("hpcai")
+
+
+# --- registry hooks: called once when the plugin manager is built; results are collected ----
+
+@hookspec
+def hpcai_schedulers() -> list["Scheduler"]:
+    """Return the scheduler descriptors this plugin provides (local, slurm, lsf, drmaa ...)."""
+
+
+@hookspec
+def hpcai_frameworks() -> list["Framework"]:
+    """Return training-framework descriptors: the modes each offers and its env contract."""
+
+
+@hookspec
+def hpcai_parallel_modes() -> list["ParallelMode"]:
+    """Return parallel-mode descriptors: the topology (roles, counts, resources) of a job."""
+
+
+@hookspec
+def hpcai_runtimes() -> list["Runtime"]:
+    """Return runtime descriptors that wrap a rank's command (host process, Apptainer, ...)."""
+
+
+@hookspec
+def hpcai_job_options() -> list["JobOption"]:
+    """Return job-option descriptors: extra fields any training job may carry (auto-tuning,
+    datasets ...). Their schema is merged into every job form; `apply` may amend the plan."""
+
+
+# --- policy hooks: every implementation is called, in registration order ---------------------
+
+@hookspec
+def hpcai_validate_job(request: "JobRequest", user: str) -> None:
+    """Reject a job before anything is created by raising core.errors.ValidationError with a
+    message that says what to change (quota, naming rules, forbidden image ...)."""
+
+
+@hookspec
+def hpcai_amend_job(request: "JobRequest", user: str) -> None:
+    """Change a valid request in place before it is planned (inject env, mounts, accounts)."""
+
+
+@hookspec
+def hpcai_job_state_changed(job: Any, old: "JobState | None", new: "JobState") -> None:
+    """Called after the store records a state change (notify, audit, archive). Must not raise."""

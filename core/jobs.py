@@ -1,0 +1,538 @@
+"""The life of a training job: request -> validation -> plan -> script -> scheduler -> store.
+
+Nothing here knows a concrete framework, mode, runtime or scheduler; they are looked up in
+the registry by name and talk to the core through the descriptors of core.api.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import socket
+import sys
+import uuid as uuidlib
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+
+from core import schema as schemas
+from core.api import Framework, JobRef, ParallelMode, Runtime, Scheduler, ScriptContext
+from core.errors import HpcaiError, NotFound, PermissionDenied, SchedulerUnavailable, ValidationError, ValidationErrors
+from core.jobschema import CORE_FIELDS, core_schema
+from core.plan import LaunchPlan, ResourceRequest, Role, RoleGroup, template_names
+from core.ports import allocate_ports, release_ports
+from core.store import JobRow
+from core.types import LIVE_STATES, JobRequest, JobState, JobStatus, Mount
+from core.users import groups_of, is_admin
+
+if TYPE_CHECKING:
+    from core.platform import Platform
+
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+JAIRUN = SOURCE_ROOT / "hooks" / "jairun"
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def parse_env_list(text: str | dict[str, str] | None, field: str = "env") -> dict[str, str]:
+    """`ENV1=a,ENV2=b` (the product's form) -> dict. `\\,` keeps a comma inside a value."""
+    if text is None or text == "":
+        return {}
+    if isinstance(text, dict):
+        pairs = list(text.items())
+    else:
+        pairs = []
+        for item in re.split(r"(?<!\\),", text):
+            item = item.strip().replace("\\,", ",")
+            if not item:
+                continue
+            if "=" not in item:
+                raise ValidationError(f"'{item}' is not KEY=value", field=field,
+                                      fix="write comma-separated KEY=value pairs, e.g. ENV1=test1,ENV2=test2")
+            key, value = item.split("=", 1)
+            pairs.append((key.strip(), value))
+    out: dict[str, str] = {}
+    for key, value in pairs:
+        if not ENV_NAME.match(key):
+            raise ValidationError(f"'{key}' is not a valid environment variable name", field=field,
+                                  fix="use letters, digits and _ and start with a letter or _")
+        out[key] = str(value)
+    return out
+
+
+def parse_mount(text: str, field: str = "mounts") -> Mount:
+    """`SRC[:MOUNT_POINT][:ro]` -> Mount."""
+    parts = text.split(":")
+    if not parts[0]:
+        raise ValidationError(f"'{text}' has no mount directory", field=field,
+                              fix="write SRC or SRC:MOUNT_POINT, e.g. /data/mnist:/data")
+    readonly = len(parts) > 1 and parts[-1] in ("ro", "rw") and parts.pop() == "ro"
+    return Mount(source=parts[0], target=parts[1] if len(parts) > 1 and parts[1] else None,
+                 readonly=readonly)
+
+
+@dataclass
+class Prepared:
+    """A fully validated job, ready to be written and submitted (or shown by --dry-run)."""
+
+    request: JobRequest
+    plan: LaunchPlan
+    scheduler: Scheduler
+    framework: Framework | None
+    mode: ParallelMode
+    runtime: Runtime
+    job_dir: Path
+    stdout: str
+    stderr: str | None
+    body: str
+    ports_needed: int
+    warnings: list[str] = field(default_factory=list)
+
+    def context(self, python: str = sys.executable) -> ScriptContext:
+        return ScriptContext(job_dir=str(self.job_dir), cwd=self.request.cwd or self.plan.workdir,
+                             body=str(self.job_dir / "body.sh"),
+                             stdout=self.stdout, stderr=self.stderr, job_name=self.plan.name,
+                             env=job_environment(self), python=python)
+
+    def script(self) -> str:
+        return self.scheduler.render(self.plan, self.context())
+
+
+def job_environment(prep: Prepared) -> dict[str, str]:
+    """Variables every job's batch script exports (read by hooks/jairun and by users)."""
+    return {
+        "HPCAI_JOB_UUID": prep.plan.job_uuid,
+        "HPCAI_JOB_DIR": str(prep.job_dir),
+        "HPCAI_PYTHON": sys.executable,
+        "HPCAI_JAIRUN": str(JAIRUN),
+        "HPCAI_HOME": str(SOURCE_ROOT),
+        "JHSCHEDULER_TOP": str(SOURCE_ROOT / "hooks" / "jhscheduler"),
+    }
+
+
+class JobService:
+    def __init__(self, platform: "Platform"):
+        self.p = platform
+
+    # --- schema -----------------------------------------------------------------------------
+
+    def form_schema(self, framework: str | None = None, mode: str | None = None,
+                    runtime: str | None = None) -> dict[str, Any]:
+        """The merged schema of a training form for this framework/mode/runtime choice."""
+        reg = self.p.registry
+        fw: Framework | None = reg.get("framework", framework) if framework else None
+        modes = list(fw.modes) if fw else reg.names("mode")
+        base = core_schema(reg.names("framework"), modes, reg.names("runtime"),
+                           reg.names("scheduler"), [i.name for i in self.p.images.images])
+        if fw:
+            base["properties"]["name"]["default"] = fw.default_job_name or fw.name
+            base["properties"]["mode"]["default"] = fw.modes[0]
+            tagged = self.p.images.tagged(fw.image_tag)
+            if tagged:
+                base["properties"]["image"]["default"] = tagged[0].name
+        base["properties"]["runtime"]["default"] = self.p.config.default_runtime
+        base["properties"]["scheduler"]["default"] = self.p.config.default_scheduler
+        fragments: list[tuple[str, dict[str, Any]]] = [("core", base)]
+        if fw:
+            fragments.append((f"framework {fw.name}", fw.option_schema()))
+        mode_name = mode or (fw.modes[0] if fw else None)
+        if mode_name:
+            fragments.append((f"mode {mode_name}", reg.get("mode", mode_name).option_schema()))
+        rt = reg.get("runtime", runtime or self.p.config.default_runtime)
+        fragments.append((f"runtime {rt.name}", rt.option_schema()))
+        for opt in reg.list("option", enabled_only=True):
+            fragments.append((f"option {opt.name}", opt.descriptor.option_schema()))
+        return schemas.merge(fragments)
+
+    def request_from_values(self, values: dict[str, Any], user: str, source: str) -> JobRequest:
+        """Flat form/CLI/API values -> JobRequest (core fields typed, the rest as options)."""
+        core = {k: values[k] for k in CORE_FIELDS if values.get(k) is not None}
+        options = {k: v for k, v in values.items() if k not in CORE_FIELDS and v is not None}
+        mounts = [m if isinstance(m, Mount) else
+                  (parse_mount(m) if isinstance(m, str) else Mount(**m)) for m in core.pop("mounts", [])]
+        env = parse_env_list(core.pop("env", None))
+        return JobRequest(user=user, command=core.pop("command", ""), workdir=core.pop("workdir", ""),
+                          mounts=mounts, env=env, options=options, source=source, **core)
+
+    # --- validation and planning -------------------------------------------------------------
+
+    def prepare(self, req: JobRequest) -> Prepared:
+        """Validate everything and build the plan. No side effects: --dry-run calls only this."""
+        reg = self.p.registry
+        scheduler = reg.scheduler(req.scheduler or self.p.config.default_scheduler)
+        runtime: Runtime = reg.get("runtime", req.runtime or self.p.config.default_runtime)
+        image = None
+        if req.image:
+            image = self.p.images.resolve(req.image)
+        if req.framework is None and image is not None and image.frameworks and req.batch_script is not None:
+            req.framework = image.frameworks[0]  # a #BSUB script names only the image
+        fw: Framework | None = reg.get("framework", req.framework) if req.framework else None
+        if fw is None and req.batch_script is None:
+            raise ValidationError("is required", field="framework",
+                                  fix="choose one of: " + ", ".join(reg.names("framework")))
+        mode_name = req.mode or (fw.modes[0] if fw else "standalone")
+        mode: ParallelMode = reg.get("mode", mode_name, "mode")
+        if fw and mode_name not in fw.modes:
+            raise ValidationError(f"framework {fw.name} does not offer mode '{mode_name}'", field="mode",
+                                  fix=f"choose one of: {', '.join(fw.modes)}")
+        req.mode = mode_name
+        if fw and image is None:
+            tagged = self.p.images.tagged(fw.image_tag)
+            if not tagged:
+                raise ValidationError(f"no image in the catalog is tagged {fw.image_tag}", field="image",
+                                      fix="add one to etc/images.toml or give --image")
+            image = tagged[0]
+        if image is not None:
+            req.image = image.name
+            if fw and fw.name not in image.frameworks and fw.image_tag.lower() not in (t.lower() for t in image.tags):
+                raise ValidationError(f"image '{image.name}' is not made for {fw.name}", field="image",
+                                      fix="choose one of: " + ", ".join(i.name for i in self.p.images.tagged(fw.image_tag)))
+            why = runtime.check_image(image)
+            if why:
+                raise ValidationError(why, field="image")
+        req.name = req.name or (fw.default_job_name if fw else None) or "job"
+
+        # Field-level checks against the merged schema: every error at once, each named.
+        values = {k: getattr(req, k) for k in CORE_FIELDS if k not in ("mounts",)}
+        values["mounts"] = [asdict(m) for m in req.mounts]
+        values.update(req.options)
+        values["scheduler"] = scheduler.name
+        values["runtime"] = runtime.name
+        schema = self.form_schema(fw.name if fw else None, mode_name, runtime.name)
+        if req.groups is not None or req.batch_script is not None:
+            # Topology came from a machine file: the mode's spec pickers do not apply.
+            for name in mode.topology_fields:
+                schema["properties"].pop(name, None)
+            schema["required"] = [r for r in schema["required"] if r in schema["properties"]]
+        values = schemas.with_defaults(schema, values)
+        if fw is None:
+            schema["required"] = [r for r in schema["required"] if r != "framework"]
+        if req.batch_script is not None and not req.command:
+            schema["required"] = [r for r in schema["required"] if r != "command"]
+        errors = schemas.validate(schema, values)
+        if errors:
+            raise ValidationErrors(errors)
+        req.options = {k: values[k] for k in values if k not in CORE_FIELDS}
+
+        workdir = Path(os.path.expanduser(req.workdir)) if req.workdir else Path.cwd()
+        if not workdir.is_dir():
+            raise ValidationError(f"directory {workdir} does not exist", field="workdir",
+                                  fix="give an existing project directory (the one holding your code)")
+        req.workdir = str(workdir.resolve())
+        for m in req.mounts:
+            if not Path(m.source).exists():
+                raise ValidationError(f"mount directory {m.source} does not exist", field="mounts")
+
+        # Topology: from the machine file, or from the mode's fields and the resource specs.
+        user_groups = groups_of(req.user)
+        gpu_only = bool(fw and mode_name in fw.gpu_only_modes)
+
+        def spec(field_name: str, name: str) -> ResourceRequest:
+            found = self.p.specs.get_visible(name, req.user, user_groups, field_name)
+            if gpu_only and found.kind != "gpu":
+                raise ValidationError(f"{fw.title} {mode_name} jobs need a GPU resource spec; "
+                                      f"'{name}' is a CPU spec", field=field_name,
+                                      fix="choose a GPU spec")
+            return found.to_request()
+
+        groups = req.groups if req.groups is not None else mode.groups_from_options(req.options, spec)
+        for g in groups:
+            if g.count < 1:
+                raise ValidationError("instance count must be at least 1", field="instances")
+        argv = ["/bin/bash", "-c", req.command] if req.command else []
+        roles = mode.roles(groups, argv)
+
+        self._check_env(req, fw, mode)
+        reg.hook.hpcai_validate_job(request=req, user=req.user)
+        reg.hook.hpcai_amend_job(request=req, user=req.user)
+
+        job_uuid = str(uuidlib.uuid4())
+        job_dir = self.p.config.spool / req.user / job_uuid
+        plan = LaunchPlan(job_uuid=job_uuid, name=req.name, user=req.user, roles=roles,
+                          workdir=str(job_dir / "exec") if req.create_exec_dir else req.workdir,
+                          framework=fw.name if fw else None, mode=mode_name, runtime=runtime.name,
+                          scheduler=scheduler.name, env=dict(req.env), queue=req.queue,
+                          time_limit_min=req.time_limit_min)
+        self._contract(plan, fw, mode, runtime, image, req)
+        scheduler.check(plan)
+        if req.cwd and not Path(req.cwd).is_dir():
+            raise ValidationError(f"directory {req.cwd} does not exist", field="cwd",
+                                  fix="give an existing working directory (#BSUB -cwd)")
+        base = Path(req.cwd or plan.workdir)
+        stdout = str(base / req.stdout) if req.stdout else str(job_dir / "output.%J.txt")
+        stderr = str(base / req.stderr) if req.stderr else None
+        body = req.batch_script if req.batch_script is not None else \
+            '#!/bin/bash\nexec "$HPCAI_PYTHON" "$HPCAI_JAIRUN" run "$HPCAI_JOB_DIR/plan.json"\n'
+        return Prepared(request=req, plan=plan, scheduler=scheduler, framework=fw, mode=mode,
+                        runtime=runtime, job_dir=job_dir, stdout=stdout, stderr=stderr, body=body,
+                        ports_needed=mode.ports + req.extra_ports)
+
+    def _check_env(self, req: JobRequest, fw: Framework | None, mode: ParallelMode) -> None:
+        """Framework and mode declare the variables they set; overlaps are refused (lesson 5)."""
+        owners: dict[str, str] = {}
+        declared = [(f"mode {mode.name}", mode.reserved_env)]
+        if fw:
+            declared.insert(0, (f"framework {fw.name}", fw.reserved_env.get(mode.name, ())))
+        for owner, names in declared:
+            for n in names:
+                if n in owners:
+                    raise HpcaiError(f"environment variable {n} is set by both {owners[n]} and {owner}",
+                                     field="mode", fix="disable one of the two plugins or fix their declarations")
+                owners[n] = owner
+        for n in req.env:
+            if n in owners:
+                raise ValidationError(f"{n} is set by {owners[n]} for every rank", field="env",
+                                      fix=f"remove {n} from the environment variables")
+
+    def _contract(self, plan: LaunchPlan, fw: Framework | None, mode: ParallelMode,
+                  runtime: Runtime, image: Any, req: JobRequest) -> None:
+        """Fill each role's env (framework contract + mode env) and wrap its argv in the runtime."""
+        fw_env = fw.contract(plan.mode, plan) if fw else {}
+        mode_env = mode.env(plan)
+        for role in plan.roles:
+            env = dict(mode_env.get(role.name, {}))
+            env.update(fw_env.get(role.name, {}))
+            if fw:
+                role.argv = fw.rewrite_argv(plan.mode, role, role.argv)
+            wrapped = runtime.wrap(role.argv, image, req.mounts, env, role.request.gpus, req.shm_mb)
+            role.argv = wrapped.argv
+            role.env = {**wrapped.env, **env}
+            for value in list(role.env.values()) + role.argv:
+                for name in template_names(value):
+                    base = name.split(".")[0]
+                    if base.startswith("port") and base[4:].isdigit() and int(base[4:]) >= mode.ports + req.extra_ports:
+                        raise HpcaiError(f"plugin template uses {{{{{name}}}}} but only "
+                                         f"{mode.ports + req.extra_ports} port(s) are allocated",
+                                         fix="declare the ports the mode needs")
+
+    # --- submission --------------------------------------------------------------------------
+
+    def submit(self, req: JobRequest) -> JobRow:
+        prep = self.prepare(req)
+        return self.submit_prepared(prep)
+
+    def submit_prepared(self, prep: Prepared) -> JobRow:
+        plan, req = prep.plan, prep.request
+        store = self.p.store
+        with store.session() as s:
+            row = JobRow(uuid=plan.job_uuid, user=req.user, project=req.project, name=plan.name,
+                         framework=plan.framework, mode=plan.mode, runtime=plan.runtime,
+                         image=req.image, scheduler=plan.scheduler, queue=req.queue,
+                         state=JobState.QUEUED.value, raw_state="SUBMITTING",
+                         job_dir=str(prep.job_dir), request=_jsonable(req), plan={}, script="",
+                         source=req.source, from_host=socket.gethostname())
+            s.add(row)
+        try:
+            plan.ports = allocate_ports(store, plan.job_uuid, prep.ports_needed, self.p.config.port_range)
+            self._write_job_dir(prep)
+            ctx = prep.context()
+            script = prep.scheduler.render(plan, ctx)
+            script_path = prep.job_dir / "job.sh"
+            script_path.write_text(script)
+            script_path.chmod(0o755)
+            sched_id = prep.scheduler.submit(plan, str(script_path), ctx)
+        except BaseException:
+            self._forget(plan.job_uuid, prep.job_dir)
+            raise
+        with store.session() as s:
+            row = s.scalars(select(JobRow).where(JobRow.uuid == plan.job_uuid)).one()
+            row.scheduler_job_id = sched_id
+            row.raw_state = "SUBMITTED"
+            row.plan = json.loads(plan.to_json())
+            row.script = script
+            row.stdout_path = prep.scheduler.output_path(prep.stdout, sched_id)
+        self._link_output(prep, sched_id)
+        return row
+
+    def _write_job_dir(self, prep: Prepared) -> None:
+        d = prep.job_dir
+        d.mkdir(parents=True, exist_ok=False)
+        (d / "logs").mkdir()
+        if prep.request.create_exec_dir:
+            shutil.copytree(prep.request.workdir, d / "exec", symlinks=True)
+        (d / "plan.json").write_text(prep.plan.to_json())
+        (d / "request.json").write_text(json.dumps(_jsonable(prep.request), indent=2))
+        body = d / "body.sh"
+        body.write_text(prep.body)
+        body.chmod(0o755)
+        _chown_tree(d, prep.request.user)
+
+    def _link_output(self, prep: Prepared, sched_id: str) -> None:
+        """When #BSUB -o put the log elsewhere, the job directory still has output.<id>.txt."""
+        out = Path(prep.scheduler.output_path(prep.stdout, sched_id))
+        link = prep.job_dir / f"output.{sched_id}.txt"
+        if out != link and not link.exists():
+            try:
+                link.symlink_to(out)
+            except OSError:
+                pass
+
+    def _forget(self, job_uuid: str, job_dir: Path) -> None:
+        """Undo a failed submission: no job row, no ports, no job directory."""
+        release_ports(self.p.store, job_uuid)
+        with self.p.store.session() as s:
+            for row in s.scalars(select(JobRow).where(JobRow.uuid == job_uuid)):
+                s.delete(row)
+        shutil.rmtree(job_dir, ignore_errors=True)
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def get(self, ref: str | int, user: str) -> JobRow:
+        """A job by id, scheduler id (`local:12` or `12` when unambiguous) or uuid prefix."""
+        text = str(ref).strip()
+        with self.p.store.session() as s:
+            row = None
+            if text.isdigit():
+                row = s.get(JobRow, int(text))
+            if row is None and ":" in text:
+                sched, sid = text.split(":", 1)
+                row = s.scalars(select(JobRow).where(JobRow.scheduler == sched,
+                                                     JobRow.scheduler_job_id == sid)).first()
+            if row is None and len(text) >= 6:
+                row = s.scalars(select(JobRow).where(JobRow.uuid.startswith(text))).first()
+        if row is None:
+            raise NotFound(f"no job '{ref}'", field="job", fix="see `hpcai jobs` for your jobs")
+        if row.user != user and not is_admin(user):
+            raise NotFound(f"no job '{ref}'", field="job", fix="see `hpcai jobs` for your jobs")
+        return row
+
+    def get_by_scheduler_id(self, sched_id: str, user: str, scheduler: str | None = None) -> JobRow:
+        scheduler = scheduler or self.p.config.default_scheduler
+        with self.p.store.session() as s:
+            row = s.scalars(select(JobRow).where(JobRow.scheduler == scheduler,
+                                                 JobRow.scheduler_job_id == sched_id)).first()
+        if row is None or (row.user != user and not is_admin(user)):
+            raise NotFound(f"no job <{sched_id}>", field="job", fix="see `jjobs` for your jobs")
+        return row
+
+    def list(self, user: str, all_users: bool = False, states: list[str] | None = None,
+             framework: str | None = None, name: str | None = None, limit: int = 100,
+             offset: int = 0) -> tuple[list[JobRow], int]:
+        q = select(JobRow)
+        if not (all_users and is_admin(user)):
+            q = q.where(JobRow.user == user)
+        if states:
+            q = q.where(JobRow.state.in_(states))
+        if framework:
+            q = q.where(JobRow.framework == framework)
+        if name:
+            q = q.where(JobRow.name.contains(name))
+        with self.p.store.session() as s:
+            total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
+            rows = list(s.scalars(q.order_by(JobRow.id.desc()).limit(limit).offset(offset)))
+        return rows, total
+
+    # --- state -------------------------------------------------------------------------------
+
+    def refresh(self, scheduler_names: list[str] | None = None) -> int:
+        """Ask each scheduler once about all its live jobs and record what changed.
+
+        A failed query marks jobs `unknown`, never finished (lesson 2). Returns changes made.
+        """
+        live = [s.value for s in LIVE_STATES]
+        with self.p.store.session() as s:
+            rows = list(s.scalars(select(JobRow).where(JobRow.state.in_(live),
+                                                       JobRow.scheduler_job_id.is_not(None))))
+        by_sched: dict[str, list[JobRow]] = {}
+        for row in rows:
+            if scheduler_names is None or row.scheduler in scheduler_names:
+                by_sched.setdefault(row.scheduler, []).append(row)
+        changes = 0
+        for name, jobs in by_sched.items():
+            refs = [JobRef(r.scheduler_job_id or "", r.job_dir) for r in jobs]
+            try:
+                statuses = self.p.registry.scheduler(name).poll(refs)
+            except (SchedulerUnavailable, HpcaiError, OSError) as exc:
+                statuses = {r.scheduler_job_id: JobStatus(JobState.UNKNOWN, "QUERY_FAILED", str(exc))
+                            for r in refs}
+            for row in jobs:
+                st = statuses.get(row.scheduler_job_id or "")
+                if st is not None:
+                    changes += self.record(row.uuid, st)
+        return changes
+
+    def record(self, job_uuid: str, st: JobStatus) -> int:
+        with self.p.store.session() as s:
+            row = s.scalars(select(JobRow).where(JobRow.uuid == job_uuid)).one()
+            old = JobState(row.state)
+            same = (row.state == st.state.value and row.raw_state == st.raw_state
+                    and row.exit_code == st.exit_code and row.reason == st.reason)
+            if same:
+                return 0
+            row.state, row.raw_state, row.reason = st.state.value, st.raw_state, st.reason
+            row.exit_code = st.exit_code if st.exit_code is not None else row.exit_code
+            row.start_time = st.start_time or row.start_time
+            row.end_time = st.end_time or row.end_time
+            row.exec_hosts = st.exec_hosts or row.exec_hosts
+        if st.state.terminal:
+            release_ports(self.p.store, job_uuid)
+        if old != st.state:
+            try:
+                self.p.registry.hook.hpcai_job_state_changed(job=row, old=old, new=st.state)
+            except Exception as exc:  # a site's notification hook must not break state tracking
+                print(f"hpcai: job_state_changed hook failed: {exc}", file=sys.stderr)
+        return 1
+
+    # --- control -----------------------------------------------------------------------------
+
+    def _control(self, ref: str | int, user: str, action: str) -> JobRow:
+        row = self.get(ref, user)
+        if row.user != user and not is_admin(user):
+            raise PermissionDenied(f"job {row.id} belongs to {row.user}", field="job")
+        self.refresh([row.scheduler])
+        row = self.get(row.id, user)
+        state = JobState(row.state)
+        if state.terminal:
+            raise ValidationError(f"job {row.id} has already ended ({state.value})", field="job")
+        if action == "suspend" and state != JobState.RUNNING:
+            raise ValidationError(f"job {row.id} is {state.value}; only running jobs can be suspended",
+                                  field="job")
+        if action == "resume" and state != JobState.SUSPENDED:
+            raise ValidationError(f"job {row.id} is {state.value}, not suspended", field="job")
+        sched = self.p.registry.scheduler(row.scheduler)
+        getattr(sched, action)(JobRef(row.scheduler_job_id or "", row.job_dir))
+        self.refresh([row.scheduler])
+        return self.get(row.id, user)
+
+    def kill(self, ref: str | int, user: str) -> JobRow:
+        return self._control(ref, user, "cancel")
+
+    def suspend(self, ref: str | int, user: str) -> JobRow:
+        return self._control(ref, user, "suspend")
+
+    def resume(self, ref: str | int, user: str) -> JobRow:
+        return self._control(ref, user, "resume")
+
+
+def _jsonable(req: JobRequest) -> dict[str, Any]:
+    return json.loads(json.dumps(asdict(req), default=str))
+
+
+def _chown_tree(path: Path, user: str) -> None:
+    """Job directories belong to the job's user (root submits on their behalf)."""
+    if os.getuid() != 0:
+        return
+    import pwd
+
+    try:
+        pw = pwd.getpwnam(user)
+    except KeyError:
+        return
+    for root, dirs, files in os.walk(path):
+        os.chown(root, pw.pw_uid, pw.pw_gid)
+        for f in files:
+            os.chown(os.path.join(root, f), pw.pw_uid, pw.pw_gid)
+    os.chown(path.parent, pw.pw_uid, pw.pw_gid)
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def quote(argv: list[str]) -> str:
+    return " ".join(shlex.quote(a) for a in argv)

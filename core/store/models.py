@@ -1,0 +1,83 @@
+"""Tables. Changing a model means adding an Alembic revision in core/store/migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, nullable=False)
+    user: Mapped[str] = mapped_column(String(64), nullable=False)
+    project: Mapped[str] = mapped_column(String(128), default="default")
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    framework: Mapped[str | None] = mapped_column(String(64))
+    mode: Mapped[str] = mapped_column(String(64))
+    runtime: Mapped[str] = mapped_column(String(64))
+    image: Mapped[str | None] = mapped_column(String(255))
+    scheduler: Mapped[str] = mapped_column(String(64), nullable=False)
+    scheduler_job_id: Mapped[str | None] = mapped_column(String(64))
+    queue: Mapped[str | None] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    raw_state: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    exec_hosts: Mapped[str | None] = mapped_column(String(1024))
+    from_host: Mapped[str | None] = mapped_column(String(255))
+    submit_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    start_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    end_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 onupdate=utcnow)
+    job_dir: Mapped[str] = mapped_column(String(1024), nullable=False)
+    stdout_path: Mapped[str | None] = mapped_column(String(1024))
+    request: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    script: Mapped[str] = mapped_column(Text, nullable=False)
+    source: Mapped[str] = mapped_column(String(16), default="cli")
+
+    __table_args__ = (
+        Index("ix_jobs_user_state", "user", "state"),
+        Index("ix_jobs_scheduler_state", "scheduler", "state"),
+    )
+
+
+class ResourceSpecRow(Base):
+    __tablename__ = "resource_specs"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), nullable=False)
+    cpus: Mapped[int] = mapped_column(Integer, nullable=False)
+    mem_mb: Mapped[int | None] = mapped_column(Integer)
+    node_group: Mapped[str | None] = mapped_column(String(255))
+    gpu_mode: Mapped[str | None] = mapped_column(String(16))
+    gpu_type: Mapped[str | None] = mapped_column(String(128))
+    gpus: Mapped[int] = mapped_column(Integer, default=0)
+    visible_users: Mapped[list[str]] = mapped_column(JSON, default=list)
+    visible_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    description: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(16), default="admin")  # etc | admin
+
+
+class PortAllocation(Base):
+    """A port held by a live job. The primary key makes two jobs' claims collide in the DB."""
+
+    __tablename__ = "port_allocations"
+
+    port: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    job_uuid: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

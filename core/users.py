@@ -1,0 +1,27 @@
+"""Who is asking: the Unix account of the caller (the portal maps its logins onto these)."""
+
+from __future__ import annotations
+
+import getpass
+import grp
+import os
+import pwd
+
+
+def current_user() -> str:
+    return os.environ.get("HPCAI_USER") if os.getuid() == 0 and os.environ.get("HPCAI_USER") \
+        else getpass.getuser()
+
+
+def groups_of(user: str) -> list[str]:
+    names = [g.gr_name for g in grp.getgrall() if user in g.gr_mem]
+    try:
+        names.append(grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name)
+    except KeyError:
+        pass
+    return sorted(set(names))
+
+
+def is_admin(user: str) -> bool:
+    """root and members of the `hpcai-admin` group administer the platform."""
+    return user == "root" or "hpcai-admin" in groups_of(user)

@@ -1,0 +1,248 @@
+"""The `local` scheduler: the embedded default, for one machine and zero setup.
+
+Each job is its own detached supervisor (see supervisor.py) that queues FIFO for CPU slots
+(and GPU slots when NVML finds GPUs), so no hpcai daemon has to stay up for jobs to run,
+and any later hpcai process can report, kill, suspend or resume them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from core.api import JobRef, Scheduler, ScriptContext
+from core.errors import HpcaiError, ValidationError
+from core.hookspecs import hookimpl
+from core.plan import LaunchPlan
+from core.types import ClusterInfo, JobState, JobStatus
+
+from plugins.schedulers.local.ledger import Entry, Ledger, pid_alive, session_pids, signal_session
+
+KILL_GRACE_SECONDS = 10.0
+
+
+def _gpu_count() -> int:
+    try:
+        import pynvml  # nvidia-ml-py
+
+        pynvml.nvmlInit()
+        try:
+            return int(pynvml.nvmlDeviceGetCount())
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:  # no library, no driver or no GPU: this machine has none for us
+        return 0
+
+
+def _ts(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, timezone.utc) if value else None
+
+
+class LocalScheduler(Scheduler):
+    name = "local"
+    title = "Local machine (embedded default)"
+    description = "Runs jobs as process groups on this machine, FIFO by CPU and GPU slots."
+    capabilities = frozenset({"suspend", "gpus"})
+
+    def configure(self, settings: dict[str, Any], spool: str) -> None:
+        super().configure(settings, spool)
+        self.total_cpus = int(settings.get("cpus") or os.cpu_count() or 1)
+        self.total_gpus = int(settings["gpus"]) if "gpus" in settings else _gpu_count()
+        self.poll_interval = float(settings.get("poll_interval", 0.5))
+        self.ledger = Ledger(Path(spool) / ".local")
+
+    def check(self, plan: LaunchPlan) -> None:
+        if plan.total_cpus > self.total_cpus:
+            raise ValidationError(
+                f"the job needs {plan.total_cpus} CPU slots but this machine has {self.total_cpus}",
+                field="resource_spec", fix="choose a smaller spec or fewer instances")
+        if plan.total_gpus > self.total_gpus:
+            raise ValidationError(
+                f"the job needs {plan.total_gpus} GPUs but this machine has {self.total_gpus}",
+                field="resource_spec", fix="choose a CPU spec or fewer instances")
+
+    def render(self, plan: LaunchPlan, ctx: ScriptContext) -> str:
+        lines = [
+            "#!/bin/bash",
+            f"# hpcai job script for the local scheduler: {plan.name} ({plan.job_uuid})",
+            f"# slots: {plan.total_cpus} CPU, {plan.total_gpus} GPU; ranks: {plan.world_size}"
+            + (f"; time limit: {plan.time_limit_min} min" if plan.time_limit_min else ""),
+        ]
+        lines += [f"export {k}={shlex.quote(v)}" for k, v in sorted(ctx.env.items())]
+        lines += [
+            f"cd {shlex.quote(ctx.cwd)} || exit 1",
+            f"/bin/bash {shlex.quote(ctx.body)}",
+            "ec=$?",
+            f'echo "$ec" > {shlex.quote(ctx.job_dir)}/exit_code',
+            'exit "$ec"',
+            "",
+        ]
+        return "\n".join(lines)
+
+    def submit(self, plan: LaunchPlan, script_path: str, ctx: ScriptContext) -> str:
+        job_dir = Path(ctx.job_dir)
+        try:
+            pw = pwd.getpwnam(plan.user)
+            uid, gid = pw.pw_uid, pw.pw_gid
+        except KeyError:
+            uid = gid = None
+        conf = {"script": script_path, "cwd": ctx.cwd, "stdout": ctx.stdout, "stderr": ctx.stderr,
+                "env": ctx.env, "total_cpus": self.total_cpus, "total_gpus": self.total_gpus,
+                "poll_interval": self.poll_interval, "uid": uid, "gid": gid}
+        (job_dir / "local.json").write_text(json.dumps(conf, indent=2))
+        with self.ledger.locked() as data:
+            job_id = data["next_id"]
+            data["next_id"] = job_id + 1
+            Ledger.put(data, Entry(id=job_id, job_dir=str(job_dir), cpus=plan.total_cpus,
+                                   gpus=plan.total_gpus, submit_ts=time.time(),
+                                   time_limit_min=plan.time_limit_min))
+        log = open(job_dir / "supervisor.log", "ab")
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "plugins.schedulers.local.supervisor", str(self.ledger.dir), str(job_id)],
+                cwd=str(Path(__file__).resolve().parents[3]), stdin=subprocess.DEVNULL,
+                stdout=log, stderr=log, start_new_session=True)
+        except OSError as exc:
+            with self.ledger.locked() as data:
+                data["jobs"].pop(str(job_id), None)
+            raise HpcaiError(f"could not start the job supervisor: {exc}") from exc
+        with self.ledger.locked() as data:
+            entry = Entry(**data["jobs"][str(job_id)])
+            entry.supervisor_pid = proc.pid
+            Ledger.put(data, entry)
+        return str(job_id)
+
+    def poll(self, refs: list[JobRef]) -> dict[str, JobStatus]:
+        entries = self.ledger.snapshot()  # one read for all jobs
+        out: dict[str, JobStatus] = {}
+        for ref in refs:
+            out[ref.scheduler_job_id] = self._status(entries.get(ref.scheduler_job_id), Path(ref.job_dir), entries)
+        return out
+
+    def _status(self, e: Entry | None, job_dir: Path, entries: dict[str, Entry]) -> JobStatus:
+        if e is None:
+            return JobStatus(JobState.UNKNOWN, "UNKNOWN", "the local ledger has no record of this job")
+        times = {"start_time": _ts(e.start_ts), "end_time": _ts(e.end_ts),
+                 "exec_hosts": "localhost" if e.start_ts else None}
+        ec_file = job_dir / "exit_code"
+        cancelled = (job_dir / "cancelled").exists()
+        alive = pid_alive(e.supervisor_pid)
+        if ec_file.exists() or not alive:
+            # The exit-code file is the truth; a dead supervisor without one lost the job.
+            code = _read_int(ec_file)
+            if cancelled:
+                return JobStatus(JobState.CANCELLED, "CANCELLED", "killed by the user", code, **times)
+            if (job_dir / "time_limit").exists():
+                return JobStatus(JobState.FAILED, "TIMEOUT",
+                                 f"time limit of {e.time_limit_min} min exceeded", code, **times)
+            if code == 0:
+                return JobStatus(JobState.SUCCEEDED, "DONE", None, 0, **times)
+            if code is None:
+                if e.state == "done" or not alive:
+                    return JobStatus(JobState.FAILED, "LOST",
+                                     "the job's supervisor ended without an exit code", None, **times)
+            return JobStatus(JobState.FAILED, "EXIT", f"exited with code {code}", code, **times)
+        if e.state == "queued":
+            return JobStatus(JobState.QUEUED, "PEND", self._pending_reason(e, entries))
+        if e.suspended:
+            return JobStatus(JobState.SUSPENDED, "USUSP", "suspended by the user", **times)
+        return JobStatus(JobState.RUNNING, "RUN", None, **times)
+
+    def _pending_reason(self, e: Entry, entries: dict[str, Entry]) -> str:
+        running = [x for x in entries.values() if x.state == "running" and pid_alive(x.supervisor_pid)]
+        ahead = [x for x in entries.values() if x.state == "queued" and x.id < e.id]
+        free = self.total_cpus - sum(x.cpus for x in running)
+        if ahead:
+            return f"waiting behind {len(ahead)} earlier job(s) in the queue"
+        if e.gpus:
+            used = sum(len(x.gpu_ids) for x in running)
+            if e.gpus > self.total_gpus - used:
+                return f"waiting for {e.gpus} GPU(s); {self.total_gpus - used} free"
+        return f"waiting for {e.cpus} CPU slot(s); {max(free, 0)} of {self.total_cpus} free"
+
+    def _entry(self, ref: JobRef) -> Entry:
+        e = self.ledger.snapshot().get(ref.scheduler_job_id)
+        if e is None:
+            raise HpcaiError(f"local job {ref.scheduler_job_id} is not in the ledger")
+        return e
+
+    def cancel(self, ref: JobRef) -> None:
+        job_dir = Path(ref.job_dir)
+        (job_dir / "cancelled").write_text(f"{time.time()}\n")
+        e = self._entry(ref)
+        if e.state == "queued":
+            # Its supervisor sees the marker and leaves the queue on its next check.
+            _wait_until(lambda: not pid_alive(e.supervisor_pid), 5 * self.poll_interval + 2)
+            return
+        sid = self._sid(e)
+        if sid is None:
+            return
+        signal_session(sid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+        signal_session(sid, signal.SIGTERM)
+        if not _wait_until(lambda: not session_pids(sid), KILL_GRACE_SECONDS):
+            signal_session(sid, signal.SIGKILL)
+            _wait_until(lambda: not session_pids(sid), 5)
+        _wait_until(lambda: not pid_alive(e.supervisor_pid), 5)
+
+    def _sid(self, e: Entry) -> int | None:
+        if e.job_sid is None:  # admitted a moment ago: the script is starting
+            _wait_until(lambda: self.ledger.snapshot()[str(e.id)].job_sid is not None, 5)
+            e = self.ledger.snapshot()[str(e.id)]
+        return e.job_sid
+
+    def _set_suspended(self, ref: JobRef, value: bool) -> None:
+        with self.ledger.locked() as data:
+            e = Entry(**data["jobs"][ref.scheduler_job_id])
+            e.suspended = value
+            Ledger.put(data, e)
+
+    def suspend(self, ref: JobRef) -> None:
+        sid = self._sid(self._entry(ref))
+        if sid is None or not signal_session(sid, signal.SIGSTOP):
+            raise HpcaiError(f"local job {ref.scheduler_job_id} has no running processes to suspend")
+        self._set_suspended(ref, True)
+
+    def resume(self, ref: JobRef) -> None:
+        sid = self._sid(self._entry(ref))
+        if sid is not None:
+            signal_session(sid, signal.SIGCONT)
+        self._set_suspended(ref, False)
+
+    def cluster_info(self, queue: str | None = None) -> ClusterInfo:
+        entries = list(self.ledger.snapshot().values())
+        running = [e for e in entries if e.state == "running" and pid_alive(e.supervisor_pid)]
+        queued = [e for e in entries if e.state == "queued" and pid_alive(e.supervisor_pid)]
+        used_gpus = sum(len(e.gpu_ids) for e in running)
+        return ClusterInfo(queue=queue, free_cpus=max(self.total_cpus - sum(e.cpus for e in running), 0),
+                           total_cpus=self.total_cpus, queued_jobs=len(queued), running_jobs=len(running),
+                           free_gpus=max(self.total_gpus - used_gpus, 0))
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _wait_until(check, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    end = time.time() + timeout
+    while time.time() < end:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+@hookimpl
+def hpcai_schedulers() -> list[Scheduler]:
+    return [LocalScheduler()]

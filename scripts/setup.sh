@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Idempotent installer for hpcai on Debian bookworm.
+#   - Debian packages in APT_PACKAGES (apt-get update only when one is missing;
+#     HPCAI_SKIP_APT=1 skips apt entirely)
+#   - virtualenv at <repo>/.venv with torch==2.13.0 (CPU wheel, pinned through
+#     scripts/constraints.txt) and the project itself: pip install -e '.[test]'
+# pip work is skipped while .venv/.hpcai-setup-stamp matches the hash of
+# setup.cfg + pyproject.toml + constraints.txt + this script.
+set -euo pipefail
+
+# Debian packages the project needs; later issues add to this list (slurmctld, ...).
+APT_PACKAGES="postgresql procps psmisc"
+
+TORCH_SPEC="torch==2.13.0"
+WHEEL_DIR="/opt/wheels"
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
+VENV="$REPO_ROOT/.venv"
+CONSTRAINTS="$SCRIPT_DIR/constraints.txt"
+STAMP="$VENV/.hpcai-setup-stamp"
+PYTHON="${PYTHON:-python3}"
+
+log() { echo "setup: $*"; }
+die() { echo "setup: ERROR: $*" >&2; exit 1; }
+
+# One setup at a time per checkout (test.sh runs may overlap).
+mkdir -p "$REPO_ROOT/var"
+exec 9>"$REPO_ROOT/var/.setup.lock"
+flock 9
+
+# ---------------------------------------------------------------- apt
+if [[ "${HPCAI_SKIP_APT:-0}" == "1" ]]; then
+    log "apt: skipped (HPCAI_SKIP_APT=1)"
+else
+    wanted="$APT_PACKAGES"
+    # Debian's own python3 needs python3-venv for 'python3 -m venv'.
+    if ! command -v "$PYTHON" >/dev/null 2>&1; then
+        wanted="$wanted python3 python3-venv"
+    elif ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+        wanted="$wanted python3-venv"
+    fi
+    missing=()
+    for pkg in $wanted; do
+        status="$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)"
+        [[ "$status" == "installed" ]] || missing+=("$pkg")
+    done
+    if ((${#missing[@]})); then
+        SUDO=""
+        if [[ "$(id -u)" != "0" ]]; then
+            command -v sudo >/dev/null 2>&1 || die "need root (or sudo) to install: ${missing[*]}"
+            SUDO="sudo"
+        fi
+        log "apt: installing ${missing[*]}"
+        t0=$SECONDS
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+            "${missing[@]}" >/dev/null
+        log "apt: done in $((SECONDS - t0)) s"
+    else
+        log "apt: all present ($APT_PACKAGES)"
+    fi
+fi
+
+# ---------------------------------------------------------------- venv
+command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found"
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+    || die "$PYTHON is $("$PYTHON" -V 2>&1); hpcai needs Python >= 3.11"
+
+if [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+    :
+else
+    [[ -e "$VENV" ]] && { log "venv: $VENV is broken, recreating"; rm -rf "$VENV"; }
+    log "venv: creating $VENV ($("$PYTHON" -V 2>&1))"
+    "$PYTHON" -m venv "$VENV"
+fi
+
+# ---------------------------------------------------------------- pip
+stamp_hash="$(cat "$REPO_ROOT/setup.cfg" "$REPO_ROOT/pyproject.toml" "$CONSTRAINTS" \
+    "$SCRIPT_DIR/setup.sh" 2>/dev/null | sha256sum | cut -d' ' -f1)"
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$stamp_hash" ]]; then
+    log "pip: up to date (stamp matches), nothing to do"
+    exit 0
+fi
+
+rm -f "$STAMP"
+pip_args=(--disable-pip-version-check -q -c "$CONSTRAINTS")
+[[ -d "$WHEEL_DIR" ]] && pip_args+=(--find-links "$WHEEL_DIR")
+PIP=("$VENV/bin/python" -m pip)
+# This machine's pip.conf names file:// indexes that lack most projects: drop that noise.
+quiet_pip() { "${PIP[@]}" "$@" 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }; }
+
+t0=$SECONDS
+log "pip: installing $TORCH_SPEC"
+quiet_pip install "${pip_args[@]}" "$TORCH_SPEC"
+log "pip: installing -e '.[test]'"
+(cd "$REPO_ROOT" && quiet_pip install "${pip_args[@]}" -e '.[test]')
+# A resolver can still sneak another torch in; refuse to leave that behind.
+got="$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("torch"))')"
+[[ "$got" == "${TORCH_SPEC#torch==}"* ]] || die "torch $got installed, expected ${TORCH_SPEC#torch==}"
+echo "$stamp_hash" > "$STAMP"
+log "pip: done in $((SECONDS - t0)) s (torch $got)"

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# THE test command:  scripts/test.sh [pytest args...]
+#   1. scripts/setup.sh (Debian packages, .venv; fast when already done)
+#   2. starts the test services (tests/services/*.sh) and exports their URLs
+#   3. runs .venv/bin/python -m pytest -q -rs "$@" from the repo root
+# Exits with pytest's status. Services this run started are stopped on exit,
+# unless HPCAI_KEEP_SERVICES=1 (one that was already running is left running).
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO_ROOT"
+
+t0=$SECONDS
+bash scripts/setup.sh
+t_setup=$((SECONDS - t0))
+
+PG=tests/services/postgres.sh
+started=()
+stop_services() {
+    local s
+    if [[ "${HPCAI_KEEP_SERVICES:-0}" == "1" ]]; then
+        ((${#started[@]})) && echo "test.sh: HPCAI_KEEP_SERVICES=1, leaving running: ${started[*]}"
+        return 0
+    fi
+    for s in ${started[@]+"${started[@]}"}; do
+        bash "$s" stop || echo "test.sh: WARNING: '$s stop' failed" >&2
+    done
+}
+trap stop_services EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+t0=$SECONDS
+bash "$PG" status >/dev/null 2>&1 || started+=("$PG")
+bash "$PG" start
+export HPCAI_TEST_PG_URL="$(bash "$PG" url)"
+echo "test.sh: setup ${t_setup}s, services $((SECONDS - t0))s; HPCAI_TEST_PG_URL=$HPCAI_TEST_PG_URL"
+
+# Scratch space for tests lives under var/ (git-ignored); no user HPCAI_HOME leaks in.
+unset HPCAI_HOME
+mkdir -p var/test-scratch
+export HPCAI_TEST_SCRATCH="$REPO_ROOT/var/test-scratch"
+
+rc=0
+.venv/bin/python -m pytest -q -rs "$@" || rc=$?
+exit "$rc"

@@ -1,0 +1,64 @@
+"""Session fixtures for the real services the tests use (tests/services/*.sh).
+
+Register them from tests/conftest.py with::
+
+    pytest_plugins = ["tests.fixtures_services"]
+
+scripts/test.sh starts the services and exports their URLs; when pytest is run
+directly the fixtures start (and afterwards stop) the services themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PG_SCRIPT = REPO_ROOT / "tests" / "services" / "postgres.sh"
+PG_CTL = Path("/usr/lib/postgresql/15/bin/pg_ctl")
+
+
+def _pg(action: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(PG_SCRIPT), action],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """SQLAlchemy URL of a real PostgreSQL 15 database owned by role hpcai.
+
+    postgresql+psycopg://hpcai:hpcai@127.0.0.1:55432/hpcai_test by default.
+    """
+    url = os.environ.get("HPCAI_TEST_PG_URL")
+    if url:
+        yield url
+        return
+    if not PG_CTL.exists():
+        pytest.skip(
+            f"PostgreSQL 15 is not installed ({PG_CTL} absent): "
+            "run scripts/setup.sh, or scripts/test.sh"
+        )
+    was_running = _pg("status").returncode == 0
+    started = _pg("start")
+    if started.returncode != 0:
+        pytest.fail(
+            f"tests/services/postgres.sh start failed (exit {started.returncode}):\n"
+            f"{started.stderr}",
+            pytrace=False,
+        )
+    url = _pg("url").stdout.strip()
+    try:
+        yield url
+    finally:
+        if not was_running and os.environ.get("HPCAI_KEEP_SERVICES") != "1":
+            _pg("stop")

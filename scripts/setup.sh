@@ -94,7 +94,7 @@ t0=$SECONDS
 log "pip: installing $TORCH_SPEC"
 quiet_pip install "${pip_args[@]}" "$TORCH_SPEC"
 log "pip: installing -e '.[test]'"
-(cd "$REPO_ROOT" && quiet_pip install "${pip_args[@]}" -e '.[test]')
+(cd "$REPO_ROOT" && quiet_pip install "${pip_args[@]}" --config-settings editable_mode=compat -e '.[test]')
 # A resolver can still sneak another torch in; refuse to leave that behind.
 got="$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("torch"))')"
 [[ "$got" == "${TORCH_SPEC#torch==}"* ]] || die "torch $got installed, expected ${TORCH_SPEC#torch==}"

@@ -228,9 +228,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if args.json:
         dump_json({"plugins": [i.as_dict() for i in infos], "errors": reg.load_errors})
         return 0
-    table(["KIND", "NAME", "PLUGIN", "DISTRIBUTION", "VERSION", "ENABLED", "FIELDS"],
+    table(["KIND", "NAME", "PLUGIN", "DISTRIBUTION", "VERSION", "ENABLED", "FIELDS", "NOTE"],
           [[i.kind, i.name, i.plugin, i.distribution, i.version, "yes" if i.enabled else "no",
-            ",".join(i.descriptor.option_schema().get("properties", {})) or "-"] for i in infos])
+            ",".join(i.descriptor.option_schema().get("properties", {})) or "-", i.note or ""]
+           for i in infos])
     for err in reg.load_errors:
         print(f"warning: {err}", file=sys.stderr)
     return 0

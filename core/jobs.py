@@ -257,7 +257,11 @@ class JobService:
                           workdir=str(job_dir / "exec") if req.create_exec_dir else req.workdir,
                           framework=fw.name if fw else None, mode=mode_name, runtime=runtime.name,
                           scheduler=scheduler.name, env=dict(req.env), queue=req.queue,
-                          time_limit_min=req.time_limit_min)
+                          time_limit_min=req.time_limit_min, launcher=scheduler.launcher,
+                          array_size=req.array_size or 0)
+        if plan.array_size and "arrays" not in scheduler.capabilities:
+            raise ValidationError(f"the {scheduler.name} scheduler does not run job arrays",
+                                  field="array_size", fix="drop the array size or choose another scheduler")
         self._contract(plan, fw, mode, runtime, image, req)
         scheduler.check(plan)
         if req.cwd and not Path(req.cwd).is_dir():

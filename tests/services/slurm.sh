@@ -12,6 +12,7 @@
 # Two nodes on this one host (slurmd -N), so partitions can differ for real:
 #   cpu1: CPUs=$(nproc), no GPU           partition `debug` (default)
 #   gpu1: CPUs=$(nproc), 2 fake GPUs      partition `gpu`
+#   both                                  partition `all` (multi-node jobs)
 # The GPUs are character devices made with mknod (Slurm rejects regular files and drains a
 # node whose GRES files are missing); CUDA_VISIBLE_DEVICES is set by Slurm as on real GPUs.
 # Ports: ${HPCAI_TEST_SLURM_PORT:-6917} (slurmctld) and the next two (one per slurmd), so a
@@ -83,8 +84,11 @@ NodeName=cpu1 NodeHostname=$HOST NodeAddr=127.0.0.1 Port=$((PORT + 1)) CPUs=$cpu
 NodeName=gpu1 NodeHostname=$HOST NodeAddr=127.0.0.1 Port=$((PORT + 2)) CPUs=$cpus RealMemory=$mem Feature=gpu,tesla Gres=gpu:tesla:2 State=UNKNOWN
 PartitionName=debug Nodes=cpu1 Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes=gpu1 MaxTime=INFINITE State=UP
+PartitionName=all Nodes=cpu1,gpu1 MaxTime=INFINITE State=UP
 CONF
     echo "NodeName=gpu1 Name=gpu Type=tesla File=$DIR/dev/nvidia[0-1]" >"$DIR/etc/gres.conf.tmp"
+    CHANGED=0
+    cmp -s "$CONF.tmp" "$CONF" && cmp -s "$DIR/etc/gres.conf.tmp" "$DIR/etc/gres.conf" || CHANGED=1
     mv "$CONF.tmp" "$CONF"
     mv "$DIR/etc/gres.conf.tmp" "$DIR/etc/gres.conf"
     chmod 644 "$CONF" "$DIR/etc/gres.conf"
@@ -160,7 +164,11 @@ start() {
     flock -w 120 8 || die "another slurm.sh holds /var/tmp/hpcai-slurm-$PORT.lock"
     write_conf
     start_munge 8>&-
+    local was_up=0
+    alive "$DIR/slurmctld.pid" slurmctld >/dev/null && was_up=1
     start_ctld 8>&-
+    # A running cluster picks up a changed config (partitions, limits) without losing jobs.
+    (( was_up && CHANGED )) && { timeout 20 scontrol reconfigure >/dev/null || die "scontrol reconfigure failed"; }
     local n
     for n in "${NODES[@]}"; do
         alive "$DIR/slurmd.$n.pid" slurmd >/dev/null || /usr/sbin/slurmd -f "$CONF" -N "$n" 8>&-

@@ -277,14 +277,17 @@ class SlurmScheduler(Scheduler):
         now = time.monotonic()
         if self._info_cache and now - self._info_cache[0] < self.cache_seconds:
             return self._info_cache[1]
-        cpus = self._check(self._run("sinfo", ["-h", "-o", "%R|%C|%G"]), "list partitions")
+        cpus = self._check(self._run("sinfo", ["-h", "-o", "%P|%C|%G"]), "list partitions")
         jobs = self._check(self._run("squeue", ["-h", "-o", "%P|%T|%b"]), "list the queue")
         parts: dict[str, dict[str, int]] = {}
         for line in cpus.splitlines():
             name, cpu, gres = (line.split("|") + ["", ""])[:3]
             a, i, _o, t = (int(x) for x in cpu.split("/"))
+            default = name.endswith("*")  # sinfo marks the default partition with a star
+            name = name.rstrip("*")
             p = parts.setdefault(name, {"alloc": 0, "idle": 0, "total": 0, "gpus": 0, "pending": 0,
-                                        "running": 0, "gpus_used": 0})
+                                        "running": 0, "gpus_used": 0, "default": 0})
+            p["default"] = p["default"] or int(default)
             p["alloc"] += a
             p["idle"] += i
             p["total"] += t
@@ -305,7 +308,9 @@ class SlurmScheduler(Scheduler):
 
     def cluster_info(self, queue: str | None = None) -> ClusterInfo:
         parts = self._snapshot()
-        partition = rendering.partition_for(queue, 0, self.settings) if queue else None
+        partition = rendering.partition_for(queue, 0, self.settings)
+        if partition is None:  # no queue: where Slurm would put the job
+            partition = next((n for n, p in parts.items() if p["default"]), None)
         chosen = [p for n, p in parts.items() if partition is None or n == partition]
         if partition is not None and not chosen:
             raise ValidationError(f"Slurm has no partition '{partition}'", field="queue",

@@ -83,7 +83,8 @@ class SlurmScheduler(Scheduler):
     # --- commands ----------------------------------------------------------------------------
 
     def _run(self, tool: str, args: list[str], as_user: str | None = None) -> subprocess.CompletedProcess[str]:
-        argv = self.commands[tool].split() + args
+        cmd = self.commands[tool]
+        argv = (list(cmd) if isinstance(cmd, list) else cmd.split()) + args
         if as_user is not None:
             argv = ["runuser", "-u", as_user, "--"] + argv
         self.commands_run += 1

@@ -34,9 +34,9 @@ export SLURM_CONF="$CONF"
 write_conf() {
     local cpus mem
     cpus="$(nproc)"
-    # A node that reports less memory than configured is drained: stay well below the total.
-    mem=$(( $(free -m | awk '/^Mem:/{print $2}') / 4 ))
-    (( mem > 8192 )) && mem=8192
+    # A node that reports less memory than configured is drained: stay below the total.
+    # (Memory is only counted, not enforced: no cgroups here.)
+    mem=$(( $(free -m | awk '/^Mem:/{print $2}') - 1024 ))
     mkdir -p "$DIR/etc" "$DIR/state" "$DIR/spool" "$DIR/dev" "$DIR/log"
     chmod 755 "$DIR" "$DIR/etc" "$DIR/dev"
     local i
@@ -164,11 +164,10 @@ start() {
     flock -w 120 8 || die "another slurm.sh holds /var/tmp/hpcai-slurm-$PORT.lock"
     write_conf
     start_munge 8>&-
-    local was_up=0
-    alive "$DIR/slurmctld.pid" slurmctld >/dev/null && was_up=1
+    # A changed config (nodes, memory, partitions) needs fresh daemons: `scontrol reconfigure`
+    # keeps old node sizes. Running jobs survive (their slurmstepd stays; state is saved).
+    (( CHANGED )) && stop 8>&-
     start_ctld 8>&-
-    # A running cluster picks up a changed config (partitions, limits) without losing jobs.
-    (( was_up && CHANGED )) && { timeout 20 scontrol reconfigure >/dev/null || die "scontrol reconfigure failed"; }
     local n
     for n in "${NODES[@]}"; do
         alive "$DIR/slurmd.$n.pid" slurmd >/dev/null || /usr/sbin/slurmd -f "$CONF" -N "$n" 8>&-

@@ -42,6 +42,13 @@ if [[ "${HPCAI_TEST_SLURM:-auto}" != "0" && "$(id -u)" == "0" ]] && command -v s
     bash "$SLURM" start
     export HPCAI_TEST_SLURM_CONF="$(bash "$SLURM" conf)"
 fi
+# Grid Engine (the DRMAA backend of tests/schedulers): one per host, needs root.
+GE=tests/services/gridengine.sh
+if [[ "${HPCAI_TEST_GRIDENGINE:-auto}" != "0" && "$(id -u)" == "0" ]] && command -v sge_qmaster >/dev/null; then
+    bash "$GE" status >/dev/null 2>&1 || started+=("$GE")
+    bash "$GE" start
+    export HPCAI_TEST_GRIDENGINE=1
+fi
 echo "test.sh: setup ${t_setup}s, services $((SECONDS - t0))s; HPCAI_TEST_PG_URL=$HPCAI_TEST_PG_URL" \
     "HPCAI_TEST_SLURM_CONF=${HPCAI_TEST_SLURM_CONF:-}"
 

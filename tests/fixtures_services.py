@@ -89,3 +89,27 @@ def slurm_conf() -> Iterator[str]:
     finally:
         if not was_running and os.environ.get("HPCAI_KEEP_SERVICES") != "1":
             _slurm("stop")
+
+
+GE_SCRIPT = REPO_ROOT / "tests" / "services" / "gridengine.sh"
+
+
+@pytest.fixture(scope="session")
+def gridengine() -> Iterator[None]:
+    """A running single-host Grid Engine (tests/services/gridengine.sh): queue all.q, PE smp."""
+    if os.environ.get("HPCAI_TEST_GRIDENGINE") == "1":
+        yield
+        return
+    if os.getuid() != 0 or not Path("/usr/sbin/sge_qmaster").exists():
+        pytest.skip("Grid Engine tests need root and Debian's gridengine-master (scripts/setup.sh)")
+    run = lambda action: subprocess.run(["bash", str(GE_SCRIPT), action], cwd=REPO_ROOT,  # noqa: E731
+                                        capture_output=True, text=True, timeout=120)
+    was_running = run("status").returncode == 0
+    started = run("start")
+    if started.returncode != 0:
+        pytest.fail(f"tests/services/gridengine.sh start failed:\n{started.stderr}", pytrace=False)
+    try:
+        yield
+    finally:
+        if not was_running and os.environ.get("HPCAI_KEEP_SERVICES") != "1":
+            run("stop")

@@ -25,7 +25,7 @@ from core.types import JobRequest, JobState
 
 REPO = Path(__file__).resolve().parents[2]
 SCRATCH = Path(os.environ.get("HPCAI_TEST_SCRATCH") or REPO / "var" / "test-scratch")
-BACKENDS = ["local", "slurm"]
+BACKENDS = ["local", "slurm", "drmaa"]
 WAIT_LIMIT = 240.0  # seconds before a wait gives up (hang protection, not a timing assertion)
 
 
@@ -84,6 +84,7 @@ def make_platform(scheduler: str, root: Path, db_url: str, slurm_conf: str | Non
                "HPCAI_DEFAULT_SCHEDULER": scheduler, **(env or {})}
     config = load_config(environ)
     config.schedulers.setdefault("local", {})["cpus"] = 4  # room for a long job beside the others
+    config.schedulers.setdefault("drmaa", {})["slots"] = os.cpu_count() or 1  # all.q's slots
     slurm = config.schedulers.setdefault("slurm", {})
     if slurm_conf:
         slurm["slurm_conf"] = slurm_conf
@@ -95,6 +96,8 @@ def make_platform(scheduler: str, root: Path, db_url: str, slurm_conf: str | Non
 def backend(request: pytest.FixtureRequest, pg_url: str) -> Iterator[Backend]:
     name = request.param
     conf = request.getfixturevalue("slurm_conf") if name == "slurm" else None
+    if name == "drmaa":
+        request.getfixturevalue("gridengine")
     root = SCRATCH / f"sched-{name}-{uuid.uuid4().hex[:6]}"
     root.mkdir(parents=True)
     os.chmod(root, 0o755)

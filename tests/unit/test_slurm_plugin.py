@@ -8,6 +8,7 @@ the plugin reads them through its configurable command names, exactly as it read
 from __future__ import annotations
 
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -162,6 +163,9 @@ def test_gone_from_queue_falls_back_to_jobcomp(tmp_path: Path) -> None:
     sched = replaying(tmp_path, squeue=(empty, 0))
     sched.commands["sacct"] = ["sh", "-c", script, "sacct"]
     refs = [JobRef("25", job_dir(tmp_path, "a1")), JobRef("26", job_dir(tmp_path, "a2"))]
+    recorded = datetime.fromisoformat("2026-11-27T06:01:44").astimezone(timezone.utc).timestamp()
+    for r in refs:  # our job directories were written just before those submissions
+        os.utime(Path(r.job_dir) / "plan.json", (recorded, recorded))
     st = sched.poll(refs)
     assert st["25"].state == JobState.SUCCEEDED
     assert st["26"].state == JobState.FAILED and st["26"].exit_code == 3
@@ -187,3 +191,12 @@ def test_sacct_and_reasons_and_gres() -> None:
     assert reason_words("Resources").startswith("waiting for resources")
     assert reason_words("SomethingNew") == "SomethingNew"
     assert _gpu_count("gpu:tesla:2") == 2 and _gpu_count("(null)") == 0 and _gpu_count("gpu:1(S:0)") == 1
+
+
+def test_accounting_record_of_an_older_job_with_our_id_is_not_ours(tmp_path: Path) -> None:
+    sacct_c = (FIXTURES / "sacct-c-22.05.8.txt").read_text()
+    empty = '{"meta": {}, "errors": [], "jobs": []}'
+    sched = replaying(tmp_path, squeue=(empty, 0), sacct=(sacct_c, 0))
+    sched.accounting = "jobcomp"
+    r = JobRef("25", job_dir(tmp_path, "b1"))  # written now, long after job 25 of the record
+    assert sched.poll([r])["25"].state == JobState.UNKNOWN

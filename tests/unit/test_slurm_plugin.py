@@ -150,6 +150,13 @@ def test_failed_query_is_unknown_never_finished(tmp_path: Path) -> None:
     assert st["28"].state == JobState.UNKNOWN
     assert "Unable to contact slurm controller" in (st["28"].reason or "")
     assert sched.commands_run == 1
+    # backing off: the next cycles do not hammer a controller that is down
+    st = sched.poll([JobRef("28", st and job_dir(tmp_path, "55555555-5555-5555-5555-555555555555"))])
+    assert st["28"].state == JobState.UNKNOWN and "next try in" in (st["28"].reason or "")
+    assert sched.commands_run == 1
+    sched._retry_at = 0.0  # the back-off has passed
+    sched.poll([JobRef("28", str(tmp_path / "spool" / "44444444-4444-4444-4444-444444444444"))])
+    assert sched.commands_run == 2 and sched._backoff == 4.0
 
 
 def test_gone_from_queue_falls_back_to_jobcomp(tmp_path: Path) -> None:

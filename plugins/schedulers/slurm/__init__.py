@@ -75,6 +75,10 @@ class SlurmScheduler(Scheduler):
         if settings.get("slurm_conf"):
             self.env["SLURM_CONF"] = str(settings["slurm_conf"])
         self.commands_run = 0  # counted for bench/ (commands per watcher cycle)
+        # After a failed squeue, wait 2, 4, 8 ... 60 s before asking again (lesson 1).
+        self._retry_at = 0.0
+        self._backoff = 0.0
+        self._last_error = ""
         self._info_cache: tuple[float, dict[str, Any]] | None = None
 
     def status_note(self) -> str:
@@ -150,9 +154,16 @@ class SlurmScheduler(Scheduler):
         if not refs:
             return {}
         try:
+            if time.monotonic() < self._retry_at:
+                raise HpcaiError(f"{self._last_error} (next try in {self._retry_at - time.monotonic():.0f} s)")
             proc = self._run("squeue", ["--json"])
             queue = parse_squeue_json(self._check(proc, "list the queue"))
+            self._backoff = 0.0
         except (HpcaiError, ValueError) as exc:
+            if time.monotonic() >= self._retry_at:
+                self._last_error = str(exc)
+                self._backoff = min(max(self._backoff * 2, 2.0), 60.0)
+                self._retry_at = time.monotonic() + self._backoff
             # Unknown, never finished (lesson 2) — unless the job itself left its exit code.
             return {r.scheduler_job_id: self._from_files(r) or
                     JobStatus(JobState.UNKNOWN, "QUERY_FAILED", f"Slurm could not be asked: {exc}")

@@ -92,26 +92,47 @@ def make_platform(scheduler: str, root: Path, db_url: str, slurm_conf: str | Non
     return Platform(config)
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def backend(request: pytest.FixtureRequest, pg_url: str) -> Iterator[Backend]:
-    name = request.param
-    conf = request.getfixturevalue("slurm_conf") if name == "slurm" else None
-    if name == "drmaa":
-        request.getfixturevalue("gridengine")
-    root = SCRATCH / f"sched-{name}-{uuid.uuid4().hex[:6]}"
-    root.mkdir(parents=True)
-    os.chmod(root, 0o755)
-    b = Backend(name, make_platform(name, root, pg_url, conf), root,
-                side_queue="gpu" if name == "slurm" else None)
-    yield b
-    for job_id in b.cleanup:  # leave no job running behind the suite
+@pytest.fixture(scope="session")
+def backend_pool(request: pytest.FixtureRequest, pg_url: str) -> Iterator[dict[str, Backend | str]]:
+    """Every backend this machine can run (else why not), each with its over-time job
+    already submitted: the 1-minute time-limit waits of all backends overlap the other tests."""
+    pool: dict[str, Backend | str] = {}
+    for name in BACKENDS:
         try:
-            row = b.platform.jobs.get(job_id, "root")
-            if not JobState(row.state).terminal:
-                b.platform.jobs.kill(job_id, "root")
-        except Exception:
-            pass
-    shutil.rmtree(root, ignore_errors=True)
+            conf = request.getfixturevalue("slurm_conf") if name == "slurm" else None
+            if name == "drmaa":
+                request.getfixturevalue("gridengine")
+        except pytest.skip.Exception as exc:
+            pool[name] = str(exc)
+            continue
+        root = SCRATCH / f"sched-{name}-{uuid.uuid4().hex[:6]}"
+        root.mkdir(parents=True)
+        os.chmod(root, 0o755)
+        b = Backend(name, make_platform(name, root, pg_url, conf), root,
+                    side_queue="gpu" if name == "slurm" else None)
+        b.overtime = b.submit(b.request("echo started; sleep 600", time_limit_min=1,  # type: ignore[attr-defined]
+                                        queue=b.side_queue))
+        pool[name] = b
+    yield pool
+    for b in pool.values():
+        if isinstance(b, str):
+            continue
+        for job_id in b.cleanup:  # leave no job running behind the suite
+            try:
+                row = b.platform.jobs.get(job_id, "root")
+                if not JobState(row.state).terminal:
+                    b.platform.jobs.kill(job_id, "root")
+            except Exception:
+                pass
+        shutil.rmtree(b.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest, backend_pool: dict[str, Backend | str]) -> Backend:
+    b = backend_pool[request.param]
+    if isinstance(b, str):
+        pytest.skip(b)
+    return b
 
 
 def explicit(cpus: int, count: int = 1, gpus: int = 0) -> list[RoleGroup]:

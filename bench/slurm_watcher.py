@@ -85,7 +85,8 @@ def main() -> None:
         ids.append(sbatch(env, "--wrap", "true", "-o", "/dev/null"))
 
     cli_env = {**env, **environ, "HPCAI_CONFIG": str(root / "hpcai.toml")}
-    text = (REPO / "etc/hpcai.toml").read_text().replace("[schedulers.slurm]\n", f'[schedulers.slurm]\nslurm_conf = "{conf}"\n', 1)
+    text = (REPO / "etc/hpcai.toml").read_text()
+    text = text.replace("[schedulers.slurm]\n", f'[schedulers.slurm]\nslurm_conf = "{conf}"\n', 1)
     (root / "hpcai.toml").write_text(text)
 
     def cli_submit() -> None:
@@ -108,7 +109,8 @@ def main() -> None:
         platform.jobs.refresh(["slurm"])
         time.sleep(1)
     held: list[str] = []
-    print(f"{'live jobs':>9} {'hpcai cmds/cycle':>17} {'cycle ms':>9} {'per-job cmds':>13} {'per-job ms':>11} {'ratio':>6}")
+    print(f"{'live jobs':>9} {'hpcai cmds/cycle':>17} {'cycle ms':>9} {'per-job cmds':>13} "
+          f"{'per-job ms':>11} {'ratio':>6}")
     for count in [int(c) for c in args.counts.split(",")]:
         while len(held) < count:
             jid = sbatch(env, "-H", "--wrap", "true", "-o", "/dev/null")

@@ -18,8 +18,8 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from core.config import load_config
-from core.platform import Platform
 from core.plan import ResourceRequest, RoleGroup
+from core.platform import Platform
 from core.store import JobRow
 from core.types import JobRequest, JobState
 

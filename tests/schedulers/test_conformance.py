@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from core.store import JobRow
-from core.types import JobState
 from tests.schedulers.conftest import Backend, explicit
 
 pytestmark = pytest.mark.integration

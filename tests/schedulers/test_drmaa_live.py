@@ -3,7 +3,6 @@ native specification the scheduler applies (the slots of the parallel environmen
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from typing import Iterator

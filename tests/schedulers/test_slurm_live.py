@@ -190,7 +190,8 @@ def jsub(b: Backend, wd: Path, script: str, mf: str, mf_text: str) -> JobRow:
 
 def test_jsub_pytorch_standalone_script(slurm: Backend) -> None:
     wd = slurm.workdir()
-    (wd / "mnist_torch.py").write_text("import torch\nprint('torch', torch.__version__, 'sum', int(torch.ones(3).sum()))\n")
+    (wd / "mnist_torch.py").write_text("import torch\n"
+                                       "print('torch', torch.__version__, 'sum', int(torch.ones(3).sum()))\n")
     row = jsub(slurm, wd, STANDALONE_SUB, "standalone_cpu.mf", "[host:all slots:1]\n")
     row = slurm.finish(row.id)
     assert row.state == "succeeded", (row.reason, slurm.log(row))

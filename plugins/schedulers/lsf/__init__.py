@@ -211,15 +211,17 @@ class LsfScheduler(Scheduler):
         codes = [c for c in (_read_int(f) for f in Path(ref.job_dir).glob("exit_code*")) if c is not None]
         if codes and len(codes) >= _plan_field(ref, "array_size", 1):
             worst = max(codes)
-            return JobStatus(JobState.SUCCEEDED if worst == 0 else JobState.FAILED,
-                             "DONE" if worst == 0 else "EXIT", None if worst == 0 else f"exited with code {worst}", worst)
+            if worst == 0:
+                return JobStatus(JobState.SUCCEEDED, "DONE", None, 0)
+            return JobStatus(JobState.FAILED, "EXIT", f"exited with code {worst}", worst)
         why = recs[0].get("ERROR") if recs else "not in bjobs' answer"
         return JobStatus(JobState.UNKNOWN, "NOT_FOUND", f"LSF no longer knows the job ({why}) and it left no exit code")
 
     def _control(self, tool: str, ref: JobRef, verb: str) -> None:
         proc = self._run(tool, [ref.scheduler_job_id])
         if proc.returncode != 0:
-            raise HpcaiError(f"LSF refused to {verb} job {ref.scheduler_job_id}: {(proc.stderr or proc.stdout).strip()}")
+            words = (proc.stderr or proc.stdout).strip()
+            raise HpcaiError(f"LSF refused to {verb} job {ref.scheduler_job_id}: {words}")
 
     def cancel(self, ref: JobRef) -> None:
         self._control("bkill", ref, "kill")
@@ -250,7 +252,8 @@ class LsfScheduler(Scheduler):
         name = self.settings.get("queues", {}).get(queue, queue) if queue else None
         chosen = [r for n, r in queues.items() if name is None or n == name]
         if name and not chosen:
-            raise ValidationError(f"LSF has no queue '{name}'", field="queue", fix="choose one of: " + ", ".join(queues))
+            raise ValidationError(f"LSF has no queue '{name}'", field="queue",
+                                  fix="choose one of: " + ", ".join(queues))
         count = lambda k: sum(int(r.get(k) or 0) for r in chosen)  # noqa: E731
         return ClusterInfo(queue=queue, free_cpus=hosts.free_cpus, total_cpus=hosts.total_cpus,
                            queued_jobs=count("PEND"), running_jobs=count("RUN"))

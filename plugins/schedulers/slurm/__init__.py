@@ -29,7 +29,6 @@ from core.errors import HpcaiError, SchedulerUnavailable, ValidationError
 from core.hookspecs import hookimpl
 from core.plan import LaunchPlan
 from core.types import ClusterInfo, JobState, JobStatus
-
 from plugins.schedulers.slurm import render as rendering
 from plugins.schedulers.slurm.status import (
     ENDED_WHY,

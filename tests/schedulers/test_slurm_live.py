@@ -212,3 +212,47 @@ def test_jsub_horovod_style_two_by_two_slots(slurm: Backend) -> None:
     assert "--cpus-per-task=2" in row.script and "--ntasks=2" in row.script
     # 2 ranks x 2 slots do not fit one 2-core node: Slurm spread them over cpu1 and gpu1.
     assert set((row.exec_hosts or "").split(",")) == {"cpu1", "gpu1"}, row.exec_hosts
+
+
+def test_heterogeneous_job_places_each_role_on_its_component(slurm: Backend) -> None:
+    """Roles that differ in resources (a PS server and its workers) become one Slurm hetjob;
+    one srun step spans the components and every rank finds its own placement. No mode
+    plugin of this issue makes such roles, so the plan is built here as a PS mode would."""
+    from core.api import JobRef, ScriptContext
+    from core.plan import LaunchPlan, ResourceRequest, Role
+
+    wd = slurm.workdir()
+    job_dir = slurm.root / "het" / uuid.uuid4().hex
+    (job_dir / "logs").mkdir(parents=True)
+    argv = ["/bin/bash", "-c", 'echo "{{role}} {{rank}} {{head_host}} {{world_size}} $SLURMD_NODENAME" > out.{{rank}}']
+    plan = LaunchPlan(job_uuid=job_dir.name, name="het", user="root", workdir=str(wd), scheduler="slurm",
+                      launcher="srun", queue="all",
+                      roles=[Role("server", 1, ResourceRequest(cpus=2), argv),
+                             Role("worker", 2, ResourceRequest(cpus=1), argv)])
+    (job_dir / "plan.json").write_text(plan.to_json())
+    (job_dir / "body.sh").write_text('#!/bin/bash\n'
+                                     'exec "$HPCAI_PYTHON" "$HPCAI_JAIRUN" run "$HPCAI_JOB_DIR/plan.json"\n')
+    ctx = ScriptContext(job_dir=str(job_dir), cwd=str(wd), body=str(job_dir / "body.sh"),
+                        stdout=str(job_dir / "output.%J.txt"), stderr=None, job_name="het",
+                        env={"HPCAI_JOB_DIR": str(job_dir), "HPCAI_PYTHON": sys.executable,
+                             "HPCAI_JAIRUN": str(REPO / "hooks" / "jairun")}, python=sys.executable)
+    sched = slurm.platform.registry.scheduler("slurm")
+    script = job_dir / "job.sh"
+    script.write_text(sched.render(plan, ctx))
+    assert "#SBATCH hetjob" in script.read_text()
+    ref = JobRef(sched.submit(plan, str(script), ctx), str(job_dir))
+    import time
+
+    end = time.monotonic() + 180
+    st = sched.poll([ref])[ref.scheduler_job_id]
+    while not st.state.terminal and time.monotonic() < end:
+        time.sleep(1)
+        st = sched.poll([ref])[ref.scheduler_job_id]
+    assert st.state == JobState.SUCCEEDED, (st, (job_dir / f"output.{ref.scheduler_job_id}.txt").read_text())
+    lines = [(wd / f"out.{r}").read_text().split() for r in range(3)]
+    assert [ln[:2] for ln in lines] == [["server", "0"], ["worker", "1"], ["worker", "2"]]
+    assert {ln[2] for ln in lines} == {lines[0][4]}  # everyone's head_host is where rank 0 runs
+    assert {ln[3] for ln in lines} == {"3"}
+    # 2 + 1 + 1 CPUs do not fit one 2-core node: the components got different nodes, and
+    # each rank's idea of its host (from the placement) is the node Slurm ran it on.
+    assert lines[1][4] == lines[2][4] != lines[0][4]

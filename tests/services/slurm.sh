@@ -13,6 +13,7 @@
 #   cpu1: CPUs=$(nproc), no GPU           partition `debug` (default)
 #   gpu1: CPUs=$(nproc), 2 fake GPUs      partition `gpu`
 #   both                                  partition `all` (multi-node jobs)
+# Heterogeneous jobs are started only by the backfill scheduler: bf_interval=1 (default 30 s).
 # The GPUs are character devices made with mknod (Slurm rejects regular files and drains a
 # node whose GRES files are missing); CUDA_VISIBLE_DEVICES is set by Slurm as on real GPUs.
 # Ports: ${HPCAI_TEST_SLURM_PORT:-6917} (slurmctld) and the next two (one per slurmd), so a
@@ -67,7 +68,7 @@ JobCompType=jobcomp/filetxt
 JobCompLoc=$DIR/log/jobcomp.txt
 JobAcctGatherType=jobacct_gather/none
 MpiDefault=none
-SchedulerParameters=batch_sched_delay=0,sched_interval=2
+SchedulerParameters=batch_sched_delay=0,sched_interval=2,bf_interval=1
 SchedulerType=sched/backfill
 ReturnToService=2
 EnforcePartLimits=ALL

@@ -126,12 +126,16 @@ class JobService:
         """The merged schema of a training form for this framework/mode/runtime choice."""
         reg = self.p.registry
         fw: Framework | None = reg.get("framework", framework) if framework else None
-        modes = list(fw.modes) if fw else reg.names("mode")
+        installed = reg.names("mode")
+        modes = [m for m in fw.modes if m in installed] if fw else installed
+        if fw and mode and mode not in modes:
+            raise ValidationError(f"framework {fw.name} does not offer mode '{mode}'", field="mode",
+                                  fix=f"choose one of: {', '.join(modes)}")
         base = core_schema(reg.names("framework"), modes, reg.names("runtime"),
                            reg.names("scheduler"), [i.name for i in self.p.images.images])
         if fw:
             base["properties"]["name"]["default"] = fw.default_job_name or fw.name
-            base["properties"]["mode"]["default"] = fw.modes[0]
+            base["properties"]["mode"]["default"] = modes[0] if modes else None
             tagged = self.p.images.tagged(fw.image_tag)
             if tagged:
                 base["properties"]["image"]["default"] = tagged[0].name
@@ -140,7 +144,7 @@ class JobService:
         fragments: list[tuple[str, dict[str, Any]]] = [("core", base)]
         if fw:
             fragments.append((f"framework {fw.name}", fw.option_schema()))
-        mode_name = mode or (fw.modes[0] if fw else None)
+        mode_name = mode or (modes[0] if fw and modes else None)
         if mode_name:
             fragments.append((f"mode {mode_name}", reg.get("mode", mode_name).option_schema()))
         rt = reg.get("runtime", runtime or self.p.config.default_runtime)
@@ -257,6 +261,7 @@ class JobService:
                           workdir=str(job_dir / "exec") if req.create_exec_dir else req.workdir,
                           framework=fw.name if fw else None, mode=mode_name, runtime=runtime.name,
                           scheduler=scheduler.name, env=dict(req.env), queue=req.queue,
+                          options=dict(req.options),
                           time_limit_min=req.time_limit_min)
         self._contract(plan, fw, mode, runtime, image, req)
         scheduler.check(plan)

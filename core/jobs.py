@@ -193,7 +193,8 @@ class JobService:
             image = tagged[0]
         if image is not None:
             req.image = image.name
-            if fw and fw.name not in image.frameworks and fw.image_tag.lower() not in (t.lower() for t in image.tags):
+            if fw and fw.image_tag and fw.name not in image.frameworks \
+                    and fw.image_tag.lower() not in (t.lower() for t in image.tags):
                 raise ValidationError(f"image '{image.name}' is not made for {fw.name}", field="image",
                                       fix="choose one of: " + ", ".join(i.name for i in self.p.images.tagged(fw.image_tag)))
             why = runtime.check_image(image)
@@ -205,6 +206,8 @@ class JobService:
         values = {k: getattr(req, k) for k in CORE_FIELDS if k not in ("mounts",)}
         values["mounts"] = [asdict(m) for m in req.mounts]
         values.update(req.options)
+        values["command"] = req.command if req.command != "" else None
+        values["workdir"] = req.workdir or None
         values["scheduler"] = scheduler.name
         values["runtime"] = runtime.name
         schema = self.form_schema(fw.name if fw else None, mode_name, runtime.name)

@@ -25,7 +25,7 @@ from core import schema as schemas
 from core.api import Framework, JobRef, ParallelMode, Runtime, Scheduler, ScriptContext
 from core.errors import HpcaiError, NotFound, PermissionDenied, SchedulerUnavailable, ValidationError, ValidationErrors
 from core.jobschema import CORE_FIELDS, core_schema
-from core.plan import LaunchPlan, ResourceRequest, Role, RoleGroup, template_names
+from core.plan import LaunchPlan, ResourceRequest, template_names
 from core.ports import allocate_ports, release_ports
 from core.store import JobRow
 from core.types import LIVE_STATES, JobRequest, JobState, JobStatus, Mount
@@ -196,7 +196,8 @@ class JobService:
             if fw and fw.image_tag and fw.name not in image.frameworks \
                     and fw.image_tag.lower() not in (t.lower() for t in image.tags):
                 raise ValidationError(f"image '{image.name}' is not made for {fw.name}", field="image",
-                                      fix="choose one of: " + ", ".join(i.name for i in self.p.images.tagged(fw.image_tag)))
+                                      fix="choose one of: "
+                                      + ", ".join(i.name for i in self.p.images.tagged(fw.image_tag)))
             why = runtime.check_image(image)
             if why:
                 raise ValidationError(why, field="image")

@@ -1,11 +1,9 @@
 """The product's batch-script path: #BSUB scripts, machine files, jairun, jjobs & co."""
 
 import json
-import pathlib
 import re
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -77,7 +75,7 @@ def test_plain_batch_script_and_jjobs_columns_and_lsf_control(cli, tmp_path):
     wait_state(cli, job["id"], {"running"})
     lines = cli(prog="jjobs").stdout.splitlines()
     assert lines[0].split() == ["JOBID", "USER", "STAT", "QUEUE", "FROM_HOST", "EXEC_HOST", "JOB_NAME", "SUBMIT_TIME"]
-    row = next(l for l in lines[1:] if l.split()[0] == sid).split()
+    row = next(ln for ln in lines[1:] if ln.split()[0] == sid).split()
     assert row[2] == "RUN" and row[3] == "normal" and row[6] == "sleeper"
     assert cli(sid, prog="jstop").returncode == 0
     assert cli(prog="jjobs").stdout.count("SSUSP") == 1
@@ -87,7 +85,7 @@ def test_plain_batch_script_and_jjobs_columns_and_lsf_control(cli, tmp_path):
     assert res.returncode == 0 and f"Job <{sid}> is being terminated" in res.stdout
     wait_state(cli, job["id"], TERMINAL)
     assert "No unfinished job found" in cli(prog="jjobs").stdout
-    done = next(l for l in cli("-a", prog="jjobs").stdout.splitlines() if l.split()[0] == sid)
+    done = next(ln for ln in cli("-a", prog="jjobs").stdout.splitlines() if ln.split()[0] == sid)
     assert done.split()[2] == "EXIT"
     assert (tmp_path / f"out.{sid}.txt").read_text().startswith("start")
     assert cli("999", prog="jkill").returncode == 2

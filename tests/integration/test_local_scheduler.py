@@ -28,7 +28,7 @@ def test_job_runs_and_writes_its_files(cli, project):
     assert job_dir.parent.name == info["user"]  # <spool>/<user>/<uuid>/
     assert job_dir.name == info["uuid"]
     out = (job_dir / f"output.{sid}.txt").read_text()
-    assert f"hi from" in out and out.strip().endswith("all ranks finished successfully")
+    assert "hi from" in out and out.strip().endswith("all ranks finished successfully")
     assert (job_dir / "exit_code").read_text().strip() == "0"
     assert (job_dir / "logs" / "main.0.log").read_text().startswith("hi from")
     assert "plan.json" in os.listdir(job_dir) and "job.sh" in os.listdir(job_dir)

@@ -21,7 +21,10 @@ def test_imports_flow_one_way():
     for f in (ROOT / "core").rglob("*.py"):
         bad += [f"{f}: {m}" for m in re.findall(r"^\s*(?:from|import)\s+(?:plugins|portal|cli)\b.*$", f.read_text(), re.M)]
     for f in (ROOT / "plugins").rglob("*.py"):
-        kind, name = f.relative_to(ROOT / "plugins").parts[:2]
+        parts = f.relative_to(ROOT / "plugins").parts
+        if len(parts) < 3:  # plugins/__init__.py, plugins/<kind>/__init__.py
+            continue
+        kind, name = parts[:2]
         for m in re.findall(r"^\s*(?:from|import)\s+((?:plugins|portal|cli)[\w.]*)", f.read_text(), re.M):
             if not m.startswith(f"plugins.{kind}.{name.removesuffix('.py')}"):
                 bad.append(f"{f}: imports {m}")

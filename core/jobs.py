@@ -9,13 +9,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import shutil
 import socket
 import sys
 import uuid as uuidlib
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,7 +89,6 @@ class Prepared:
     stderr: str | None
     body: str
     ports_needed: int
-    warnings: list[str] = field(default_factory=list)
 
     def context(self, python: str = sys.executable) -> ScriptContext:
         return ScriptContext(job_dir=str(self.job_dir), cwd=self.request.cwd or self.plan.workdir,
@@ -538,10 +535,3 @@ def _chown_tree(path: Path, user: str) -> None:
             os.chown(os.path.join(root, f), pw.pw_uid, pw.pw_gid)
     os.chown(path.parent, pw.pw_uid, pw.pw_gid)
 
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def quote(argv: list[str]) -> str:
-    return " ".join(shlex.quote(a) for a in argv)

@@ -56,6 +56,7 @@ def test_seed_pytorch_standalone_script_runs_to_completion(cli, home, tmp_path, 
 def test_the_manuals_unescaped_line_breaks_are_joined(cli, home, tmp_path):
     """The manual prints the jairun options on lines without trailing backslashes."""
     text = (SEED / "pytorch_standalone_cpu.sub").read_text().replace(" \\\n", "  \n")
+    text = text.replace("mnist_torch.py'", "mnist_torch.py --epochs 1'")
     (tmp_path / "standalone_cpu.mf").write_text("[host:all slots:1]\n")
     res = cli(prog="jsub", input=text, env={"HOME": str(home)})
     assert res.returncode == 0, res.stderr

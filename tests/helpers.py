@@ -32,3 +32,12 @@ def submit(cli, *args: str) -> int:  # type: ignore[no-untyped-def]
     res = cli("submit", "--json", *args)
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout)["id"]
+
+
+def wait_until(check, timeout: float = 30, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
+    end = time.time() + timeout
+    while time.time() < end:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{what} not met within {timeout}s")

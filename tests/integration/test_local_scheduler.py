@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.helpers import TERMINAL, show, submit, wait_state
+from tests.helpers import TERMINAL, show, submit, wait_state, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -47,9 +47,7 @@ def test_kill_from_another_process(cli, project):
     jid = submit(cli, *BASE, "--workdir", str(project), "--",
                  f"python -c \"import os,time; open('{marker}','w').write(str(os.getpid())); time.sleep(300)\"")
     wait_state(cli, jid, {"running"})
-    end = time.time() + 30
-    while not marker.exists() and time.time() < end:
-        time.sleep(0.1)
+    wait_until(marker.exists, what="the job wrote its pid")
     pid = int(marker.read_text())
     res = cli("kill", str(jid))  # a new process: the submitting one is long gone
     assert res.returncode == 0, res.stderr
@@ -64,9 +62,7 @@ def test_suspend_and_resume_stop_and_continue_every_process(cli, project):
     jid = submit(cli, *BASE, "--workdir", str(project), "--",
                  f"python -c \"import time\nfor i in range(600):\n  open('{ticks}','a').write('.'); time.sleep(0.1)\"")
     wait_state(cli, jid, {"running"})
-    end = time.time() + 30
-    while (not ticks.exists() or ticks.stat().st_size < 3) and time.time() < end:
-        time.sleep(0.1)
+    wait_until(lambda: ticks.exists() and ticks.stat().st_size >= 3, what="the job ticks")
     assert cli("suspend", str(jid)).returncode == 0
     assert show(cli, jid)["state"] == "suspended"
     size = ticks.stat().st_size
@@ -74,10 +70,7 @@ def test_suspend_and_resume_stop_and_continue_every_process(cli, project):
     assert ticks.stat().st_size == size  # stopped: no progress while suspended
     assert cli("resume", str(jid)).returncode == 0
     assert show(cli, jid)["state"] == "running"
-    end = time.time() + 30
-    while ticks.stat().st_size == size and time.time() < end:
-        time.sleep(0.1)
-    assert ticks.stat().st_size > size
+    wait_until(lambda: ticks.stat().st_size > size, what="progress after resume")
     assert cli("resume", str(jid)).returncode == 2  # not suspended any more
     cli("kill", str(jid))
     assert wait_state(cli, jid, TERMINAL)["state"] == "cancelled"

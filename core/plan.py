@@ -64,6 +64,7 @@ class LaunchPlan:
     ports: list[int] = field(default_factory=list)
     queue: str | None = None
     time_limit_min: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # plugin-contributed job fields
     launcher: str = "fork"  # how jairun starts ranks: fork (this node) or srun (Slurm)
     array_size: int = 0  # >0: a job array of that many tasks (HPCAI_ARRAY_INDEX 0..n-1)
     version: int = PLAN_VERSION

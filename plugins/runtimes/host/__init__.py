@@ -33,7 +33,7 @@ class Host(Runtime):
         extra: dict[str, str] = {}
         if image is not None:
             # jairun puts HPCAI_IMAGE_BIN first on PATH, so `python` is the image's python.
-            extra = {"HPCAI_IMAGE_BIN": str(Path(image.reference) / "bin"),
+            extra = {**image.env, "HPCAI_IMAGE_BIN": str(Path(image.reference) / "bin"),
                      "VIRTUAL_ENV": image.reference}
         return Wrapped(argv=list(argv), env=extra)
 

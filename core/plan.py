@@ -50,6 +50,9 @@ class Role:
     #: "each": the launcher starts every instance; "first": it starts only instance 0, whose
     #: command (horovodrun, mpirun ...) spawns the others from the hostfile
     start: str = "each"
+    #: a service role (parameter servers ...) that never ends by itself: the launcher stops it
+    #: once every other rank has exited successfully, and the job succeeds
+    daemon: bool = False
 
 
 @dataclass

@@ -3,7 +3,8 @@
 PS contract: TensorFlow 2's ParameterServerStrategy needs a coordinator besides the servers
 and workers, so this plugin adds a `chief` role (one process on the worker spec). Every task
 reads TF_CONFIG: the whole cluster (`chief`, `worker`, `ps` endpoint lists, each task on its
-own per-rank port) and its own `task` type and index.
+own per-rank port) and its own `task` type and index. ps and worker tasks serve the chief
+until it is done (daemon roles: the launcher ends them when the chief succeeded).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class TensorFlow(Framework):
             return roles
         worker = next(r for r in roles if r.name == "worker")
         chief = replace(worker, name="chief", replicas=1, argv=list(worker.argv), env={})
-        return [chief] + roles
+        return [chief] + [replace(r, daemon=True) for r in roles]
 
     def contract(self, mode: str, plan: LaunchPlan) -> dict[str, dict[str, str]]:
         if mode != "ps":

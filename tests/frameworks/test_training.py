@@ -1,0 +1,66 @@
+"""Real training through hpcai on the local scheduler, CPU only, a few steps each.
+
+Each test builds (or reuses, from var/images) the framework's image environment, submits
+the example under examples/<framework>/ and checks the job succeeded and the model trained.
+Pairs that cannot run on this machine are submitted all the same; their tests pin the real
+error the job reports.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.frameworks.conftest import REPO, Site
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+EXAMPLES = REPO / "examples"
+
+
+def job(site: Site, fw: str, mode: str, script: str, image: str, command: str | None = None,
+        **topology) -> dict:  # type: ignore[no-untyped-def]
+    project = site.project(f"{fw}-{mode}", EXAMPLES / fw / script)
+    return {"framework": fw, "mode": mode, "image": image, "workdir": str(project),
+            "command": command or f"python {script}", **topology}
+
+
+def result(row, name: str = "result.json") -> dict:  # type: ignore[no-untyped-def]
+    return json.loads((Path(row.request["workdir"]) / name).read_text())
+
+
+def assert_trained(site: Site, row, name: str = "result.json") -> dict:  # type: ignore[no-untyped-def]
+    log = site.log(row)
+    assert row.state == "succeeded", log
+    res = result(row, name)
+    assert res["last_loss"] < res["first_loss"], res
+    return res
+
+
+def test_pytorch_standalone(site: Site) -> None:
+    row = site.run(job(site, "pytorch", "standalone", "train.py", "pytorch", resource_spec="cpu-1"))
+    assert_trained(site, row)
+
+
+def test_pytorch_ddp_two_ranks(site: Site) -> None:
+    row = site.run(job(site, "pytorch", "ddp", "ddp_train.py", "pytorch", instances=2, resource_spec="cpu-1"))
+    assert row.state == "succeeded", site.log(row)
+    ranks = [json.loads((Path(row.request["workdir"]) / f"ddp_result.{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world_size"] for r in ranks] == [2, 2]
+    assert ranks[0]["params"] == ranks[1]["params"]  # gradients were averaged across ranks
+
+
+def test_tensorflow_standalone(site: Site, build_image) -> None:  # type: ignore[no-untyped-def]
+    build_image("tensorflow")
+    row = site.run(job(site, "tensorflow", "standalone", "train.py", "tensorflow", resource_spec="cpu-1"))
+    assert_trained(site, row)
+
+
+def test_tensorflow_parameter_server(site: Site, build_image) -> None:  # type: ignore[no-untyped-def]
+    build_image("tensorflow")
+    row = site.run(job(site, "tensorflow", "ps", "ps_train.py", "tensorflow", servers=1, workers=2,
+                       server_spec="cpu-1", worker_spec="cpu-1"))
+    res = assert_trained(site, row)
+    assert (res["ps"], res["workers"]) == (1, 2)
+    assert "stopping the server, worker rank(s)" in site.log(row)

@@ -64,3 +64,46 @@ def test_tensorflow_parameter_server(site: Site, build_image) -> None:  # type: 
     res = assert_trained(site, row)
     assert (res["ps"], res["workers"]) == (1, 2)
     assert "stopping the server, worker rank(s)" in site.log(row)
+
+
+def test_paddle_standalone(site: Site, build_image) -> None:  # type: ignore[no-untyped-def]
+    build_image("paddle")
+    row = site.run(job(site, "paddle", "standalone", "train.py", "paddle", resource_spec="cpu-1"))
+    assert_trained(site, row)
+
+
+def test_paddle_parameter_server(site: Site, build_image) -> None:  # type: ignore[no-untyped-def]
+    build_image("paddle")
+    row = site.run(job(site, "paddle", "ps", "ps_train.py", "paddle", servers=1, workers=2,
+                       server_spec="cpu-1", worker_spec="cpu-1"))
+    assert row.state == "succeeded", site.log(row)
+    for trainer in (0, 1):
+        res = result(row, f"result.{trainer}.json")
+        assert (res["trainers"], res["servers"]) == (2, 1)
+        assert res["last_loss"] < res["first_loss"], res
+
+
+def test_mindspore_standalone(site: Site, build_image) -> None:  # type: ignore[no-untyped-def]
+    build_image("mindspore")
+    row = site.run(job(site, "mindspore", "standalone", "train.py", "mindspore", resource_spec="cpu-1"))
+    assert_trained(site, row)
+
+
+def test_mxnet_standalone(site: Site, build_image) -> None:  # type: ignore[no-untyped-def]
+    build_image("mxnet")
+    row = site.run(job(site, "mxnet", "standalone", "train.py", "mxnet", resource_spec="cpu-1"))
+    assert_trained(site, row)
+
+
+def test_deepspeed_two_ranks(site: Site, build_image) -> None:  # type: ignore[no-untyped-def]
+    build_image("deepspeed")
+    row = site.run(job(site, "deepspeed", "deepspeed", "train.py", "deepspeed", instances=2,
+                       resource_spec="cpu-1"))
+    log = site.log(row)
+    assert row.state == "succeeded", log
+    ranks = [result(row, f"ds_result.{r}.json") for r in (0, 1)]
+    assert [r["world_size"] for r in ranks] == [2, 2]
+    assert ranks[0]["params"] == ranks[1]["params"]  # ZeRO kept the replicas in step
+    assert all(r["last_loss"] < r["first_loss"] for r in ranks)
+    # The ops were compiled into the image, not in this job.
+    assert "Building extension module" not in log and "ninja" not in log.lower(), log

@@ -181,5 +181,6 @@ def _build_source(src: dict[str, Any], py: Path, pip: list[str], env: dict[str, 
         log(f"patched {rep['file']}: {rep['old']!r} -> {rep['new']!r}")
     build_env = dict(env)
     build_env.update({k: str(v) for k, v in src.get("env", {}).items()})
-    _run(pip + list(src.get("build_requirements", [])) if src.get("build_requirements") else ["true"], env, log)
+    if src.get("build_requirements"):  # what setup.py imports (no build isolation)
+        _run(pip + list(src["build_requirements"]), env, log)
     _run(pip + ["--no-build-isolation", str(root)], build_env, log)

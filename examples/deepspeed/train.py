@@ -25,12 +25,12 @@ def main() -> None:
     model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 1))
     config = {"train_micro_batch_size_per_gpu": 32, "gradient_accumulation_steps": 1,
               "optimizer": {"type": "SGD", "params": {"lr": 0.05}},
-              "zero_optimization": {"stage": 1}, "steps_per_print": 1000}
+              "zero_optimization": {"stage": 1}, "zero_allow_untested_optimizer": True,
+              "steps_per_print": 1000}
     engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=model.parameters(), config=config)
-    gen = torch.Generator().manual_seed(rank)
+    x = torch.randn(32, 16, generator=torch.Generator().manual_seed(rank))  # this rank's shard
     losses = []
     for step in range(args.steps):
-        x = torch.randn(32, 16, generator=gen)
         loss = nn.functional.mse_loss(engine(x), x.sum(dim=1, keepdim=True))
         engine.backward(loss)
         engine.step()

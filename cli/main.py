@@ -32,7 +32,8 @@ def schema_parser(schema: dict[str, Any]) -> argparse.ArgumentParser:
                                 description="Submit a training job. Flags come from the chosen "
                                             "framework, mode and runtime plugins.",
                                 epilog="The run command may also follow `--`: "
-                                       "hpcai submit ... -- python train.py --lr 0.1")
+                                       "hpcai submit ... -- python train.py --lr 0.1 (several words "
+                                       "are quoted as argv; a single word is run as a shell line)")
     props = sorted(schema["properties"].items(), key=lambda kv: kv[1].get("x-order", 100))
     for name, prop in props:
         helptext = prop.get("title", name)
@@ -89,7 +90,8 @@ def cmd_submit(argv: list[str]) -> int:
         if values.get("command"):
             raise ValidationError("given both as --command and after --", field="command",
                                   fix="give the run command once")
-        values["command"] = " ".join(_shell_quote(a) for a in rest)
+        # One word after `--` is a shell line (like the product's --cmd='...'); several are argv.
+        values["command"] = rest[0] if len(rest) == 1 else " ".join(_shell_quote(a) for a in rest)
     if "env" in values:
         values["env"] = ",".join(values["env"])
     for name, value in list(values.items()):

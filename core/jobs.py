@@ -9,13 +9,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import shutil
 import socket
 import sys
 import uuid as uuidlib
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +23,7 @@ from core import schema as schemas
 from core.api import Framework, JobRef, ParallelMode, Runtime, Scheduler, ScriptContext
 from core.errors import HpcaiError, NotFound, PermissionDenied, SchedulerUnavailable, ValidationError, ValidationErrors
 from core.jobschema import CORE_FIELDS, core_schema
-from core.plan import LaunchPlan, ResourceRequest, Role, RoleGroup, template_names
+from core.plan import LaunchPlan, ResourceRequest, template_names
 from core.ports import allocate_ports, release_ports
 from core.store import JobRow
 from core.types import LIVE_STATES, JobRequest, JobState, JobStatus, Mount
@@ -91,7 +89,6 @@ class Prepared:
     stderr: str | None
     body: str
     ports_needed: int
-    warnings: list[str] = field(default_factory=list)
 
     def context(self, python: str = sys.executable) -> ScriptContext:
         return ScriptContext(job_dir=str(self.job_dir), cwd=self.request.cwd or self.plan.workdir,
@@ -126,12 +123,16 @@ class JobService:
         """The merged schema of a training form for this framework/mode/runtime choice."""
         reg = self.p.registry
         fw: Framework | None = reg.get("framework", framework) if framework else None
-        modes = list(fw.modes) if fw else reg.names("mode")
+        installed = reg.names("mode")
+        modes = [m for m in fw.modes if m in installed] if fw else installed
+        if fw and mode and mode not in modes:
+            raise ValidationError(f"framework {fw.name} does not offer mode '{mode}'", field="mode",
+                                  fix=f"choose one of: {', '.join(modes)}")
         base = core_schema(reg.names("framework"), modes, reg.names("runtime"),
                            reg.names("scheduler"), [i.name for i in self.p.images.images])
         if fw:
             base["properties"]["name"]["default"] = fw.default_job_name or fw.name
-            base["properties"]["mode"]["default"] = fw.modes[0]
+            base["properties"]["mode"]["default"] = modes[0] if modes else None
             tagged = self.p.images.tagged(fw.image_tag)
             if tagged:
                 base["properties"]["image"]["default"] = tagged[0].name
@@ -140,7 +141,7 @@ class JobService:
         fragments: list[tuple[str, dict[str, Any]]] = [("core", base)]
         if fw:
             fragments.append((f"framework {fw.name}", fw.option_schema()))
-        mode_name = mode or (fw.modes[0] if fw else None)
+        mode_name = mode or (modes[0] if fw and modes else None)
         if mode_name:
             fragments.append((f"mode {mode_name}", reg.get("mode", mode_name).option_schema()))
         rt = reg.get("runtime", runtime or self.p.config.default_runtime)
@@ -191,11 +192,11 @@ class JobService:
         if image is not None:
             req.image = image.name
             tagged_for_fw = fw is not None and fw.image_tag.lower() in (t.lower() for t in image.tags)
-            if fw and image.frameworks and fw.name not in image.frameworks:
+            if fw and fw.image_tag and image.frameworks and fw.name not in image.frameworks:
                 raise ValidationError(f"image '{image.name}' does not contain {fw.title} "
                                       f"(it has {', '.join(image.frameworks)})", field="image",
                                       fix="choose one of: " + ", ".join(i.name for i in self.p.images.tagged(fw.image_tag)))
-            if fw and not tagged_for_fw:
+            if fw and fw.image_tag and not tagged_for_fw:
                 warnings.append(f"image '{image.name}' is not tagged {fw.image_tag}; "
                                 f"make sure it contains {fw.title}")
             why = runtime.check_image(image)
@@ -207,6 +208,8 @@ class JobService:
         values = {k: getattr(req, k) for k in CORE_FIELDS if k not in ("mounts",)}
         values["mounts"] = [asdict(m) for m in req.mounts]
         values.update(req.options)
+        values["command"] = req.command if req.command != "" else None
+        values["workdir"] = req.workdir or None
         values["scheduler"] = scheduler.name
         values["runtime"] = runtime.name
         schema = self.form_schema(fw.name if fw else None, mode_name, runtime.name)
@@ -271,6 +274,7 @@ class JobService:
                           workdir=str(job_dir / "exec") if req.create_exec_dir else req.workdir,
                           framework=fw.name if fw else None, mode=mode_name, runtime=runtime.name,
                           scheduler=scheduler.name, env=dict(req.env), queue=req.queue,
+                          options=dict(req.options),
                           time_limit_min=req.time_limit_min, rank_ports=mode.rank_ports)
         self._contract(plan, fw, mode, runtime, image, req)
         scheduler.check(plan)
@@ -544,10 +548,3 @@ def _chown_tree(path: Path, user: str) -> None:
             os.chown(os.path.join(root, f), pw.pw_uid, pw.pw_gid)
     os.chown(path.parent, pw.pw_uid, pw.pw_gid)
 
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def quote(argv: list[str]) -> str:
-    return " ".join(shlex.quote(a) for a in argv)

@@ -70,6 +70,7 @@ class LaunchPlan:
     ports: list[int] = field(default_factory=list)
     queue: str | None = None
     time_limit_min: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # plugin-contributed job fields
     launcher: str = "fork"  # how jairun starts ranks: fork (this node) or srun (Slurm)
     #: ports each rank owns (its endpoint), allocated after the job's own ports in `ports`
     rank_ports: int = 0

@@ -62,3 +62,28 @@ def pg_url() -> Iterator[str]:
     finally:
         if not was_running and os.environ.get("HPCAI_KEEP_SERVICES") != "1":
             _pg("stop")
+
+
+@pytest.fixture
+def fresh_pg_url(pg_url: str) -> Iterator[str]:
+    """A brand-new, empty database on the test server, dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    name = f"hpcai_t_{uuid.uuid4().hex[:12]}"
+    admin = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _ = pg_url.rsplit("/", 1)
+    try:
+        yield f"{base}/{name}"
+    finally:
+        from core.store import db as store_db
+
+        for url, store in list(store_db._stores.items()):
+            if url.endswith("/" + name):
+                store.engine.dispose()
+                del store_db._stores[url]
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -100,6 +100,8 @@ def cmd_submit(argv: list[str]) -> int:
     user = current_user()
     req = platform.jobs.request_from_values(values, user, source="cli")
     prep = platform.jobs.prepare(req)
+    for warning in prep.warnings:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
     if args.dry_run:
         if args.json:
             dump_json({"plan": _plain(prep.plan), "script": prep.script(), "job_dir": str(prep.job_dir),

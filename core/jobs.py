@@ -13,7 +13,7 @@ import shutil
 import socket
 import sys
 import uuid as uuidlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +89,7 @@ class Prepared:
     stderr: str | None
     body: str
     ports_needed: int
+    warnings: list[str] = field(default_factory=list)  # shown to the user; the job still runs
 
     def context(self, python: str = sys.executable) -> ScriptContext:
         return ScriptContext(job_dir=str(self.job_dir), cwd=self.request.cwd or self.plan.workdir,

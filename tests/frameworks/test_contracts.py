@@ -135,3 +135,60 @@ def test_a_dying_rank_ends_the_job_and_is_named(probe_site: Site) -> None:
     assert row.state == "failed" and row.exit_code == 7, log
     assert "rank server/0 (rank 0" in log and "exited with code 7" in log, log
     assert "stopping the other ranks" in log
+
+
+@pytest.mark.integration
+def test_mpirun_starts_every_rank_from_the_hostfile(probe_site: Site) -> None:
+    """MindSpore's Open MPI mode: the launcher runs mpirun once; mpirun starts both ranks."""
+    row = probe_site.run(values(probe_site, "mindspore", "mpi"), timeout=120)
+    log = probe_site.log(row)
+    assert row.state == "succeeded", log
+    seen = probe_site.probes(row)
+    assert sorted(seen) == ["0", "1"], log
+    for rank, rec in seen.items():
+        env = rec["env"]
+        assert env["OMPI_COMM_WORLD_RANK"] == rank and env["OMPI_COMM_WORLD_SIZE"] == "2"
+        assert env["HPCAI_ROLE"] == "worker" and env["HPCAI_RANK"] == "0"  # mpirun's, not ours
+        assert rec["hostfile"] == "127.0.0.1 slots=2\n"
+    plan = json.loads((Path(row.job_dir) / "plan.json").read_text())
+    assert plan["roles"][0]["argv"][:5] == ["mpirun", "-np", "{{world_size}}", "--hostfile", "{{hostfile}}"]
+
+
+@pytest.mark.integration
+def test_horovodrun_starts_every_rank(probe_site: Site, build_image) -> None:  # type: ignore[no-untyped-def]
+    """Horovod mode: the launcher runs horovodrun (Gloo) once; it starts both ranks."""
+    prefix = build_image("pytorch-horovod")
+    catalog = probe_site.root / "horovod_images.toml"
+    catalog.write_text((HERE / "probe_images.toml").read_text() + f'''
+[[image]]
+name = "probe-horovod"
+runtime = "host"
+reference = "{prefix}"
+tags = ["PyTorch", "Horovod"]
+frameworks = ["pytorch"]
+''')
+    site = Site(probe_site.root / "horovod", catalog=catalog)
+    try:
+        row = site.run({**values(site, "pytorch", "horovod"), "image": "probe-horovod"}, timeout=240)
+        log = site.log(row)
+        assert row.state == "succeeded", log
+        seen = site.probes(row)
+        assert sorted(seen) == ["0", "1"], log
+        for rank, rec in seen.items():
+            env = rec["env"]
+            assert (env["HOROVOD_RANK"], env["HOROVOD_SIZE"], env["HOROVOD_LOCAL_RANK"]) == (rank, "2", rank)
+            assert env["HOROVOD_HOSTNAME"] == "127.0.0.1"
+            assert rec["hostfile"] == "127.0.0.1 slots=2\n"
+    finally:
+        site.close()
+        os.environ.update(probe_site.env)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("fw", ["tensorflow", "mxnet"])
+def test_horovod_without_horovodrun_in_the_image_fails_clearly(probe_site: Site, fw: str) -> None:
+    """The TF and MXNet images have no Horovod (it cannot be built for them here)."""
+    row = probe_site.run(values(probe_site, fw, "horovod"), timeout=120)
+    log = probe_site.log(row)
+    assert row.state == "failed" and row.exit_code == 127, log
+    assert "rank worker/0 (rank 0) could not start: [Errno 2] No such file or directory: 'horovodrun'" in log

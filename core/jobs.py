@@ -196,7 +196,8 @@ class JobService:
             if fw and fw.image_tag and image.frameworks and fw.name not in image.frameworks:
                 raise ValidationError(f"image '{image.name}' does not contain {fw.title} "
                                       f"(it has {', '.join(image.frameworks)})", field="image",
-                                      fix="choose one of: " + ", ".join(i.name for i in self.p.images.tagged(fw.image_tag)))
+                                      fix="choose one of: "
+                                      + ", ".join(i.name for i in self.p.images.tagged(fw.image_tag)))
             if fw and fw.image_tag and not tagged_for_fw:
                 warnings.append(f"image '{image.name}' is not tagged {fw.image_tag}; "
                                 f"make sure it contains {fw.title}")

@@ -81,6 +81,8 @@ def main() -> int:
         "cwd": os.getcwd(),
         "python": sys.executable,
         "argv": sys.argv[1:],
+        "files": sorted(os.listdir(".")),
+        "mount_listing": sorted(os.listdir(env["PROBE_MOUNT"])) if env.get("PROBE_MOUNT") else None,
     }
     (out / f"{rank_id(env)}.json").write_text(json.dumps(record, indent=1, sort_keys=True))
     print(f"probe: rank {rank_id(env)} ({env.get('HPCAI_ROLE')}) ok", flush=True)

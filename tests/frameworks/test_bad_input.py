@@ -57,6 +57,14 @@ CASES = [
       "--env", "1BAD=x"], "env", "not a valid environment variable name"),
     (["--framework", "pytorch", "--mode", "ddp", "--instances", "2", "--resource-spec", "cpu-1",
       "--image", "probe-pytorch", "--env", "MASTER_PORT=1234"], "env", "MASTER_PORT is set by framework pytorch"),
+    (["--framework", "paddle", "--image", "probe-paddle", "--resource-spec", "cpu-1",
+      "--mount", "/tmp:/data"], "mounts", "host processes cannot mount /tmp at /data"),
+    (["--framework", "paddle", "--image", "probe-paddle", "--resource-spec", "cpu-1",
+      "--mount", "/no/such/dataset"], "mounts", "does not exist"),
+    (["--framework", "tensorflow", "--image", "no-such-image", "--resource-spec", "cpu-1"], "image",
+     "unknown image 'no-such-image'"),
+    (["--framework", "pytorch", "--image", "probe-pytorch", "--resource-spec", "cpu-1",
+      "--shm-mb", "0"], "shm_mb", "must be at least 1"),
 ]
 
 

@@ -87,7 +87,13 @@ LOCAL_PAIRS = [(f, m) for f, m in PAIRS if m not in ("horovod", "mpi")]
 @pytest.mark.integration
 @pytest.mark.parametrize("fw,mode", LOCAL_PAIRS, ids=[f"{f}-{m}" for f, m in LOCAL_PAIRS])
 def test_probe_sees_the_contract_on_local(probe_site: Site, fw: str, mode: str) -> None:
-    row = probe_site.run(values(probe_site, fw, mode), timeout=120)
+    """Every job option of the product is used too: execution directory, mounts, ENV list, shm."""
+    data = probe_site.root / "dataset"
+    data.mkdir(exist_ok=True)
+    (data / "part-0.csv").write_text("x,y\n1,2\n")
+    options = {"create_exec_dir": True, "mounts": [f"{data}"], "shm_mb": 256,
+               "env": f"PROBE_A=test1,PROBE_B=a\\,b,PROBE_MOUNT={data}"}
+    row = probe_site.run(values(probe_site, fw, mode, **options), timeout=120)
     log = probe_site.log(row)
     assert row.state == "succeeded", log
     plan = json.loads((Path(row.job_dir) / "plan.json").read_text())
@@ -104,7 +110,11 @@ def test_probe_sees_the_contract_on_local(probe_site: Site, fw: str, mode: str) 
         assert comparable(got) == comparable(want[label]), label
         assert rec["nodefile"] == "127.0.0.1\n" * len(want)
         assert rec["hostfile"] == f"127.0.0.1 slots={len(want)}\n"
-        assert rec["cwd"] == plan["workdir"]
+        assert rec["cwd"] == plan["workdir"] == f"{row.job_dir}/exec"  # a copy of the project
+        assert "probe.py" in rec["files"]
+        assert (rec["env"]["PROBE_A"], rec["env"]["PROBE_B"]) == ("test1", "a,b")
+        assert rec["env"]["HPCAI_SHM_MB"] == "256"
+        assert rec["mount_listing"] == ["part-0.csv"]
 
 
 @pytest.mark.integration

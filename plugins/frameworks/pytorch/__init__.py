@@ -2,7 +2,8 @@
 
 DDP contract: we start every rank ourselves (no torchrun) and give each process the variables
 `torch.distributed.init_process_group("env://")` reads. WORLD_SIZE and RANK count processes,
-not nodes (Kubeflow's pods-vs-processes trap); MASTER_PORT is the job's own allocated port. Horovod: horovodrun sets HOROVOD_* in each rank.
+not nodes (Kubeflow's pods-vs-processes trap); MASTER_PORT is the job's own allocated port.
+Horovod: horovodrun sets HOROVOD_* in each rank.
 """
 
 from __future__ import annotations

@@ -35,6 +35,9 @@ class Host(Runtime):
             # jairun puts HPCAI_IMAGE_BIN first on PATH, so `python` is the image's python.
             extra = {**image.env, "HPCAI_IMAGE_BIN": str(Path(image.reference) / "bin"),
                      "VIRTUAL_ENV": image.reference}
+        if shm_mb:
+            # Host processes share the node's /dev/shm; the request is passed on for the code.
+            extra["HPCAI_SHM_MB"] = str(shm_mb)
         return Wrapped(argv=list(argv), env=extra)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from core.plan import LaunchPlan, place
-from tests.frameworks.conftest import HERE, REPO, Site
+from tests.frameworks.conftest import HERE, REPO, Site, horovod_image_or_skip
 from tests.frameworks.contracts import PAIRS, TOPOLOGY, expected, launcher_argv
 
 PROBE = HERE / "probe.py"
@@ -167,7 +167,7 @@ def test_mpirun_starts_every_rank_from_the_hostfile(probe_site: Site) -> None:
 @pytest.mark.integration
 def test_horovodrun_starts_every_rank(probe_site: Site, build_image) -> None:  # type: ignore[no-untyped-def]
     """Horovod mode: the launcher runs horovodrun (Gloo) once; it starts both ranks."""
-    prefix = build_image("pytorch-horovod")
+    prefix = horovod_image_or_skip(build_image)
     catalog = probe_site.root / "horovod_images.toml"
     catalog.write_text((HERE / "probe_images.toml").read_text() + f'''
 [[image]]

@@ -13,10 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.frameworks.conftest import REPO, Site
+from tests.frameworks.conftest import REPO, Site, horovod_image_or_skip
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 EXAMPLES = REPO / "examples"
+# What MindSpore 2.10 says when its PS or Open MPI mode (GPU modes in the product) starts on a
+# node without a GPU. (With MS_DEVICE=CPU the PS cluster does form, but 2.10 has dropped
+# Cell.set_param_ps, and Open MPI ranks fail to build their CPU collective group.)
+MINDSPORE_GPU_ERROR = "RuntimeError: Unsupported device target GPU. This process only supports one of the ['CPU']"
 
 
 def job(site: Site, fw: str, mode: str, script: str, image: str, command: str | None = None,
@@ -107,3 +111,31 @@ def test_deepspeed_two_ranks(site: Site, build_image) -> None:  # type: ignore[n
     assert all(r["last_loss"] < r["first_loss"] for r in ranks)
     # The ops were compiled into the image, not in this job.
     assert "Building extension module" not in log and "ninja" not in log.lower(), log
+
+
+def test_pytorch_horovod_two_ranks(site: Site, build_image) -> None:  # type: ignore[no-untyped-def]
+    horovod_image_or_skip(build_image)
+    row = site.run(job(site, "pytorch", "horovod", "horovod_train.py", "pytorch-horovod", instances=2,
+                       resource_spec="cpu-1"))
+    assert row.state == "succeeded", site.log(row)
+    ranks = [result(row, f"horovod_result.{r}.json") for r in (0, 1)]
+    assert [(r["rank"], r["size"]) for r in ranks] == [(0, 2), (1, 2)]
+    assert ranks[0]["param_sum"] == pytest.approx(ranks[1]["param_sum"])  # allreduced gradients
+
+
+def test_mindspore_parameter_server_cannot_run_on_cpu(site: Site, build_image) -> None:  # type: ignore[no-untyped-def]
+    build_image("mindspore")
+    row = site.run(job(site, "mindspore", "ps", "ps_train.py", "mindspore", servers=1, workers=2,
+                       server_spec="cpu-1", worker_spec="cpu-1"), timeout=300)
+    log = site.log(row)
+    assert row.state == "failed", log
+    assert MINDSPORE_GPU_ERROR in log, log
+
+
+def test_mindspore_open_mpi_cannot_run_on_cpu(site: Site, build_image) -> None:  # type: ignore[no-untyped-def]
+    build_image("mindspore")
+    row = site.run(job(site, "mindspore", "mpi", "mpi_train.py", "mindspore", instances=2,
+                       resource_spec="cpu-1"), timeout=300)
+    log = site.log(row)
+    assert row.state == "failed", log
+    assert MINDSPORE_GPU_ERROR in log and "[jairun] rank worker/0" in log, log

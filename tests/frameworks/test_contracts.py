@@ -202,3 +202,40 @@ def test_horovod_without_horovodrun_in_the_image_fails_clearly(probe_site: Site,
     log = probe_site.log(row)
     assert row.state == "failed" and row.exit_code == 127, log
     assert "rank worker/0 (rank 0) could not start: [Errno 2] No such file or directory: 'horovodrun'" in log
+
+
+TF_PS_SCRIPT = """#!/bin/sh
+#BSUB -J tensorflow_ps_cpu
+#BSUB -q ai_excl
+#BSUB -app jhai_command
+#BSUB -mf ps_cpu.mf
+#BSUB -o output.%J.txt
+#BSUB -port 2
+${JHSCHEDULER_TOP}/scripts/jhai/service/jairun djm command --job-type ps \\
+  --image 192.168.0.153:5000/jhinno/tensorflow:2.13 \\
+  --cmd='python probe.py tensorflow ps' --workdir=WORKDIR
+"""
+
+
+@pytest.mark.integration
+def test_manuals_ps_batch_script_gets_the_tf_contract(probe_site: Site) -> None:
+    """03 §4's TF PS script and machine file (server/worker tags) through jsub's path."""
+    from core.bsubjob import request_from_script
+
+    project = probe_site.project("jsub-tf-ps", PROBE)
+    (project / "ps_cpu.mf").write_text('1*[host:all slots:2 tag:"server"]\n1*[host:all slots:2 tag:"worker"]\n')
+    req = request_from_script(TF_PS_SCRIPT.replace("WORKDIR", str(project)), "root", project, "tensorflow_ps_cpu.sub",
+                              {"JHSCHEDULER_TOP": "/opt/jhinno", "HOME": str(project)})
+    req.framework = None
+    jobs = probe_site.platform.jobs
+    row = probe_site.wait(jobs.submit_prepared(jobs.prepare(req)), 120)
+    assert row.state == "succeeded", probe_site.log(row)
+    plan = json.loads((Path(row.job_dir) / "plan.json").read_text())
+    assert [(r["name"], r["replicas"], r["request"]["cpus"]) for r in plan["roles"]] == \
+        [("chief", 1, 2), ("server", 1, 2), ("worker", 1, 2)]
+    assert len(plan["ports"]) == 1 + 2 + 3  # the mode's port, #BSUB -port 2, one per rank
+    configs = {rec["env"]["HPCAI_ROLE"]: json.loads(rec["env"]["TF_CONFIG"])
+               for rec in probe_site.probes(row).values()}
+    assert {k: (v["task"]["type"], len(v["cluster"]["ps"]), len(v["cluster"]["worker"]))
+            for k, v in configs.items()} == {"chief": ("chief", 1, 1), "server": ("ps", 1, 1),
+                                             "worker": ("worker", 1, 1)}

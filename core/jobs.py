@@ -149,7 +149,23 @@ class JobService:
         fragments.append((f"runtime {rt.name}", rt.option_schema()))
         for opt in reg.list("option", enabled_only=True):
             fragments.append((f"option {opt.name}", opt.descriptor.option_schema()))
-        return schemas.merge(fragments)
+        merged = schemas.merge(fragments)
+        if fw and mode_name in fw.gpu_only_modes and not self.p.config.allow_cpu_for_gpu_only:
+            self._gpu_only_pickers(merged, fw, mode_name)
+        return merged
+
+    def _gpu_only_pickers(self, schema: dict[str, Any], fw: Framework, mode: str) -> None:
+        """MindSpore and DeepSpeed take GPU specs only (spec 03 §2.1); say so on each picker,
+        and say why the form cannot be sent when the site has no GPU spec at all."""
+        has_gpu_spec = any(spec.kind == "gpu" for spec in self.p.specs.all())
+        for prop in schema["properties"].values():
+            if prop.get("x-widget") != "resource-spec":
+                continue
+            prop["x-spec-kind"] = "gpu"
+            prop["description"] = f"GPU resource specs only ({fw.title} {mode})"
+            if not has_gpu_spec:
+                prop["x-unavailable"] = (f"this site defines no GPU resource spec; {fw.title} {mode} "
+                                         f"jobs need one (ask the site admin)")
 
     def request_from_values(self, values: dict[str, Any], user: str, source: str) -> JobRequest:
         """Flat form/CLI/API values -> JobRequest (core fields typed, the rest as options)."""

@@ -85,22 +85,21 @@ def test_gpu_only_form_says_why_when_the_site_has_no_gpu_spec(strict_site: Site)
     assert "choose a GPU spec: gpu-1" in err, err
 
 
-def test_site_without_gpu_specs_is_told_why(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_site_without_gpu_specs_is_told_why(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     specs = tmp_path / "specs.toml"
     specs.write_text('[[spec]]\nname = "cpu-1"\nkind = "cpu"\ncpus = 1\n')
+    monkeypatch.setenv("HPCAI_SPECS", str(specs))
     site = Site(tmp_path / "site", cpu_ok=False, catalog=HERE / "probe_images.toml")
     try:
-        import os
-
-        os.environ["HPCAI_SPECS"] = str(specs)
         site.env["HPCAI_SPECS"] = str(specs)
         code, err = submit_cli(site, "--framework", "deepspeed", "--instances", "2", "--resource-spec", "cpu-1",
                                "--image", "probe-deepspeed", "--", "python", "probe.py")
         assert code == 2
         assert "resource_spec: DeepSpeed deepspeed jobs need a GPU resource spec" in err, err
         assert "this site defines no GPU resource spec you may use" in err, err
+        reason = site.platform.jobs.form_schema("deepspeed")["properties"]["resource_spec"]["x-unavailable"]
+        assert reason == "this site defines no GPU resource spec; DeepSpeed deepspeed jobs need one (ask the site admin)"
     finally:
-        os.environ.pop("HPCAI_SPECS", None)
         site.close()
 
 
@@ -135,3 +134,12 @@ def test_plugins_declaring_the_same_variable_are_refused_with_both_names(strict_
         assert isinstance(clash, ParallelMode)
     finally:
         info.descriptor = original
+
+
+def test_form_marks_gpu_only_spec_pickers(strict_site: Site) -> None:
+    schema = strict_site.platform.jobs.form_schema("deepspeed")
+    assert schema["properties"]["resource_spec"]["x-spec-kind"] == "gpu"
+    assert "x-unavailable" not in schema["properties"]["resource_spec"]  # gpu-1 exists
+    assert "x-spec-kind" not in strict_site.platform.jobs.form_schema("pytorch")["properties"]["resource_spec"]
+    ms = strict_site.platform.jobs.form_schema("mindspore", "ps")
+    assert ms["properties"]["server_spec"]["x-spec-kind"] == ms["properties"]["worker_spec"]["x-spec-kind"] == "gpu"

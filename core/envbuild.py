@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 import zipfile
 from dataclasses import dataclass
@@ -38,7 +39,8 @@ from core.errors import HpcaiError, ValidationError
 
 MARKER = ".hpcai-image.json"
 STEP_TIMEOUT = 1800  # seconds for one pip install or post step (source builds are slow)
-BUILD_KEYS = {"requirements", "base", "sources", "post", "env", "python"}
+BUILD_KEYS = {"requirements", "base", "sources", "post", "env", "python", "constraints"}
+_current = threading.local()  # .log: this thread's build log, <prefix>.build.log (kept after a failure)
 
 
 def spec_hash(image: Image, base: Image | None) -> str:
@@ -92,6 +94,8 @@ def build(image: Image, base: Image | None, constraints: Path | None, log=print,
             raise ValidationError(f"base image '{base.name}' is not built", field="image",
                                   fix=f"run `hpcai images build {base.name}` first")
         shutil.rmtree(prefix, ignore_errors=True)
+        _current.log = Path(f"{prefix}.build.log")
+        _current.log.write_text("")
         try:
             _build_into(prefix, image, base, constraints, log)
         except BaseException:
@@ -119,10 +123,19 @@ def _run(argv: list[str], env: dict[str, str], log, cwd: str | None = None) -> N
                               timeout=STEP_TIMEOUT, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as exc:
         raise HpcaiError(f"build step timed out after {STEP_TIMEOUT} s: {' '.join(argv)}") from exc
+    output = proc.stdout + proc.stderr
+    build_log: Path | None = getattr(_current, "log", None)
+    if build_log is not None:
+        with open(build_log, "a") as f:
+            f.write(f"+ {' '.join(argv)}\n{output}\n")
     if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
-        raise HpcaiError(f"build step failed (exit {proc.returncode}): {' '.join(argv)}\n{tail}",
-                         fix="see the output above; fix the pins in etc/images.toml")
+        lines = output.strip().splitlines()
+        # A compiler's first errors say more than the last lines of pip's traceback.
+        errors = [ln for ln in lines if "error:" in ln.lower() and "error: subprocess" not in ln][:10]
+        text = "\n".join(errors + ["..."] + lines[-15:] if errors else lines[-25:])
+        where = f"; full output in {build_log}" if build_log else ""
+        raise HpcaiError(f"build step failed (exit {proc.returncode}): {' '.join(argv)}\n{text}",
+                         fix=f"see the output above{where}; fix the pins in etc/images.toml")
 
 
 def _build_into(prefix: Path, image: Image, base: Image | None, constraints: Path | None, log) -> None:  # type: ignore[no-untyped-def]

@@ -90,7 +90,7 @@ class JobRequest:
     command: str
     workdir: str
     framework: str | None = None
-    mode: str = "standalone"
+    mode: str | None = None  # None: the framework's first (default) mode
     image: str | None = None
     runtime: str | None = None
     scheduler: str | None = None

@@ -13,7 +13,8 @@ set -euo pipefail
 # Grid Engine (issue 3): DRMAA target (tests/services/gridengine.sh); needs the debconf
 # answers preseeded below, and libjemalloc2 for LD_PRELOAD (see notes/environment.md).
 APT_PACKAGES="postgresql procps psmisc munge slurmctld slurmd slurm-client \
-gridengine-master gridengine-exec gridengine-client gridengine-drmaa1.0 libjemalloc2"
+gridengine-master gridengine-exec gridengine-client gridengine-drmaa1.0 libjemalloc2 \
+openmpi-bin"
 
 TORCH_SPEC="torch==2.13.0"
 WHEEL_DIR="/opt/wheels"

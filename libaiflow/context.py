@@ -4,7 +4,7 @@ runs ("experiment data") without any platform-specific line in the user's code.
 
 The identity comes from the job's environment (set by hpcai when it submits the job; see
 plugins/tracking/mlflow) and from the scheduler's own variables. Keep this module light: MLflow
-imports it while MLflow itself is being imported.
+imports it while MLflow itself is being imported, so it imports nothing of MLflow.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-
-from mlflow.tracking.context.abstract_context import RunContextProvider
 
 TAG_PREFIX = "hpcai."
 # tag -> environment variables to try, first set wins
@@ -58,7 +56,10 @@ def job_tags(environ: dict[str, str] | None = None) -> dict[str, str]:
     return tags
 
 
-class HpcaiRunContextProvider(RunContextProvider):
+class HpcaiRunContextProvider:
+    """MLflow's RunContextProvider interface, duck-typed: importing mlflow here would be circular
+    when the user's code imports libaiflow.context (or libaiflow) before mlflow."""
+
     def in_context(self) -> bool:
         return bool(os.environ.get("HPCAI_JOB_UUID"))
 

@@ -84,9 +84,8 @@ def test_nested_runs_and_auto_started_runs(tracking: str, capfd: pytest.CaptureF
 
 def test_failed_block_marks_the_run_failed(tracking: str) -> None:
     exp = libaiflow.init("failing_exp")
-    with pytest.raises(ZeroDivisionError):
-        with libaiflow.start_run(exp.experiment_id) as run:
-            1 / 0
+    with pytest.raises(ZeroDivisionError), libaiflow.start_run(exp.experiment_id) as run:
+        raise ZeroDivisionError("training failed")
     assert rest.run(tracking, run.info.run_id)["info"]["status"] == "FAILED"
 
 
@@ -229,3 +228,12 @@ def test_pytorch_autolog_with_lightning(tracking: str, tmp_path: Path, monkeypat
     assert len(steps) == 2, steps  # epochs 2 and 4 of 4, not every epoch
     assert rest.api(tracking, "logged-models/search", {"experiment_ids": [run.info.experiment_id]})\
         .get("models", []) == []
+
+
+def test_token_goes_to_mlflow_as_bearer_token(tracking: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """init's `token` (the portal's API token) authenticates through the portal's proxy."""
+    monkeypatch.delenv("MLFLOW_TRACKING_TOKEN", raising=False)
+    libaiflow.init("token_exp", token="t0k3n")
+    from mlflow.tracking._tracking_service.utils import _get_default_host_creds
+
+    assert _get_default_host_creds(tracking).token == "t0k3n"

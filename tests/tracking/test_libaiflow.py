@@ -234,6 +234,6 @@ def test_token_goes_to_mlflow_as_bearer_token(tracking: str, monkeypatch: pytest
     """init's `token` (the portal's API token) authenticates through the portal's proxy."""
     monkeypatch.delenv("MLFLOW_TRACKING_TOKEN", raising=False)
     libaiflow.init("token_exp", token="t0k3n")
-    from mlflow.tracking._tracking_service.utils import _get_default_host_creds
+    from mlflow.utils.credentials import get_default_host_creds
 
-    assert _get_default_host_creds(tracking).token == "t0k3n"
+    assert get_default_host_creds(tracking).token == "t0k3n"  # sent as "Authorization: Bearer"

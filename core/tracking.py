@@ -150,7 +150,7 @@ class ManagedServer:
     def alive(self) -> bool:
         return self.proc is None or self.proc.poll() is None
 
-    def stop(self, timeout: float = 15.0) -> None:
+    def stop(self, timeout: float = 8.0) -> None:
         """Stop the server's whole process group (uvicorn/gunicorn workers included)."""
         if self.proc is None or self.proc.poll() is not None:
             return

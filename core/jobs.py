@@ -433,7 +433,8 @@ class JobService:
             if row is None and ":" in text:
                 sched, sid = text.split(":", 1)
                 row = s.scalars(select(JobRow).where(JobRow.scheduler == sched,
-                                                     JobRow.scheduler_job_id == sid)).first()
+                                                     JobRow.scheduler_job_id == sid)
+                                .order_by(JobRow.id.desc())).first()  # newest: ids get reused
             if row is None and len(text) >= 6:
                 row = s.scalars(select(JobRow).where(JobRow.uuid.startswith(text))).first()
         if row is None:
@@ -445,8 +446,11 @@ class JobService:
     def get_by_scheduler_id(self, sched_id: str, user: str, scheduler: str | None = None) -> JobRow:
         scheduler = scheduler or self.p.config.default_scheduler
         with self.p.store.session() as s:
+            # A scheduler reuses ids after it loses its state (Slurm after a reinstall): the
+            # newest job with this id is the one the user means.
             row = s.scalars(select(JobRow).where(JobRow.scheduler == scheduler,
-                                                 JobRow.scheduler_job_id == sched_id)).first()
+                                                 JobRow.scheduler_job_id == sched_id)
+                            .order_by(JobRow.id.desc())).first()
         if row is None or (row.user != user and not is_admin(user)):
             raise NotFound(f"no job <{sched_id}>", field="job", fix="see `jjobs` for your jobs")
         return row

@@ -12,6 +12,8 @@ set -euo pipefail
 APT_PACKAGES="postgresql procps psmisc"
 
 TORCH_SPEC="torch==2.13.0"
+# setup.cfg extras installed into .venv.
+EXTRAS="test,autotune"
 WHEEL_DIR="/opt/wheels"
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -93,8 +95,8 @@ quiet_pip() { "${PIP[@]}" "$@" 2>&1 | { grep -v "^WARNING: Location 'file:" || t
 t0=$SECONDS
 log "pip: installing $TORCH_SPEC"
 quiet_pip install "${pip_args[@]}" "$TORCH_SPEC"
-log "pip: installing -e '.[test]'"
-(cd "$REPO_ROOT" && quiet_pip install "${pip_args[@]}" --config-settings editable_mode=compat -e '.[test]')
+log "pip: installing -e '.[$EXTRAS]'"
+(cd "$REPO_ROOT" && quiet_pip install "${pip_args[@]}" --config-settings editable_mode=compat -e ".[$EXTRAS]")
 # A resolver can still sneak another torch in; refuse to leave that behind.
 got="$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("torch"))')"
 [[ "$got" == "${TORCH_SPEC#torch==}"* ]] || die "torch $got installed, expected ${TORCH_SPEC#torch==}"

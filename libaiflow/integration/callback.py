@@ -20,9 +20,11 @@ from typing import Any, Iterator
 
 import optuna
 
-__all__ = ["KerasPruningCallback", "TFKerasPruningCallback", "TensorFlowPruningHook",
-           "MXNetPruningCallback", "PaddlePruningCallback", "TorchDistributedTrial",
-           "PyTorchLightningPruningCallback", "OptunaSearchCV", "current_trial", "get_current_trial"]
+# The callbacks of spec 12 §D.4; all but MXNet's are built on first access (module __getattr__).
+CALLBACKS = ("KerasPruningCallback", "TFKerasPruningCallback", "TensorFlowPruningHook",
+             "MXNetPruningCallback", "PaddlePruningCallback", "TorchDistributedTrial",
+             "PyTorchLightningPruningCallback", "OptunaSearchCV")
+__all__ = list(CALLBACKS) + ["current_trial", "get_current_trial"]
 
 _current: contextvars.ContextVar[optuna.trial.BaseTrial | None] = contextvars.ContextVar(
     "libaiflow_current_trial", default=None)

@@ -8,6 +8,7 @@ import csv
 import json
 import math
 import os
+import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
@@ -40,7 +41,8 @@ def summarize(study: optuna.Study, names: list[str]) -> dict[str, Any]:
         counts[t.state.name] = counts.get(t.state.name, 0) + 1
     best: list[dict[str, Any]] = []
     if any(t.state == TrialState.COMPLETE for t in trials):
-        for t in study.best_trials:  # one trial, or the Pareto front
+        front = study.best_trials if len(study.directions) > 1 else [study.best_trial]
+        for t in front:  # the best trial, or the Pareto front
             best.append({"number": t.number, "values": dict(zip(names, t.values)), "params": t.params})
     return {"study": study.study_name, "directions": [d.name.lower() for d in study.directions],
             "metric_names": names, "pareto": len(study.directions) > 1, "counts": counts,
@@ -119,6 +121,7 @@ def job_report(job: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     summary: dict[str, Any] | None = None
     source = "study"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
     try:
         settings = load_settings(load_config())
         kind = options["autotune_storage"]

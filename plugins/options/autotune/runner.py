@@ -16,12 +16,12 @@ import contextlib
 import importlib.util
 import io
 import json
-import logging
 import math
 import os
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -165,6 +165,11 @@ class Runner:
             say(f"ERROR: {exc}")
             return EXIT_CONTRACT
         notes = Notes()
+        if self.workers > 1 and spec.sampler_params.get("seed") is not None:
+            # Same seed in every worker = the same "random" trials K times over.
+            spec.sampler_params["seed"] += self.index
+            notes.append(f"seed {spec.sampler_params['seed'] - self.index} + worker index {self.index} "
+                         f"= {spec.sampler_params['seed']} (workers must not sample the same points)")
         sampler = build_sampler(spec, notes)
         pruner = build_pruner(spec, notes)
         notes.extend(distribution_notes(spec))
@@ -259,7 +264,7 @@ def main(argv: list[str]) -> int:
         say("this runs inside an hpcai job: HPCAI_JOB_DIR has no plan.json")
         return EXIT_CONTRACT
     optuna.logging.set_verbosity(optuna.logging.INFO)
-    logging.captureWarnings(True)
+    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats, retry
     return Runner(Path(job_dir), argv).run()
 
 

@@ -54,8 +54,10 @@ def _sampler_by_name(name: str, params: dict[str, Any], spec: StudySpec, notes: 
         if not params.get("search_space"):
             notes.append("GridSampler search_space built from the hyper-parameters: "
                          + ", ".join(f"{k}={len(v)} value(s)" for k, v in space.items()))
-    if cls_name == "CmaEsSampler" and "inc_popsize" not in kwargs and kwargs.get("restart_strategy"):
-        kwargs["inc_popsize"] = 2  # the product's documented default
+    if cls_name == "CmaEsSampler" and kwargs.get("restart_strategy"):
+        notes.append(f"CmaEsSampler restart_strategy={kwargs['restart_strategy']}: Optuna >= 4.4 ignores "
+                     "restart strategies (moved to OptunaHub); plain CMA-ES runs")
+        kwargs.setdefault("inc_popsize", 2)  # the product's documented default
     return getattr(optuna.samplers, cls_name)(**kwargs)
 
 

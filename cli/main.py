@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from cli.common import dump_json, guarded, job_dict, short_time, table
-from core import __version__
+from core import __version__, tracking
 from core.errors import ValidationError
 from core.platform import Platform
 from core.schema import is_visible
@@ -324,6 +326,31 @@ def cmd_profile(_args: argparse.Namespace) -> int:
     return 0
 
 
+@guarded(PROG)
+def cmd_mlflow(args: argparse.Namespace) -> int:
+    """Start the tracking server, say where it is once healthy, and run until interrupted."""
+    settings = tracking.settings_from_config(Platform().config)
+    if args.host or args.port:
+        settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
+    if args.status:
+        info = tracking.describe(settings)
+        dump_json(info)
+        return 0 if info["healthy"] else 1
+    server = tracking.start_server(settings, wait_s=args.wait)
+    if not server.owned:
+        print(f"MLflow is already running at {server.url}")
+        return 0
+    print(f"MLflow tracking server ready at {server.url} (store {settings.backend_store_uri}, "
+          f"artifacts {settings.artifacts_destination}, log {settings.log_file})", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        return server.wait()
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        server.stop()
+
+
 # --- the parser --------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -385,6 +412,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("profile", help="shell lines for the product's #BSUB scripts (eval \"$(hpcai profile)\")")
     pr.set_defaults(func=cmd_profile)
+
+    ml = sub.add_parser("mlflow", help="run the managed MLflow tracking server ([tracking] of etc/hpcai.toml)")
+    ml.add_argument("--host", help="address to listen on (default from [tracking])")
+    ml.add_argument("--port", type=int, help="port to listen on (default from [tracking])")
+    ml.add_argument("--wait", type=float, metavar="SECONDS", help="longest wait for /health at start")
+    ml.add_argument("--status", action="store_true", help="print the settings and whether the server answers")
+    ml.set_defaults(func=cmd_mlflow)
     return p
 
 

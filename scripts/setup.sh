@@ -12,8 +12,9 @@ set -euo pipefail
 APT_PACKAGES="postgresql procps psmisc"
 
 TORCH_SPEC="torch==2.13.0"
-# setup.cfg extras installed into .venv.
-EXTRAS="test,autotune"
+# setup.cfg extras installed into .venv (test tools, the tracking server and its SDK
+# extras, auto-tuning).
+EXTRAS="test,tracking,autotune"
 WHEEL_DIR="/opt/wheels"
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -253,3 +253,17 @@ def test_a_trial_whose_job_died_is_retried_by_another_worker(cli, fresh_pg_url, 
     study = optuna.load_study(study_name=rep["study"], storage=optuna.storages.RDBStorage(
         fresh_pg_url, engine_kwargs={"connect_args": {"options": "-csearch_path=optuna"}}))
     assert len([t for t in study.trials if t.state.name == "COMPLETE"]) >= 14
+
+
+@pytest.mark.slow
+def test_the_products_tensorflow_example_runs_on_keras(cli, tune_project):
+    """Spec 03 §5.3's script (tf.keras, TFKerasPruningCallback from libaiflow.intergration) on
+    Keras 3 with the torch backend and small synthetic data; the Keras pruning callback prunes."""
+    jid = submit(cli, *BASE, "--workdir", str(tune_project), "--no-tracking", "--autotune", "--autotune-file",
+                 "params_tf_mnist.json", "--", "python", "tf_mnist.py")
+    info = wait_state(cli, jid, TERMINAL, timeout=300)
+    assert info["state"] == "succeeded", log_of(info)
+    rep = tune_show(cli, jid)
+    assert sum(rep["counts"].values()) == 4 and rep["counts"].get("COMPLETE", 0) >= 1
+    assert all(t["last_step"] is not None for t in rep["trials"])  # the callback reported every epoch
+    assert (tune_project / "model").is_dir()  # the script's own checkpoints, in the project directory

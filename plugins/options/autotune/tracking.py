@@ -12,6 +12,7 @@ import contextlib
 import os
 import sys
 import time
+import urllib.request
 from typing import Any, Callable, Iterator
 
 import optuna
@@ -19,25 +20,33 @@ import optuna
 PARENT_ATTR = "mlflow_parent_run_id"
 
 
-def _libaiflow() -> Any | None:
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
-        return None
+def _libaiflow() -> tuple[Any | None, str]:
+    """libaiflow's tracking API when a tracking server answers, else (None, why not)."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if not uri:
+        return None, "no MLFLOW_TRACKING_URI (tracking switched off for this job)"
+    if uri.startswith("http"):
+        try:  # a quick look first: importing MLflow costs seconds, a dead server more
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=3):
+                pass
+        except (OSError, ValueError) as exc:
+            return None, f"the tracking server {uri} does not answer ({exc.__class__.__name__})"
     try:
         import libaiflow.tracking as lt  # the experiment-tracking SDK (issue 6)
-    except ImportError:
-        return None
-    return lt
+    except ImportError as exc:
+        return None, f"libaiflow's tracking API cannot be imported ({exc})"
+    return lt, ""
 
 
 class Tracker:
     def __init__(self, experiment: str, study_name: str, study: optuna.Study, index: int):
-        self.lt = _libaiflow()
+        self.lt, why = _libaiflow()
         self.study_name = study_name
         self.parent: str | None = None
         self.owner = index == 0
         self.exp_id = ""
         if self.lt is None:
-            print("[autotune] experiment tracking: off (no MLFLOW_TRACKING_URI or no libaiflow)", flush=True)
+            print(f"[autotune] experiment tracking: off, trials are not recorded in MLflow: {why}", flush=True)
             return
         lt = self.lt
         self.exp_id = lt.init(experiment).experiment_id

@@ -95,13 +95,13 @@ def test_fields_instead_of_a_file_and_the_flags_come_from_the_schema(cli, tune_p
         assert flag in help_text
     jid = submit(cli, *BASE, "--workdir", str(tune_project), "--autotune", "--autotune-experiment", "fields",
                  "--autotune-sampler", "RandomSampler", "--autotune-sampler-params", "seed=5",
-                 "--autotune-pruner", "NopPruner", "--autotune-trials", "4", "--autotune-metric-names", "acc",
+                 "--autotune-pruner", "NopPruner", "--autotune-trials", "3", "--autotune-metric-names", "acc",
                  "--autotune-params", "alpha=loguniform:1e-5:1e-2;loss=categorical:hinge|log_loss",
-                 "--", "python", "sgd_digits.py", "--epochs", "3")
+                 "--", "python", "sgd_digits.py", "--epochs", "2")
     info = wait_state(cli, jid, TERMINAL, timeout=120)
     assert info["state"] == "succeeded", log_of(info)
     rep = tune_show(cli, jid)
-    assert rep["counts"] == {"COMPLETE": 4} and rep["metric_names"] == ["acc"]
+    assert rep["counts"] == {"COMPLETE": 3} and rep["metric_names"] == ["acc"]
 
 
 # --- bad input: refused before anything runs (exit 2, the field and the fix) -----------------------
@@ -175,7 +175,7 @@ def test_two_worker_jobs_share_one_study_in_postgresql(cli, fresh_pg_url, tune_p
     env = {"HPCAI_DB_URL": fresh_pg_url}
     res = cli("submit", "--json", *BASE, "--workdir", str(tune_project), "--autotune", "--autotune-file",
               "params_tpe.json", "--autotune-trials", "10", "--autotune-workers", "2", "--",
-              "python", "sgd_digits.py", "--epochs", "6", env=env)
+              "python", "sgd_digits.py", "--epochs", "4", env=env)
     assert res.returncode == 0, res.stderr
     first = json.loads(res.stdout)["id"]
     jobs = json.loads(cli("jobs", "--json", env=env).stdout)["jobs"]
@@ -259,11 +259,12 @@ def test_a_trial_whose_job_died_is_retried_by_another_worker(cli, fresh_pg_url, 
 def test_the_products_tensorflow_example_runs_on_keras(cli, tune_project):
     """Spec 03 §5.3's script (tf.keras, TFKerasPruningCallback from libaiflow.intergration) on
     Keras 3 with the torch backend and small synthetic data; the Keras pruning callback prunes."""
-    jid = submit(cli, *BASE, "--workdir", str(tune_project), "--no-tracking", "--autotune", "--autotune-file",
-                 "params_tf_mnist.json", "--", "python", "tf_mnist.py")
+    jid = submit(cli, *BASE, "--workdir", str(tune_project), "--no-tracking", "--env", "TF_MNIST_EPOCHS=2",
+                 "--autotune", "--autotune-file", "params_tf_mnist.json", "--autotune-trials", "3",
+                 "--", "python", "tf_mnist.py")
     info = wait_state(cli, jid, TERMINAL, timeout=300)
     assert info["state"] == "succeeded", log_of(info)
     rep = tune_show(cli, jid)
-    assert sum(rep["counts"].values()) == 4 and rep["counts"].get("COMPLETE", 0) >= 1
+    assert sum(rep["counts"].values()) == 3 and rep["counts"].get("COMPLETE", 0) >= 1
     assert all(t["last_step"] is not None for t in rep["trials"])  # the callback reported every epoch
     assert (tune_project / "model").is_dir()  # the script's own checkpoints, in the project directory

@@ -66,9 +66,9 @@ class LaunchPlan:
     time_limit_min: int | None = None
     options: dict[str, Any] = field(default_factory=dict)  # plugin-contributed job fields
     launcher: str = "fork"  # how jairun starts ranks: fork (this node) or srun (Slurm)
-    # Identical copies of this job to run (a job option may ask, e.g. auto-tuning workers): a job
-    # array where the scheduler has arrays, else that many jobs. Each copy sees HPCAI_ARRAY_INDEX.
-    array_size: int = 1
+    # >0: identical copies of this job (a job option may ask, e.g. auto-tuning workers): a job
+    # array where the scheduler has arrays, else that many jobs. Each sees HPCAI_ARRAY_INDEX 0..n-1.
+    array_size: int = 0
     version: int = PLAN_VERSION
 
     @property

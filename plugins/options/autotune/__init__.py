@@ -184,7 +184,7 @@ class AutoTune(JobOption):
         plan.options["autotune_study_name"] = f"{spec.experiment_name}-{plan.job_uuid[:8]}"
         plan.options["autotune_storage"] = "rdb" if settings.storage_url else "journal"
         plan.options["autotune_cpus"] = plan.roles[0].request.cpus
-        plan.array_size = workers
+        plan.array_size = workers if workers > 1 else 0
         # The job side runs our runner in the user's Python (the image's), with hpcai importable.
         line = (f'PYTHONPATH="$HPCAI_HOME${{PYTHONPATH:+:$PYTHONPATH}}" exec {shlex.quote(python)} '
                 f"-m {RUNNER} -- {request.command}")

@@ -131,7 +131,7 @@ class Runner:
         self.storage_kind: str = opts["autotune_storage"]
         self.cpus: int | None = opts.get("autotune_cpus")
         self.index = int(os.environ.get("HPCAI_ARRAY_INDEX") or os.environ.get("SLURM_ARRAY_TASK_ID") or 0)
-        self.workers = int(plan.get("array_size", 1))
+        self.workers = max(int(plan.get("array_size") or 0), 1)
         self.command = command
         self.contract_error: str | None = None
 

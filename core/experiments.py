@@ -18,9 +18,10 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -169,11 +170,11 @@ class RunRow:
 
 
 def _ms(value: Any) -> datetime | None:
-    return datetime.fromtimestamp(int(value) / 1000, timezone.utc) if value else None
+    return datetime.fromtimestamp(int(value) / 1000, UTC) if value else None
 
 
 class ExperimentService:
-    def __init__(self, platform: "Platform", client: TrackingClient | None = None):
+    def __init__(self, platform: Platform, client: TrackingClient | None = None):
         self.p = platform
         self.client = client or TrackingClient(tracking.settings_from_config(platform.config).url)
 

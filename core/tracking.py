@@ -9,7 +9,6 @@ The core runs MLflow as a separate process and talks to it over HTTP; it never i
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import signal
@@ -151,7 +150,7 @@ class ManagedServer:
     def alive(self) -> bool:
         return self.proc is None or self.proc.poll() is None
 
-    def stop(self, timeout: float = 15.0) -> None:
+    def stop(self, timeout: float = 8.0) -> None:
         """Stop the server's whole process group (uvicorn/gunicorn workers included)."""
         if self.proc is None or self.proc.poll() is not None:
             return
@@ -223,6 +222,13 @@ def start_server(settings: TrackingSettings, wait_s: float | None = None,
                      fix=f"see {settings.log_file}; raise [tracking] start_timeout_s on a slow machine")
 
 
+def start_managed(config: Config, wait_s: float | None = None) -> ManagedServer | None:
+    """What `hpcai serve` calls: the configured server, started (or found running); None when
+    [tracking] enabled = false."""
+    settings = settings_from_config(config)
+    return start_server(settings, wait_s) if settings.enabled else None
+
+
 def describe(settings: TrackingSettings) -> dict[str, Any]:
     """Settings as shown by `hpcai mlflow --show` (no secrets: passwords are masked)."""
     def mask(uri: str) -> str:
@@ -238,6 +244,3 @@ def describe(settings: TrackingSettings) -> dict[str, Any]:
             "port": settings.port, "workers": settings.workers, "log_file": str(settings.log_file),
             "enabled": settings.enabled, "healthy": is_healthy(settings.url)}
 
-
-def dumps(settings: TrackingSettings) -> str:
-    return json.dumps(describe(settings), indent=2)

@@ -27,7 +27,10 @@ _API = ("init", "start_run", "end_run", "set_tag", "log_metric", "log_metrics", 
         "active_run", "set_strict", "is_strict")
 _SUBMODULES = ("tensorflow", "pytorch", "context", "errors", "limits")
 
-__all__ = [*_API, "tensorflow", "pytorch", "LibaiflowError", "ServerUnreachable"]
+__all__ = ["init", "start_run", "end_run", "set_tag", "log_metric", "log_metrics", "log_param",
+           "log_params", "log_artifact", "log_text", "log_figure", "log_image", "ActiveRun",
+           "active_run", "set_strict", "is_strict", "tensorflow", "pytorch", "LibaiflowError",
+           "ServerUnreachable"]
 
 
 def __getattr__(name: str) -> Any:

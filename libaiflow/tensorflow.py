@@ -3,7 +3,7 @@ training (tf.keras, or Keras 3 on any backend: tensorflow, torch, jax), through 
 
 `every_n_iter` counts epochs (spec 12 §B.4): 2 logs the training metrics every second epoch.
 MLflow's Keras callback knows only "every epoch" or "every n batches", so libaiflow thins its
-per-epoch calls.
+per-epoch calls. LIBAIFLOW_AUTOLOG_MODELS=0 logs params and metrics only.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from libaiflow.errors import LibaiflowError
+from libaiflow.pytorch import log_models
 
 
 def _positive(value: Any, name: str) -> int:
@@ -46,11 +47,11 @@ def autolog(every_n_iter: int = 1) -> None:
         import mlflow.keras
         import mlflow.keras.callback
 
-        mlflow.keras.autolog(log_every_epoch=True, silent=True)
+        mlflow.keras.autolog(log_every_epoch=True, log_models=log_models(), silent=True)
         every_n_epochs(mlflow.keras.callback.MlflowCallback, n)
     else:
         import mlflow.tensorflow
         import mlflow.tensorflow.callback
 
-        mlflow.tensorflow.autolog(log_every_epoch=True, silent=True)
+        mlflow.tensorflow.autolog(log_every_epoch=True, log_models=log_models(), silent=True)
         every_n_epochs(mlflow.tensorflow.callback.MlflowCallback, n)

@@ -15,8 +15,9 @@ import grp
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 # Short retries: MLflow's defaults (7 retries, factor 2, 120 s timeout) stall training for minutes.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
@@ -24,13 +25,13 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", "0.2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 
-import mlflow  # noqa: E402
-from mlflow.entities import Experiment, Run, RunData, RunInfo  # noqa: E402
-from mlflow.exceptions import MlflowException, RestException  # noqa: E402
-from mlflow.tracking import MlflowClient  # noqa: E402
+import mlflow
+from mlflow.entities import Experiment, Run, RunData, RunInfo
+from mlflow.exceptions import MlflowException, RestException
+from mlflow.tracking import MlflowClient
 
-from libaiflow import limits  # noqa: E402
-from libaiflow.errors import LibaiflowError, ServerUnreachable  # noqa: E402
+from libaiflow import limits
+from libaiflow.errors import LibaiflowError, ServerUnreachable
 
 OWNER_TAG = "hpcai.owner"  # who created the experiment (the platform shows it to them only)
 GROUP_TAG = "hpcai.group"  # a Unix group the owner shares the experiment with
@@ -184,7 +185,7 @@ def _init(name: str, tags: dict[str, str]) -> Experiment:
 class ActiveRun(mlflow.ActiveRun):
     """The run start_run() made active; `with` ends it (FAILED when the block raised)."""
 
-    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> bool:
+    def __exit__(self, exc_type: object, exc_val: object, exc_tb: object) -> bool:
         if not self.info.run_id:  # the stand-in of an unreachable server
             return exc_type is None
         active = mlflow.active_run()

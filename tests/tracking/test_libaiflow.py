@@ -84,9 +84,8 @@ def test_nested_runs_and_auto_started_runs(tracking: str, capfd: pytest.CaptureF
 
 def test_failed_block_marks_the_run_failed(tracking: str) -> None:
     exp = libaiflow.init("failing_exp")
-    with pytest.raises(ZeroDivisionError):
-        with libaiflow.start_run(exp.experiment_id) as run:
-            1 / 0
+    with pytest.raises(ZeroDivisionError), libaiflow.start_run(exp.experiment_id) as run:
+        raise ZeroDivisionError("training failed")
     assert rest.run(tracking, run.info.run_id)["info"]["status"] == "FAILED"
 
 
@@ -185,3 +184,56 @@ def test_server_unreachable_does_not_stop_training(tracking: str, monkeypatch: p
     with libaiflow.start_run(None) as run:
         libaiflow.log_metric("loss", 0.1)
     assert rest.metrics(rest.run(tracking, run.info.run_id)) == {"loss": 0.1}
+
+
+@pytest.mark.slow
+def test_pytorch_autolog_with_lightning(tracking: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """libaiflow.pytorch.autolog(log_every_n_epoch=2) on a tiny PyTorch Lightning model.
+    (Model logging is covered by the Keras sample job; here it would only add MLflow's
+    dependency inference, tens of seconds.)"""
+    import lightning as L
+    import torch
+
+    class Tiny(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 1)
+
+        def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> torch.Tensor:
+            x, y = batch
+            loss = torch.nn.functional.mse_loss(self.layer(x), y)
+            self.log("train_loss", loss, on_epoch=True, on_step=False)
+            return loss
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    torch.manual_seed(0)
+    x = torch.randn(32, 4)
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, x.sum(1, keepdim=True)), batch_size=8)
+    libaiflow.init("lightning_exp")
+    monkeypatch.setenv("LIBAIFLOW_AUTOLOG_MODELS", "0")
+    libaiflow.pytorch.autolog(log_every_n_epoch=2)
+    try:
+        with libaiflow.start_run(None) as run:
+            L.Trainer(max_epochs=4, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, default_root_dir=str(tmp_path)).fit(Tiny(), data)
+    finally:
+        import mlflow.pytorch
+
+        mlflow.pytorch.autolog(disable=True)
+    got = rest.run(tracking, run.info.run_id)
+    assert rest.params(got)["epochs"] == "4" and rest.params(got)["optimizer_name"] == "SGD"
+    steps = [s for s, _ in rest.history(tracking, run.info.run_id, "train_loss")]
+    assert len(steps) == 2, steps  # epochs 2 and 4 of 4, not every epoch
+    assert rest.api(tracking, "logged-models/search", {"experiment_ids": [run.info.experiment_id]})\
+        .get("models", []) == []
+
+
+def test_token_goes_to_mlflow_as_bearer_token(tracking: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """init's `token` (the portal's API token) authenticates through the portal's proxy."""
+    monkeypatch.delenv("MLFLOW_TRACKING_TOKEN", raising=False)
+    libaiflow.init("token_exp", token="t0k3n")
+    from mlflow.utils.credentials import get_default_host_creds
+
+    assert get_default_host_creds(tracking).token == "t0k3n"  # sent as "Authorization: Bearer"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -179,7 +179,7 @@ def test_tracking_option_in_the_job_form(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_runs_csv_columns() -> None:
     row = RunRow(run_id="r1", experiment_id="1", job_id=7, job_uuid="u", scheduler_job_id="3",
-                 start_time=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc), duration_s=12.5,
+                 start_time=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), duration_s=12.5,
                  run_name="father", user="alice", source="train.py", version="abc", status="FINISHED",
                  models=["model (m-1)"], metrics={"mae": 0.008, "mse": 0.005}, params={"epochs": "100"},
                  tags={"type": "designer"})

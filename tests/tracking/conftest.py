@@ -78,4 +78,4 @@ def tracking(mlflow_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
         mlflow.end_run()
 
 
-from tests.fixtures_services import pg_url  # noqa: F401  (the real PostgreSQL of the tests)
+from tests.fixtures_services import pg_url  # noqa: E402,F401  (the real PostgreSQL of the tests)

@@ -102,6 +102,8 @@ def cmd_submit(argv: list[str]) -> int:
     user = current_user()
     req = platform.jobs.request_from_values(values, user, source="cli")
     prep = platform.jobs.prepare(req)
+    for warning in prep.warnings:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
     if args.dry_run:
         if args.json:
             dump_json({"plan": _plain(prep.plan), "script": prep.script(), "job_dir": str(prep.job_dir),
@@ -273,9 +275,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if args.json:
         dump_json({"plugins": [i.as_dict() for i in infos], "errors": reg.load_errors})
         return 0
-    table(["KIND", "NAME", "PLUGIN", "DISTRIBUTION", "VERSION", "ENABLED", "FIELDS"],
+    table(["KIND", "NAME", "PLUGIN", "DISTRIBUTION", "VERSION", "ENABLED", "FIELDS", "NOTE"],
           [[i.kind, i.name, i.plugin, i.distribution, i.version, "yes" if i.enabled else "no",
-            ",".join(i.descriptor.option_schema().get("properties", {})) or "-"] for i in infos])
+            ",".join(i.descriptor.option_schema().get("properties", {})) or "-", i.note or ""]
+           for i in infos])
     for err in reg.load_errors:
         print(f"warning: {err}", file=sys.stderr)
     return 0
@@ -307,8 +310,23 @@ def cmd_images(args: argparse.Namespace) -> int:
 
         dump_json({"images": [asdict(i) for i in images]})
         return 0
-    table(["NAME", "RUNTIME", "TAGS", "ALIASES", "REFERENCE"],
-          [[i.name, i.runtime, ",".join(i.tags), ",".join(i.aliases), i.reference] for i in images])
+    from core.envbuild import is_built
+
+    table(["NAME", "RUNTIME", "TAGS", "BUILT", "ALIASES", "REFERENCE"],
+          [[i.name, i.runtime, ",".join(i.tags),
+            ("yes" if is_built(i.reference) else "no") if i.build else "-",
+            ",".join(i.aliases), i.reference] for i in images])
+    return 0
+
+
+@guarded(PROG)
+def cmd_images_build(args: argparse.Namespace) -> int:
+    platform = Platform()
+    for name in args.names:
+        result = platform.images.build(name, force=args.force,
+                                       log=lambda line: print(f"  {line}", file=sys.stderr))
+        state = f"built in {result.seconds:.0f} s" if result.built else "up to date"
+        print(f"{result.image}: {state} ({result.prefix})")
     return 0
 
 
@@ -409,6 +427,10 @@ def build_parser() -> argparse.ArgumentParser:
     il.add_argument("--tag")
     il.add_argument("--json", action="store_true")
     il.set_defaults(func=cmd_images)
+    ib = im_sub.add_parser("build", help="build the Python environment of a catalog image from its pinned spec")
+    ib.add_argument("names", nargs="+", metavar="NAME")
+    ib.add_argument("--force", action="store_true", help="rebuild even when the environment exists")
+    ib.set_defaults(func=cmd_images_build)
 
     pr = sub.add_parser("profile", help="shell lines for the product's #BSUB scripts (eval \"$(hpcai profile)\")")
     pr.set_defaults(func=cmd_profile)

@@ -31,7 +31,7 @@ class Platform:
 
     @cached_property
     def images(self) -> ImageCatalog:
-        return ImageCatalog(self.config.images_file, self.config.home)
+        return ImageCatalog(self.config.images_file, self.config.home, self.config.images_dir)
 
     @cached_property
     def jobs(self) -> JobService:

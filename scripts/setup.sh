@@ -9,7 +9,12 @@
 set -euo pipefail
 
 # Debian packages the project needs; later issues add to this list (slurmctld, ...).
-APT_PACKAGES="postgresql procps psmisc"
+# Slurm (issue 3): single-node test cluster (tests/services/slurm.sh).
+# Grid Engine (issue 3): DRMAA target (tests/services/gridengine.sh); needs the debconf
+# answers preseeded below, and libjemalloc2 for LD_PRELOAD (see notes/environment.md).
+APT_PACKAGES="postgresql procps psmisc munge slurmctld slurmd slurm-client \
+gridengine-master gridengine-exec gridengine-client gridengine-drmaa1.0 libjemalloc2 \
+openmpi-bin"
 
 TORCH_SPEC="torch==2.13.0"
 # setup.cfg extras installed into .venv (test tools, the tracking server and its SDK
@@ -53,6 +58,17 @@ else
         if [[ "$(id -u)" != "0" ]]; then
             command -v sudo >/dev/null 2>&1 || die "need root (or sudo) to install: ${missing[*]}"
             SUDO="sudo"
+        fi
+        if [[ " ${missing[*]} " == *" gridengine-"* ]]; then
+            # Without these answers gridengine-common asks interactively / leaves no cell.
+            $SUDO debconf-set-selections <<SEL
+gridengine-common shared/gridengineconfig boolean true
+gridengine-common shared/gridenginecell string default
+gridengine-common shared/gridenginemaster string $(hostname -s)
+gridengine-client shared/gridengineconfig boolean true
+gridengine-client shared/gridenginecell string default
+gridengine-client shared/gridenginemaster string $(hostname -s)
+SEL
         fi
         log "apt: installing ${missing[*]}"
         t0=$SECONDS

@@ -77,5 +77,3 @@ def tracking(mlflow_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
     while mlflow.active_run() is not None:
         mlflow.end_run()
 
-
-from tests.fixtures_services import pg_url  # noqa: E402,F401  (the real PostgreSQL of the tests)

@@ -221,6 +221,47 @@ def _control(action: str):  # type: ignore[no-untyped-def]
     return run
 
 
+# --- auto-tuning results --------------------------------------------------------------------------
+
+@guarded(PROG)
+def cmd_tune_show(args: argparse.Namespace) -> int:
+    platform = Platform()
+    platform.jobs.refresh()
+    rep = platform.jobs.option_report(args.job, current_user(), "autotune")
+    if args.json:
+        dump_json(rep)
+        return 0
+    job = rep["job"]
+    print(f"study {rep['study']} (job {job['id']} {job['name']}, {job['state']}); "
+          f"directions {', '.join(rep['directions'])}; source: {rep['source']}")
+    for note in rep.get("notes", []):
+        print(f"  mapping: {note}")
+    print("trials: " + (", ".join(f"{k.lower()} {v}" for k, v in sorted(rep["counts"].items())) or "none yet"))
+    names = rep["metric_names"]
+    label = "Pareto front" if rep["pareto"] else "best"
+    for b in rep["best"]:
+        values = ", ".join(f"{k}={v:.6g}" for k, v in b["values"].items())
+        print(f"{label}: trial {b['number']}: {values}; params {b['params']}")
+    if rep["trials"]:
+        params = sorted({k for t in rep["trials"] for k in t["params"]})
+        rows = []
+        for t in rep["trials"]:
+            vals = [("-" if t["values"].get(n) is None else f"{t['values'][n]:.6g}") for n in names]
+            rows.append([t["number"], t["state"], *vals, *[_short(t["params"].get(p)) for p in params],
+                         "-" if t["duration_s"] is None else f"{t['duration_s']:.1f}",
+                         "-" if t["last_step"] is None else t["last_step"]])
+        table(["TRIAL", "STATE", *[n.upper() for n in names], *params, "SECONDS", "LAST_STEP"], rows)
+    for plot in rep["plots"]:
+        print(f"plot: {plot}")
+    return 0
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 # --- catalogs --------------------------------------------------------------------------------
 
 @guarded(PROG)
@@ -362,6 +403,13 @@ def build_parser() -> argparse.ArgumentParser:
         c = sub.add_parser(action, help=f"{verb} a job")
         c.add_argument("job")
         c.set_defaults(func=_control(action))
+
+    tu = sub.add_parser("tune", help="auto-tuning studies")
+    tu_sub = tu.add_subparsers(dest="tune_command", metavar="ACTION")
+    ts = tu_sub.add_parser("show", help="a study's best trial(s), trial table and plot files")
+    ts.add_argument("job", help="the job id (any worker job of a distributed study)")
+    ts.add_argument("--json", action="store_true")
+    ts.set_defaults(func=cmd_tune_show)
 
     pl = sub.add_parser("plugins", help="list installed plugins and their option schemas")
     pl.add_argument("--kind", help="scheduler, framework, mode, runtime or option")

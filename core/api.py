@@ -194,4 +194,13 @@ class JobOption(Descriptor):
     kind: ClassVar[str] = "option"
 
     def apply(self, request: JobRequest, plan: LaunchPlan) -> None:
-        """Amend the plan for the values this option received (no-op when it is switched off)."""
+        """Amend the plan for the values this option received (no-op when it is switched off).
+
+        Called by JobService.prepare after the mode built the roles and before the framework
+        contract and the runtime wrap each role's argv. Raise ValidationError for bad values:
+        nothing has been created yet."""
+
+    def report(self, job: dict[str, Any]) -> dict[str, Any] | None:
+        """What this option produced for one job (e.g. a study's results), or None when the job
+        did not use it. `job` has the job's `uuid`, `job_dir`, `state`, `plan` and `request`."""
+        return None

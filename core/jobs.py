@@ -13,7 +13,7 @@ import shutil
 import socket
 import sys
 import uuid as uuidlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -298,6 +298,8 @@ class JobService:
         if plan.array_size and "arrays" not in scheduler.capabilities:
             raise ValidationError(f"the {scheduler.name} scheduler does not run job arrays",
                                   field="array_size", fix="drop the array size or choose another scheduler")
+        for opt in reg.list("option", enabled_only=True):
+            opt.descriptor.apply(req, plan)
         self._contract(plan, fw, mode, runtime, image, req)
         scheduler.check(plan)
         if req.cwd and not Path(req.cwd).is_dir():
@@ -358,6 +360,19 @@ class JobService:
         return self.submit_prepared(prep)
 
     def submit_prepared(self, prep: Prepared) -> JobRow:
+        """Submit a prepared job. A plan with array_size K > 1 on a scheduler without arrays
+        becomes K jobs (names `name[i]`, env HPCAI_ARRAY_INDEX=i); the first one is returned."""
+        size = prep.plan.array_size
+        if size <= 1 or "arrays" in prep.scheduler.capabilities:
+            return self._submit_one(prep)
+        copies = [_array_copy(prep, i, self.p.config.spool) for i in range(size)]
+        first = self._submit_one(copies[0])
+        for copy in copies[1:]:
+            copy.plan.env["HPCAI_ARRAY_FIRST_JOB"] = str(first.id)
+            self._submit_one(copy)
+        return first
+
+    def _submit_one(self, prep: Prepared) -> JobRow:
         plan, req = prep.plan, prep.request
         store = self.p.store
         with store.session() as s:
@@ -422,6 +437,18 @@ class JobService:
         shutil.rmtree(job_dir, ignore_errors=True)
 
     # --- reading -----------------------------------------------------------------------------
+
+    def option_report(self, ref: str | int, user: str, option: str) -> dict[str, Any]:
+        """What a job option produced for this job (auto-tuning: the study's results)."""
+        row = self.get(ref, user)
+        desc = self.p.registry.get("option", option, "option")
+        job = {"id": row.id, "uuid": row.uuid, "name": row.name, "state": row.state,
+               "job_dir": row.job_dir, "plan": row.plan or {}, "request": row.request or {}}
+        report = desc.report(job)
+        if report is None:
+            raise ValidationError(f"job {row.id} did not use {option}", field="job",
+                                  fix=f"give a job submitted with --{option}")
+        return report
 
     def get(self, ref: str | int, user: str) -> JobRow:
         """A job by id, scheduler id (`local:12` or `12` when unambiguous) or uuid prefix."""
@@ -552,6 +579,28 @@ class JobService:
 
     def resume(self, ref: str | int, user: str) -> JobRow:
         return self._control(ref, user, "resume")
+
+
+def _array_copy(prep: Prepared, index: int, spool: Path) -> Prepared:
+    """Copy `index` of an array job, for schedulers without arrays: its own uuid and directory."""
+    import copy
+
+    plan = copy.deepcopy(prep.plan)
+    plan.env["HPCAI_ARRAY_INDEX"] = str(index)
+    plan.env["HPCAI_ARRAY_SIZE"] = str(prep.plan.array_size)
+    if index == 0:
+        return replace(prep, plan=plan)
+    plan.job_uuid = str(uuidlib.uuid4())
+    plan.name = f"{prep.plan.name}[{index}]"
+    job_dir = spool / prep.request.user / plan.job_uuid
+    if prep.request.create_exec_dir:
+        plan.workdir = str(job_dir / "exec")
+    req = copy.deepcopy(prep.request)
+    req.name = plan.name
+    old = str(prep.job_dir)
+    return replace(prep, request=req, plan=plan, job_dir=job_dir,
+                   stdout=prep.stdout.replace(old, str(job_dir)),
+                   stderr=prep.stderr.replace(old, str(job_dir)) if prep.stderr else None)
 
 
 def _jsonable(req: JobRequest) -> dict[str, Any]:

@@ -17,8 +17,9 @@ gridengine-master gridengine-exec gridengine-client gridengine-drmaa1.0 libjemal
 openmpi-bin"
 
 TORCH_SPEC="torch==2.13.0"
-# setup.cfg extras installed into .venv (test tools, the tracking server and its SDK extras).
-EXTRAS="test,tracking"
+# setup.cfg extras installed into .venv (test tools, the tracking server and its SDK
+# extras, auto-tuning).
+EXTRAS="test,tracking,autotune"
 WHEEL_DIR="/opt/wheels"
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -1,0 +1,1 @@
+"""Framework integrations of auto-tuning: pruning callbacks (see .callback)."""

@@ -29,7 +29,8 @@ from core.plan import LaunchPlan, ResourceRequest, Role, RoleGroup, template_nam
 from core.ports import allocate_ports, release_ports
 from core.store import JobRow
 from core.types import LIVE_STATES, JobRequest, JobState, JobStatus, Mount
-from core.users import groups_of, is_admin
+from core.users import groups_of as unix_groups_of
+from core.users import is_admin as unix_is_admin
 
 if TYPE_CHECKING:
     from core.platform import Platform
@@ -118,6 +119,15 @@ def job_environment(prep: Prepared) -> dict[str, str]:
 class JobService:
     def __init__(self, platform: "Platform"):
         self.p = platform
+
+    # --- who ---------------------------------------------------------------------------------
+
+    def is_admin(self, user: str) -> bool:
+        """Unix administrators (root, hpcai-admin) and platform accounts with the admin role."""
+        return unix_is_admin(user) or self.p.accounts.is_admin(user)
+
+    def groups_of(self, user: str) -> list[str]:
+        return sorted(set(unix_groups_of(user)) | set(self.p.accounts.groups_of(user)))
 
     # --- schema -----------------------------------------------------------------------------
 
@@ -229,7 +239,7 @@ class JobService:
                 raise ValidationError(f"mount directory {m.source} does not exist", field="mounts")
 
         # Topology: from the machine file, or from the mode's fields and the resource specs.
-        user_groups = groups_of(req.user)
+        user_groups = self.groups_of(req.user)
         gpu_only = bool(fw and mode_name in fw.gpu_only_modes)
 
         def spec(field_name: str, name: str) -> ResourceRequest:
@@ -397,7 +407,7 @@ class JobService:
                 row = s.scalars(select(JobRow).where(JobRow.uuid.startswith(text))).first()
         if row is None:
             raise NotFound(f"no job '{ref}'", field="job", fix="see `hpcai jobs` for your jobs")
-        if row.user != user and not is_admin(user):
+        if row.user != user and not self.is_admin(user):
             raise NotFound(f"no job '{ref}'", field="job", fix="see `hpcai jobs` for your jobs")
         return row
 
@@ -406,7 +416,7 @@ class JobService:
         with self.p.store.session() as s:
             row = s.scalars(select(JobRow).where(JobRow.scheduler == scheduler,
                                                  JobRow.scheduler_job_id == sched_id)).first()
-        if row is None or (row.user != user and not is_admin(user)):
+        if row is None or (row.user != user and not self.is_admin(user)):
             raise NotFound(f"no job <{sched_id}>", field="job", fix="see `jjobs` for your jobs")
         return row
 
@@ -414,7 +424,7 @@ class JobService:
              framework: str | None = None, name: str | None = None, limit: int = 100,
              offset: int = 0) -> tuple[list[JobRow], int]:
         q = select(JobRow)
-        if not (all_users and is_admin(user)):
+        if not (all_users and self.is_admin(user)):
             q = q.where(JobRow.user == user)
         if states:
             q = q.where(JobRow.state.in_(states))
@@ -482,7 +492,7 @@ class JobService:
 
     def _control(self, ref: str | int, user: str, action: str) -> JobRow:
         row = self.get(ref, user)
-        if row.user != user and not is_admin(user):
+        if row.user != user and not self.is_admin(user):
             raise PermissionDenied(f"job {row.id} belongs to {row.user}", field="job")
         self.refresh([row.scheduler])
         row = self.get(row.id, user)
@@ -507,6 +517,14 @@ class JobService:
 
     def resume(self, ref: str | int, user: str) -> JobRow:
         return self._control(ref, user, "resume")
+
+    def delete(self, ref: str | int, user: str) -> None:
+        """Forget an ended job: its record, ports and job directory. Live jobs are refused."""
+        row = self.get(ref, user)
+        if not JobState(row.state).terminal:
+            raise ValidationError(f"job {row.id} is {row.state}; only ended jobs can be deleted",
+                                  field="job", fix="kill it first")
+        self._forget(row.uuid, Path(row.job_dir))
 
 
 def _jsonable(req: JobRequest) -> dict[str, Any]:

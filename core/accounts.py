@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from sqlalchemy import delete, select
 
 from core.errors import NotFound, PermissionDenied, ValidationError
-from core.store import AccountRow, ApiTokenRow, GroupMemberRow, Store
+from core.store import AccountRow, ApiTokenRow, GroupMemberRow, Store, id_in_range
 
 ROLES = ("admin", "user")
 NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
@@ -245,7 +245,7 @@ class Accounts:
 
     def revoke_token(self, name: str, token_id: int) -> None:
         with self.store.session() as s:
-            row = s.get(ApiTokenRow, token_id)
+            row = s.get(ApiTokenRow, token_id) if id_in_range(token_id) else None
             if row is None or row.user != name:
                 raise NotFound(f"no token {token_id}", field="token")
             s.delete(row)

@@ -27,7 +27,7 @@ from core.errors import HpcaiError, NotFound, PermissionDenied, SchedulerUnavail
 from core.jobschema import CORE_FIELDS, core_schema
 from core.plan import LaunchPlan, ResourceRequest, Role, RoleGroup, template_names
 from core.ports import allocate_ports, release_ports
-from core.store import JobRow
+from core.store import JobRow, id_in_range
 from core.types import LIVE_STATES, JobRequest, JobState, JobStatus, Mount
 from core.users import groups_of as unix_groups_of
 from core.users import is_admin as unix_is_admin
@@ -397,7 +397,7 @@ class JobService:
         text = str(ref).strip()
         with self.p.store.session() as s:
             row = None
-            if text.isdigit():
+            if text.isdigit() and id_in_range(int(text)):
                 row = s.get(JobRow, int(text))
             if row is None and ":" in text:
                 sched, sid = text.split(":", 1)

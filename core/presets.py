@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from core.errors import NotFound, ValidationError
-from core.store import PresetRow, Store
+from core.store import PresetRow, Store, id_in_range
 
 # Form values that identify one submission and must not be replayed from a preset.
 NOT_SAVED = ("csrf_token",)
@@ -70,7 +70,7 @@ class Presets:
             return _preset(row)
 
     def _row(self, s: Any, user: str, preset_id: int) -> PresetRow:
-        row = s.get(PresetRow, preset_id)
+        row = s.get(PresetRow, preset_id) if id_in_range(preset_id) else None
         if row is None or row.user != user:
             raise NotFound(f"no preset {preset_id}", field="preset")
         return row

@@ -145,6 +145,8 @@ class JobService:
             tagged = self.p.images.tagged(fw.image_tag)
             if tagged:
                 base["properties"]["image"]["default"] = tagged[0].name
+        base["properties"]["framework"]["x-enum-labels"] = {i.name: i.title for i in reg.list("framework", True)}
+        base["properties"]["mode"]["x-enum-labels"] = {i.name: i.title for i in reg.list("mode", True)}
         base["properties"]["runtime"]["default"] = self.p.config.default_runtime
         base["properties"]["scheduler"]["default"] = self.p.config.default_scheduler
         fragments: list[tuple[str, dict[str, Any]]] = [("core", base)]

@@ -141,5 +141,5 @@ def error_map(exc: HpcaiError) -> dict[str, str]:
     for e in items:
         text = e.message + (f" — {e.fix}" if e.fix else "")
         key = e.field or "form"
-        out[key] = f"{out[key]}; {text}" if key in out else text
+        out.setdefault(key, text)  # the first problem of a field is the one to fix first
     return out

@@ -11,7 +11,7 @@
     const msg = ev.target.getAttribute("data-confirm");
     if (msg && !window.confirm(msg)) ev.preventDefault();
   });
-  $$("select[data-autosubmit]").forEach((s) => s.addEventListener("change", () => s.form.submit()));
+  $$("select[data-autosubmit]").forEach((s) => s.addEventListener("change", () => HTMLFormElement.prototype.submit.call(s.form)));
 
   const form = $("#trainform");
   if (form) {
@@ -19,7 +19,7 @@
     $$("button[data-action]", form).forEach((b) => b.addEventListener("click", () => { $("#form-action").value = b.dataset.action; }));
     // Framework / mode / runtime change the schema: the server renders the new form.
     $$("select[data-refresh]", form).forEach((s) => s.addEventListener("change", () => {
-      $("#form-action").value = "refresh"; form.submit();
+      $("#form-action").value = "refresh"; HTMLFormElement.prototype.submit.call(form);
     }));
     // x-visible-if: show a field only when the other fields hold the wanted values.
     const valueOf = (name) => {
@@ -140,6 +140,8 @@
       const st = JSON.parse(ev.data), s = $("#jobstate"), ls = $("#logstatus");
       if (s) { s.textContent = st; s.className = "state " + st; }
       if (ls) ls.textContent = "job " + st;
+      // The page was drawn while the job ran: redraw it once for the final summary and actions.
+      if (log.dataset.live) setTimeout(() => window.location.reload(), 1500);
     });
   }
 })();

@@ -261,5 +261,10 @@ class Accounts:
             account = s.get(AccountRow, row.user)
             if account is None or account.disabled:
                 return None
-            row.last_used = datetime.now(timezone.utc)
+            now = datetime.now(timezone.utc)
+            last = row.last_used
+            if last is not None and last.tzinfo is None:
+                last = last.replace(tzinfo=timezone.utc)
+            if last is None or (now - last).total_seconds() > 60:  # not a write per request
+                row.last_used = now
             return self._account(account)

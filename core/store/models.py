@@ -53,6 +53,7 @@ class JobRow(Base):
     __table_args__ = (
         Index("ix_jobs_user_state", "user", "state"),
         Index("ix_jobs_scheduler_state", "scheduler", "state"),
+        Index("ix_jobs_user_id", "user", "id"),  # "my jobs, newest first" pages without a sort
     )
 
 

@@ -148,3 +148,17 @@ def test_monitor_caches_and_watcher_backs_off() -> None:
     w.stop()
     assert delays[:5] == [0.01, 0.02, 0.04, 0.08, 0.08]  # doubling up to the ceiling
     assert w.cycles >= 6
+
+
+def test_portal_migration_downgrades_and_upgrades(pg_store: Store) -> None:
+    from alembic import command
+
+    from core.store.db import alembic_config
+
+    with pg_store.engine.begin() as conn:
+        cfg = alembic_config(pg_store.url)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0001")
+    assert "accounts" not in pg_store.tables() and "jobs" in pg_store.tables()
+    pg_store.migrate()
+    assert {"accounts", "account_groups", "api_tokens", "presets"} <= pg_store.tables()

@@ -14,6 +14,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_index("ix_jobs_user_id", "jobs", ["user", "id"])
     op.create_table(
         "accounts",
         sa.Column("name", sa.String(64), primary_key=True),
@@ -58,3 +59,4 @@ def downgrade() -> None:
     op.drop_table("api_tokens")
     op.drop_table("account_groups")
     op.drop_table("accounts")
+    op.drop_index("ix_jobs_user_id", table_name="jobs")

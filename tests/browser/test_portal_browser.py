@@ -129,6 +129,7 @@ def test_submit_ddp_watch_log_kill_and_isolation(server, browser) -> None:  # ty
     # The remote directory picker, limited to the user's roots.
     page.click("[data-browse=in-workdir]")
     page.click(".picker .entry:has-text('pytorch-ddp')")
+    expect(page.locator(".picker .crumb .mono")).to_have_text(re.compile(r"/pytorch-ddp$"))
     page.click(".picker button:has-text('Select this directory')")
     assert page.input_value("#in-workdir") == server["work"]
     page.fill("#in-command", "python ddp_train.py --steps 30")

@@ -99,7 +99,7 @@ def idle_rss_kib(root: Path, wait_s: float) -> int:
                 break
             except OSError:
                 if time.time() > end:
-                    raise SystemExit("hpcai serve did not start")
+                    raise SystemExit("hpcai serve did not start") from None
                 time.sleep(0.3)
         time.sleep(wait_s)
         for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():

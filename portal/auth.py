@@ -8,8 +8,20 @@ import secrets
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from flask import (Blueprint, Flask, abort, flash, g, jsonify, make_response, redirect, render_template,
-                   request, session, url_for)
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    flash,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from core.errors import HpcaiError
 from portal.web import platform

@@ -7,8 +7,19 @@ import time
 from dataclasses import asdict
 from typing import Any, Iterator
 
-from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request,
-                   stream_with_context, url_for)
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 
 from core.errors import HpcaiError, NotFound
 from core.types import GPU_MODES, JobState, ResourceSpec

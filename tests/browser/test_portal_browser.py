@@ -67,7 +67,7 @@ def server() -> Iterator[dict[str, str]]:
                 break
             except OSError:
                 if time.time() > end or proc.poll() is not None:
-                    raise AssertionError("hpcai serve did not start:\n" + (data / "serve.log").read_text())
+                    raise AssertionError("hpcai serve did not start:\n" + (data / "serve.log").read_text()) from None
                 time.sleep(0.3)
         yield {"base": base, "work": str(work), "token": token, "data": str(data)}
     finally:

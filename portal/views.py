@@ -358,9 +358,18 @@ def admin_users() -> Any:
                            generated=generated), (400 if errors else 200)
 
 
-@bp.route("/admin/plugins")
+@bp.route("/admin/plugins", methods=["GET", "POST"])
 @admin_required
 def admin_plugins() -> Any:
+    if request.method == "POST":
+        plugin = request.form.get("plugin", "")
+        enabled = request.form.get("enabled") == "1"
+        try:
+            platform().switch_plugin(plugin, enabled, user())
+            flash(f"Plugin '{plugin}' {'enabled' if enabled else 'disabled'}.")
+        except HpcaiError as exc:
+            flash(exc.text, "error")
+        return redirect(url_for("views.admin_plugins"))
     reg = platform().registry
     by_kind: dict[str, list[Any]] = {}
     for info in reg.list():
@@ -387,3 +396,11 @@ def bad_request(e: Any) -> Any:
     if request.path.startswith("/api/"):
         return {"error": getattr(e, "description", "bad request"), "field": None, "fix": None}, 400
     return render_template("error.html", code=400, message=getattr(e, "description", "Bad request")), 400
+
+
+@bp.app_errorhandler(HpcaiError)
+def hpcai_error(exc: HpcaiError) -> Any:
+    """A user-fixable problem outside a form (the API blueprint answers JSON itself)."""
+    if request.path.startswith("/api/"):
+        return exc.as_dict(), exc.status
+    return render_template("error.html", code=exc.status, message=exc.text), exc.status

@@ -134,3 +134,14 @@ class PresetRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (UniqueConstraint("user", "app", "name", name="uq_presets_user_app_name"),)
+
+
+class PluginSettingRow(Base):
+    """An administrator's enable/disable of one plugin (entry-point name); wins over etc/."""
+
+    __tablename__ = "plugin_settings"
+
+    plugin: Mapped[str] = mapped_column(String(128), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    changed_by: Mapped[str] = mapped_column(String(64), default="")
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

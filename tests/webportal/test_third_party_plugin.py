@@ -45,3 +45,24 @@ def test_field_appears_in_form_api_and_job(plugged) -> None:  # type: ignore[no-
     row = p.jobs.get(job_id, "dora")
     request = json.loads((Path(row.job_dir) / "request.json").read_text())
     assert request["options"]["experiment_tag"] == "run-42"
+
+
+def test_admin_switches_a_plugin_off_and_on(plugged) -> None:  # type: ignore[no-untyped-def]
+    p, app = plugged
+    p.accounts.create("boss", "bosspass1", role="admin")
+    c = app.test_client()
+    csrf = login(c, "boss", "bosspass1")
+    assert 'id="toggle-extra_field"' in c.get("/admin/plugins").data.decode()
+    r = c.post("/admin/plugins", data={"csrf_token": csrf, "plugin": "extra_field", "enabled": "0"})
+    assert r.status_code == 302
+    assert "experiment_tag" not in p.registry.names("option")
+    assert 'id="field-experiment_tag"' not in c.get("/apps/training").data.decode()
+    # Another process (a new Platform on the same store) sees the same switch.
+    other = make_platform(p.config.data_dir, {"HPCAI_PLUGINS_ENABLE": "extra_field"})
+    assert "experiment_tag" not in other.registry.names("option")
+    # The default scheduler cannot be switched off; unknown plugins are named.
+    r = c.post("/api/v1/plugins/local", json={"enabled": False}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 400 and r.get_json()["field"] == "plugin"
+    r = c.post("/api/v1/plugins/extra_field", json={"enabled": True}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 200 and r.get_json()[0]["enabled"] is True
+    assert 'id="field-experiment_tag"' in c.get("/apps/training").data.decode()

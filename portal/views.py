@@ -374,7 +374,11 @@ def admin_plugins() -> Any:
     by_kind: dict[str, list[Any]] = {}
     for info in reg.list():
         by_kind.setdefault(info.kind, []).append(info)
-    return render_template("admin_plugins.html", by_kind=by_kind, load_errors=reg.load_errors)
+    cfg = platform().config
+    protected = {i.plugin for i in reg.list() if (i.kind, i.name) in
+                 (("scheduler", cfg.default_scheduler), ("runtime", cfg.default_runtime))}
+    return render_template("admin_plugins.html", by_kind=by_kind, load_errors=reg.load_errors,
+                           protected=protected)
 
 
 @bp.app_errorhandler(404)

@@ -144,4 +144,5 @@
       if (log.dataset.live) setTimeout(() => window.location.reload(), 1500);
     });
   }
+  document.documentElement.dataset.ready = "1";  // handlers attached (tests wait for this)
 })();

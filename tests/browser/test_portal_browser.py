@@ -113,16 +113,16 @@ def test_submit_ddp_watch_log_kill_and_isolation(server, browser) -> None:  # ty
     shot(page, "01-desktop")
 
     page.click("#app-training")
-    page.wait_for_selector("#trainform")
+    page.wait_for_selector("html[data-ready] #trainform")
     # Changing the mode re-renders the form from the DDP schema: instances + a spec per instance.
     assert not page.locator("#field-instances").count()
     page.select_option("#in-mode", "ddp")
-    page.wait_for_selector("#field-instances")
+    page.wait_for_selector("html[data-ready] #field-instances")
     assert page.input_value("#in-name") == "pytorch"
     # Field errors next to the fields.
     page.fill("#in-command", "")
     page.click("#btn-ok")
-    page.wait_for_selector("#error-command")
+    page.wait_for_selector("html[data-ready] #error-command")
     assert page.locator("#error-workdir").is_visible()
     shot(page, "02-training-errors")
 
@@ -143,7 +143,7 @@ def test_submit_ddp_watch_log_kill_and_isolation(server, browser) -> None:  # ty
     job_id = int(page.url.split("new=")[1])
 
     page.click(f"tr[data-job='{job_id}'] td a >> nth=0")
-    page.wait_for_selector("#log")
+    page.wait_for_selector("html[data-ready] #log")
     # The log follows the job as it grows (SSE) until the watcher records the end.
     expect(page.locator("#log")).to_contain_text("rank 1/2 step", timeout=TIMEOUT_MS)
     expect(page.locator("#jobstate")).to_have_text("succeeded", timeout=TIMEOUT_MS)
@@ -163,6 +163,7 @@ def test_submit_ddp_watch_log_kill_and_isolation(server, browser) -> None:  # ty
         headers={"Authorization": "Bearer " + server["token"], "Content-Type": "application/json"})
     other = json.loads(rq.urlopen(req, timeout=30).read())["id"]
     page.goto(f"{base}/jobs/{other}")
+    page.wait_for_selector("html[data-ready]")
     expect(page.locator("#log")).to_contain_text("<script>", timeout=TIMEOUT_MS)
     assert page.title() != "pwned" and page.text_content("#jobname") == "<b>sleeper</b>"
     page.on("dialog", lambda d: d.accept())

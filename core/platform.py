@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from core.accounts import Accounts
 from core.config import Config, load_config
+from core.errors import HpcaiError
+from core.files import Workspace
 from core.experiments import ExperimentService
 from core.images import ImageCatalog
 from core.jobs import JobService
+from core.plugin_settings import PluginSettings
+from core.monitor import ClusterMonitor
 from core.plugins import Registry, get_registry
+from core.presets import Presets
 from core.specs import SpecCatalog
 from core.store import Store, open_store
 
@@ -19,7 +27,29 @@ class Platform:
 
     @cached_property
     def registry(self) -> Registry:
-        return get_registry(self.config)
+        try:
+            config = self.plugin_settings.apply(self.config)
+        except (HpcaiError, SQLAlchemyError):  # no store: the file's plugin lists still hold
+            config = self.config
+        return get_registry(config)
+
+    @cached_property
+    def plugin_settings(self) -> PluginSettings:
+        return PluginSettings(self.store)
+
+    def switch_plugin(self, plugin: str, enabled: bool, by: str) -> Registry:
+        """Enable or disable an installed plugin for every process; returns the new registry."""
+        infos = self.registry.list()
+        protected = [i.plugin for i in infos
+                     if (i.kind, i.name) in (("scheduler", self.config.default_scheduler),
+                                             ("runtime", self.config.default_runtime))]
+        self.plugin_settings.set(plugin, enabled, by, sorted({i.plugin for i in infos}), protected)
+        return self.reload_plugins()
+
+    def reload_plugins(self) -> Registry:
+        """Rebuild the registry after an administrator switched a plugin on or off."""
+        self.__dict__.pop("registry", None)
+        return self.registry
 
     @cached_property
     def store(self) -> Store:
@@ -36,6 +66,22 @@ class Platform:
     @cached_property
     def jobs(self) -> JobService:
         return JobService(self)
+
+    @cached_property
+    def accounts(self) -> Accounts:
+        return Accounts(self.store)
+
+    @cached_property
+    def presets(self) -> Presets:
+        return Presets(self.store)
+
+    @cached_property
+    def workspace(self) -> Workspace:
+        return Workspace(self.config)
+
+    @cached_property
+    def monitor(self) -> ClusterMonitor:
+        return ClusterMonitor(self, ttl=float(self.config.raw.get("portal", {}).get("monitor_ttl", 30)))
 
     @cached_property
     def experiments(self) -> ExperimentService:

@@ -9,12 +9,14 @@
 set -euo pipefail
 
 # Debian packages the project needs; later issues add to this list (slurmctld, ...).
+# Browser tests of the portal (issue 5): Debian's chromium, driven by Playwright.
 # Slurm (issue 3): single-node test cluster (tests/services/slurm.sh).
 # Grid Engine (issue 3): DRMAA target (tests/services/gridengine.sh); needs the debconf
 # answers preseeded below, and libjemalloc2 for LD_PRELOAD (see notes/environment.md).
 APT_PACKAGES="postgresql procps psmisc munge slurmctld slurmd slurm-client \
 gridengine-master gridengine-exec gridengine-client gridengine-drmaa1.0 libjemalloc2 \
-openmpi-bin"
+openmpi-bin \
+chromium"
 
 TORCH_SPEC="torch==2.13.0"
 # setup.cfg extras installed into .venv (test tools, the tracking server and its SDK

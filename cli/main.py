@@ -337,7 +337,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("profile", help="shell lines for the product's #BSUB scripts (eval \"$(hpcai profile)\")")
     pr.set_defaults(func=cmd_profile)
+
+    sv = sub.add_parser("serve", help="run the web portal and the scheduler watcher")
+    sv.add_argument("--host", default=os.environ.get("HPCAI_PORTAL_HOST", "127.0.0.1"),
+                    help="address to bind (default 127.0.0.1; the portal has no TLS of its own)")
+    sv.add_argument("--port", type=int, default=int(os.environ.get("HPCAI_PORTAL_PORT", "8080")))
+    sv.add_argument("--threads", type=int, default=16, help="WSGI worker threads (log streams hold one each)")
+    sv.add_argument("--no-watch", action="store_true", help="do not run the scheduler watcher in this process")
+    sv.set_defaults(func=cmd_serve)
     return p
+
+
+@guarded(PROG)
+def cmd_serve(args: argparse.Namespace) -> int:
+    from portal.server import serve
+
+    return serve(args.host, args.port, threads=args.threads, watch=not args.no_watch)
 
 
 def main(argv: list[str] | None = None) -> int:

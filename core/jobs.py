@@ -25,9 +25,10 @@ from core.errors import HpcaiError, NotFound, PermissionDenied, SchedulerUnavail
 from core.jobschema import CORE_FIELDS, core_schema
 from core.plan import LaunchPlan, ResourceRequest, template_names
 from core.ports import allocate_ports, release_ports
-from core.store import JobRow
+from core.store import JobRow, id_in_range
 from core.types import LIVE_STATES, JobRequest, JobState, JobStatus, Mount
-from core.users import groups_of, is_admin
+from core.users import groups_of as unix_groups_of
+from core.users import is_admin as unix_is_admin
 
 if TYPE_CHECKING:
     from core.platform import Platform
@@ -116,6 +117,15 @@ class JobService:
     def __init__(self, platform: "Platform"):
         self.p = platform
 
+    # --- who ---------------------------------------------------------------------------------
+
+    def is_admin(self, user: str) -> bool:
+        """Unix administrators (root, hpcai-admin) and platform accounts with the admin role."""
+        return unix_is_admin(user) or self.p.accounts.is_admin(user)
+
+    def groups_of(self, user: str) -> list[str]:
+        return sorted(set(unix_groups_of(user)) | set(self.p.accounts.groups_of(user)))
+
     # --- schema -----------------------------------------------------------------------------
 
     def form_schema(self, framework: str | None = None, mode: str | None = None,
@@ -136,6 +146,8 @@ class JobService:
             tagged = self.p.images.tagged(fw.image_tag)
             if tagged:
                 base["properties"]["image"]["default"] = tagged[0].name
+        base["properties"]["framework"]["x-enum-labels"] = {i.name: i.title for i in reg.list("framework", True)}
+        base["properties"]["mode"]["x-enum-labels"] = {i.name: i.title for i in reg.list("mode", True)}
         base["properties"]["runtime"]["default"] = self.p.config.default_runtime
         base["properties"]["scheduler"]["default"] = self.p.config.default_scheduler
         fragments: list[tuple[str, dict[str, Any]]] = [("core", base)]
@@ -234,7 +246,7 @@ class JobService:
                 raise ValidationError(f"mount directory {m.source} does not exist", field="mounts")
 
         # Topology: from the machine file, or from the mode's fields and the resource specs.
-        user_groups = groups_of(req.user)
+        user_groups = self.groups_of(req.user)
         gpu_only = bool(fw and mode_name in fw.gpu_only_modes)
 
         def spec(field_name: str, name: str) -> ResourceRequest:
@@ -393,7 +405,7 @@ class JobService:
         text = str(ref).strip()
         with self.p.store.session() as s:
             row = None
-            if text.isdigit():
+            if text.isdigit() and id_in_range(int(text)):
                 row = s.get(JobRow, int(text))
             if row is None and ":" in text:
                 sched, sid = text.split(":", 1)
@@ -403,7 +415,7 @@ class JobService:
                 row = s.scalars(select(JobRow).where(JobRow.uuid.startswith(text))).first()
         if row is None:
             raise NotFound(f"no job '{ref}'", field="job", fix="see `hpcai jobs` for your jobs")
-        if row.user != user and not is_admin(user):
+        if row.user != user and not self.is_admin(user):
             raise NotFound(f"no job '{ref}'", field="job", fix="see `hpcai jobs` for your jobs")
         return row
 
@@ -412,7 +424,7 @@ class JobService:
         with self.p.store.session() as s:
             row = s.scalars(select(JobRow).where(JobRow.scheduler == scheduler,
                                                  JobRow.scheduler_job_id == sched_id)).first()
-        if row is None or (row.user != user and not is_admin(user)):
+        if row is None or (row.user != user and not self.is_admin(user)):
             raise NotFound(f"no job <{sched_id}>", field="job", fix="see `jjobs` for your jobs")
         return row
 
@@ -420,7 +432,7 @@ class JobService:
              framework: str | None = None, name: str | None = None, limit: int = 100,
              offset: int = 0) -> tuple[list[JobRow], int]:
         q = select(JobRow)
-        if not (all_users and is_admin(user)):
+        if not (all_users and self.is_admin(user)):
             q = q.where(JobRow.user == user)
         if states:
             q = q.where(JobRow.state.in_(states))
@@ -488,7 +500,7 @@ class JobService:
 
     def _control(self, ref: str | int, user: str, action: str) -> JobRow:
         row = self.get(ref, user)
-        if row.user != user and not is_admin(user):
+        if row.user != user and not self.is_admin(user):
             raise PermissionDenied(f"job {row.id} belongs to {row.user}", field="job")
         self.refresh([row.scheduler])
         row = self.get(row.id, user)
@@ -513,6 +525,14 @@ class JobService:
 
     def resume(self, ref: str | int, user: str) -> JobRow:
         return self._control(ref, user, "resume")
+
+    def delete(self, ref: str | int, user: str) -> None:
+        """Forget an ended job: its record, ports and job directory. Live jobs are refused."""
+        row = self.get(ref, user)
+        if not JobState(row.state).terminal:
+            raise ValidationError(f"job {row.id} is {row.state}; only ended jobs can be deleted",
+                                  field="job", fix="kill it first")
+        self._forget(row.uuid, Path(row.job_dir))
 
 
 def _jsonable(req: JobRequest) -> dict[str, Any]:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from core.accounts import Accounts
 from core.config import Config, load_config
+from core.files import Workspace
 from core.images import ImageCatalog
 from core.jobs import JobService
+from core.monitor import ClusterMonitor
 from core.plugins import Registry, get_registry
+from core.presets import Presets
 from core.specs import SpecCatalog
 from core.store import Store, open_store
 
@@ -35,3 +39,19 @@ class Platform:
     @cached_property
     def jobs(self) -> JobService:
         return JobService(self)
+
+    @cached_property
+    def accounts(self) -> Accounts:
+        return Accounts(self.store)
+
+    @cached_property
+    def presets(self) -> Presets:
+        return Presets(self.store)
+
+    @cached_property
+    def workspace(self) -> Workspace:
+        return Workspace(self.config)
+
+    @cached_property
+    def monitor(self) -> ClusterMonitor:
+        return ClusterMonitor(self, ttl=float(self.config.raw.get("portal", {}).get("monitor_ttl", 30)))

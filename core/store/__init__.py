@@ -1,6 +1,16 @@
 """The metadata store: SQLAlchemy 2 models on SQLite (embedded) or PostgreSQL (at scale)."""
 
-from core.store.db import Store, open_store
-from core.store.models import Base, JobRow, PortAllocation, ResourceSpecRow
+from core.store.db import MAX_ID, Store, id_in_range, open_store
+from core.store.models import (
+                               AccountRow,
+                               ApiTokenRow,
+                               Base,
+                               GroupMemberRow,
+                               JobRow,
+                               PortAllocation,
+                               PresetRow,
+                               ResourceSpecRow,
+)
 
-__all__ = ["Store", "open_store", "Base", "JobRow", "PortAllocation", "ResourceSpecRow"]
+__all__ = ["Store", "open_store", "MAX_ID", "id_in_range", "Base", "JobRow", "PortAllocation", "ResourceSpecRow", "AccountRow",
+           "GroupMemberRow", "ApiTokenRow", "PresetRow"]

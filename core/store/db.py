@@ -119,6 +119,14 @@ def _is_connection_error(exc: OperationalError) -> bool:
         or "server closed" in str(exc.orig).lower() or "unable to open database" in str(exc.orig).lower()
 
 
+MAX_ID = 2**31 - 1  # INTEGER primary keys on PostgreSQL; larger ids cannot exist
+
+
+def id_in_range(value: int) -> bool:
+    """A user-given id outside the column's range is simply not found (never a DB error)."""
+    return 0 < value <= MAX_ID
+
+
 def _connect_args(url: str) -> dict[str, object]:
     if url.startswith("postgresql"):
         return {"connect_timeout": 10}

@@ -1,0 +1,59 @@
+"""The web portal: a thin Flask shell over the core (pages, REST API /api/v1, OpenAPI).
+
+Everything the portal shows comes from the core and the installed plugins; every rule (who
+may see a job, what a valid job is, which directories a user may pick) lives in the core.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from core.platform import Platform
+
+APP_NAME = "hpcai"
+
+
+def _secret_key(platform: Platform) -> str:
+    """HPCAI_SECRET_KEY, else a random key kept (mode 0600) in the data directory."""
+    if os.environ.get("HPCAI_SECRET_KEY"):
+        return os.environ["HPCAI_SECRET_KEY"]
+    path = platform.config.data_dir / "portal-secret"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def create_app(platform: Platform | None = None, watcher: Any = None,
+               settings: dict[str, Any] | None = None) -> Flask:
+    platform = platform or Platform()
+    app = Flask(__name__, template_folder=str(Path(__file__).parent / "templates"),
+                static_folder=str(Path(__file__).parent / "static"))
+    app.config.update(
+        SECRET_KEY=_secret_key(platform),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="hpcai_session",
+        SESSION_COOKIE_SECURE=os.environ.get("HPCAI_SECURE_COOKIES") == "1",
+        MAX_CONTENT_LENGTH=600 * 1024 * 1024,
+        PAGE_SIZE=20,
+        LOG_POLL_S=0.5,
+    )
+    app.config.update(settings or {})
+    app.extensions["hpcai"] = platform
+    app.extensions["hpcai_watcher"] = watcher
+
+    from portal import api, auth, views
+
+    auth.init(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(views.bp)
+    app.register_blueprint(api.bp)
+    return app

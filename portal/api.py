@@ -1,0 +1,334 @@
+"""REST API /api/v1: every action of the pages, as JSON. Errors are 4xx JSON naming the field."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+from flask import Blueprint, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from core.errors import HpcaiError, ValidationError
+from core.types import JobState, ResourceSpec
+from portal.auth import admin_required
+from portal.openapi import openapi_document
+from portal.web import job_dict, platform, poke_watcher, user
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+TRAINING_APP = "ai_batch"
+
+
+@bp.errorhandler(HpcaiError)
+def _hpcai_error(exc: HpcaiError) -> Any:
+    return jsonify(exc.as_dict()), exc.status
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Any:
+    return jsonify({"error": exc.description, "field": None, "fix": None}), exc.code
+
+
+def _body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ValidationError("the body must be a JSON object", field="body",
+                              fix="send Content-Type: application/json and an object")
+    return data
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    text = request.args.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValidationError(f"'{text}' is not a whole number", field=name) from None
+    if not low <= value <= high:
+        raise ValidationError(f"must be between {low} and {high}", field=name)
+    return value
+
+
+def _str_arg(name: str) -> str | None:
+    value = request.args.get(name)
+    if value is not None and "\x00" in value:
+        raise ValidationError("contains a NUL character", field=name)
+    return value or None
+
+
+@bp.route("/openapi.json")
+def openapi() -> Any:
+    return jsonify(openapi_document(platform()))
+
+
+@bp.route("/me")
+def me() -> Any:
+    return jsonify(g.account.as_dict())
+
+
+# --- schema, catalogs, plugins ---------------------------------------------------------------
+
+@bp.route("/schema")
+def schema() -> Any:
+    return jsonify(platform().jobs.form_schema(_str_arg("framework"), _str_arg("mode"), _str_arg("runtime")))
+
+
+@bp.route("/images")
+def images() -> Any:
+    return jsonify([asdict(i) for i in platform().images.tagged(_str_arg("tag"))])
+
+
+@bp.route("/specs")
+def specs() -> Any:
+    p = platform()
+    return jsonify([dict(asdict(s), label=s.label()) for s in p.specs.visible(user(), p.jobs.groups_of(user()))])
+
+
+def _spec(data: dict[str, Any]) -> ResourceSpec:
+    allowed = {"name", "kind", "cpus", "mem_mb", "node_group", "gpu_mode", "gpu_type", "gpus",
+               "visible_users", "visible_groups", "description"}
+    unknown = set(data) - allowed
+    if unknown:
+        raise ValidationError(f"unknown fields {sorted(unknown)}", field=sorted(unknown)[0],
+                              fix="use only " + ", ".join(sorted(allowed)))
+    types = {"name": str, "kind": str, "cpus": int, "mem_mb": (int, type(None)), "node_group": (str, type(None)),
+             "gpu_mode": (str, type(None)), "gpu_type": (str, type(None)), "gpus": int,
+             "visible_users": list, "visible_groups": list, "description": str}
+    for k, v in data.items():
+        if not isinstance(v, types[k]) or isinstance(v, bool):
+            raise ValidationError(f"has the wrong type ({type(v).__name__})", field=k)
+        if isinstance(v, list) and not all(isinstance(x, str) for x in v):
+            raise ValidationError("must be a list of names", field=k)
+    if "name" not in data:
+        raise ValidationError("is required", field="name", fix="give the spec a name")
+    return ResourceSpec(**data)
+
+
+@bp.route("/specs", methods=["POST"])
+@admin_required
+def spec_save() -> Any:
+    spec = _spec(_body())
+    platform().specs.save(spec)
+    return jsonify(asdict(spec)), 201
+
+
+@bp.route("/specs/<name>", methods=["DELETE"])
+@admin_required
+def spec_delete(name: str) -> Any:
+    platform().specs.delete(name)
+    return "", 204
+
+
+@bp.route("/plugins")
+def plugins() -> Any:
+    return jsonify([{k: v for k, v in i.as_dict().items()} for i in platform().registry.list()])
+
+
+@bp.route("/monitor")
+def monitor() -> Any:
+    return jsonify(platform().monitor.info(_str_arg("queue")))
+
+
+# --- jobs ------------------------------------------------------------------------------------
+
+@bp.route("/jobs")
+def jobs_list() -> Any:
+    p = platform()
+    state = _str_arg("state")
+    if state and state not in {s.value for s in JobState}:
+        raise ValidationError(f"'{state}' is not a job state", field="state",
+                              fix="choose one of: " + ", ".join(s.value for s in JobState))
+    size = _int_arg("per_page", current_app.config["PAGE_SIZE"], 1, 200)
+    page = _int_arg("page", 1, 1, 10**6)
+    rows, total = p.jobs.list(user(), all_users=request.args.get("all") in ("1", "true"),
+                              states=[state] if state else None, framework=_str_arg("framework"),
+                              name=_str_arg("name"), limit=size, offset=(page - 1) * size)
+    return jsonify({"total": total, "page": page, "per_page": size, "jobs": [job_dict(r) for r in rows]})
+
+
+@bp.route("/jobs", methods=["POST"])
+def job_submit() -> Any:
+    p = platform()
+    values = _body()
+    dry_run = request.args.get("dry_run") in ("1", "true")
+    if values.get("workdir") is not None:
+        if not isinstance(values["workdir"], str):
+            raise ValidationError("must be a string", field="workdir")
+        values["workdir"] = str(p.workspace.check(user(), values["workdir"], field="workdir"))
+    mounts = values.get("mounts") or []
+    if not isinstance(mounts, list) or not all(isinstance(m, (dict, str)) for m in mounts):
+        raise ValidationError("must be a list of {source, target}", field="mounts")
+    for m in mounts:
+        source = m.get("source") if isinstance(m, dict) else m.split(":")[0]
+        if not isinstance(source, str):
+            raise ValidationError("source must be a string", field="mounts")
+        p.workspace.check(user(), source, field="mounts")
+        if isinstance(m, dict) and set(m) - {"source", "target", "readonly"}:
+            raise ValidationError("a mount has only source, target and readonly", field="mounts")
+    if values.get("env") is not None and not isinstance(values["env"], (str, dict)):
+        raise ValidationError("must be KEY=value,... or an object", field="env")
+    for name in ("framework", "mode", "runtime", "scheduler", "image"):
+        if values.get(name) is not None and not isinstance(values[name], str):
+            raise ValidationError("must be a string", field=name)
+    try:
+        req = p.jobs.request_from_values(values, user(), source="api")
+    except TypeError as exc:  # a value of the wrong shape for a JobRequest attribute
+        raise ValidationError(f"bad value: {exc}", field="body") from exc
+    if dry_run:
+        prep = p.jobs.prepare(req)
+        return jsonify({"plan": json.loads(prep.plan.to_json()), "script": prep.script(),
+                        "ports_needed": prep.ports_needed})
+    row = p.jobs.submit(req)
+    poke_watcher()
+    return jsonify(job_dict(row, full=True)), 201
+
+
+@bp.route("/jobs/<int:job_id>")
+def job_get(job_id: int) -> Any:
+    return jsonify(job_dict(platform().jobs.get(job_id, user()), full=True))
+
+
+@bp.route("/jobs/<int:job_id>/log")
+def job_log(job_id: int) -> Any:
+    row = platform().jobs.get(job_id, user())
+    offset = _int_arg("offset", 0, 0, 2**40)
+    limit = _int_arg("limit", 65536, 1, 1 << 20)
+    text, end = "", offset
+    if row.stdout_path:
+        try:
+            with open(row.stdout_path, "rb") as f:
+                f.seek(offset)
+                data = f.read(limit)
+            text, end = data.decode("utf-8", errors="replace"), offset + len(data)
+        except OSError:
+            pass
+    return jsonify({"offset": offset, "next_offset": end, "text": text, "state": row.state})
+
+
+@bp.route("/jobs/<int:job_id>/<action>", methods=["POST"])
+def job_action(job_id: int, action: str) -> Any:
+    if action not in ("kill", "suspend", "resume"):
+        raise ValidationError(f"'{action}' is not an action", field="action", fix="use kill, suspend or resume")
+    row = getattr(platform().jobs, action)(job_id, user())
+    poke_watcher()
+    return jsonify(job_dict(row))
+
+
+@bp.route("/jobs/<int:job_id>", methods=["DELETE"])
+def job_delete(job_id: int) -> Any:
+    platform().jobs.delete(job_id, user())
+    return "", 204
+
+
+# --- presets ---------------------------------------------------------------------------------
+
+@bp.route("/presets")
+def presets_list() -> Any:
+    return jsonify([x.as_dict() for x in platform().presets.list(user(), _str_arg("app") or TRAINING_APP)])
+
+
+@bp.route("/presets", methods=["POST"])
+def preset_save() -> Any:
+    data = _body()
+    name, values, app = data.get("name"), data.get("values", {}), data.get("app") or TRAINING_APP
+    if not isinstance(name, str):
+        raise ValidationError("is required", field="name", fix="give the preset a name")
+    if not isinstance(app, str):
+        raise ValidationError("must be a string", field="app")
+    return jsonify(platform().presets.save(user(), app, name, values).as_dict()), 201
+
+
+@bp.route("/presets/<int:preset_id>/default", methods=["POST"])
+def preset_default(preset_id: int) -> Any:
+    return jsonify(platform().presets.set_default(user(), preset_id).as_dict())
+
+
+@bp.route("/presets/<int:preset_id>", methods=["DELETE"])
+def preset_delete(preset_id: int) -> Any:
+    platform().presets.delete(user(), preset_id)
+    return "", 204
+
+
+# --- files (directory picker, upload) -------------------------------------------------------
+
+@bp.route("/files")
+def files_list() -> Any:
+    p = platform()
+    where, entries = p.workspace.list(user(), _str_arg("path"))
+    return jsonify({"path": str(where), "roots": [str(r) for r in p.workspace.roots(user())],
+                    "parent": str(where.parent) if where not in p.workspace.roots(user()) else None,
+                    "entries": [asdict(e) for e in entries]})
+
+
+@bp.route("/files/upload", methods=["POST"])
+def files_upload() -> Any:
+    p = platform()
+    directory = request.form.get("path") or str(p.workspace.home(user()))
+    uploaded = request.files.getlist("file")
+    if not uploaded:
+        raise ValidationError("no file was sent", field="file", fix="send multipart field 'file'")
+    saved = [str(p.workspace.upload(user(), directory, f.filename or "", f.stream)) for f in uploaded]
+    return jsonify({"saved": saved}), 201
+
+
+@bp.route("/files/mkdir", methods=["POST"])
+def files_mkdir() -> Any:
+    data = _body()
+    path, name = data.get("path"), data.get("name")
+    if not isinstance(path, str) or not isinstance(name, str):
+        raise ValidationError("path and name are required strings", field="name")
+    return jsonify({"path": str(platform().workspace.mkdir(user(), path, name))}), 201
+
+
+# --- accounts --------------------------------------------------------------------------------
+
+@bp.route("/tokens")
+def tokens_list() -> Any:
+    return jsonify([asdict(t) for t in platform().accounts.tokens(user())])
+
+
+@bp.route("/tokens", methods=["POST"])
+def token_create() -> Any:
+    data = request.get_json(silent=True) or {}
+    label = data.get("label", "") if isinstance(data, dict) else ""
+    if not isinstance(label, str):
+        raise ValidationError("must be a string", field="label")
+    return jsonify({"token": platform().accounts.create_token(user(), label)}), 201
+
+
+@bp.route("/tokens/<int:token_id>", methods=["DELETE"])
+def token_revoke(token_id: int) -> Any:
+    platform().accounts.revoke_token(user(), token_id)
+    return "", 204
+
+
+@bp.route("/users")
+@admin_required
+def users_list() -> Any:
+    return jsonify([a.as_dict() for a in platform().accounts.list()])
+
+
+@bp.route("/users", methods=["POST"])
+@admin_required
+def user_create() -> Any:
+    data = _body()
+    for k in ("name", "password"):
+        if not isinstance(data.get(k), str):
+            raise ValidationError("is required", field=k)
+    groups = data.get("groups", [])
+    if not isinstance(groups, list) or not all(isinstance(x, str) for x in groups):
+        raise ValidationError("must be a list of group names", field="groups")
+    role = data.get("role", "user")
+    if not isinstance(role, str):
+        raise ValidationError("must be admin or user", field="role")
+    acct = platform().accounts.create(data["name"], data["password"], role=role,
+                                      full_name=str(data.get("full_name", "")), groups=groups)
+    return jsonify(acct.as_dict()), 201
+
+
+@bp.route("/users/<name>", methods=["DELETE"])
+@admin_required
+def user_delete(name: str) -> Any:
+    platform().accounts.delete(name, acting=user())
+    return "", 204

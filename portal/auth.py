@@ -1,0 +1,173 @@
+"""Log-in, sessions, CSRF and API tokens. Accounts and their rules live in core.accounts."""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import secrets
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    flash,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from core.errors import HpcaiError
+from portal.web import platform
+
+bp = Blueprint("auth", __name__)
+UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+OPEN_ENDPOINTS = {"auth.login", "static", "api.openapi"}
+
+
+def csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+def _is_api() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _load_account() -> None:
+    g.account = None
+    g.via_token = False
+    auth = request.headers.get("Authorization", "")
+    if auth.startswith("Bearer "):
+        acct = platform().accounts.token_user(auth.removeprefix("Bearer ").strip())
+        if acct is None:
+            return
+        g.account, g.via_token = acct, True
+        return
+    name = session.get("user")
+    if name:
+        acct = platform().accounts.find(name)
+        if acct is None or acct.disabled:
+            session.clear()
+            return
+        g.account = acct
+
+
+def _check_csrf() -> None:
+    """Cookie-authenticated writes need the session's token (form field or X-CSRF-Token)."""
+    if request.method not in UNSAFE or g.get("via_token"):
+        return
+    sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
+    if not session.get("csrf") or not hmac.compare_digest(sent, session["csrf"]):
+        if _is_api():
+            abort(make_response(jsonify({"error": "missing or wrong CSRF token", "field": "csrf_token",
+                                         "fix": "send the X-CSRF-Token header of your session, "
+                                                "or use an API token"}), 403))
+        abort(400, description="The form expired or did not come from this site; reload the page and try again.")
+
+
+def init(app: Flask) -> None:
+    @app.before_request
+    def _before() -> Any:
+        _load_account()
+        if request.endpoint in OPEN_ENDPOINTS:
+            if request.endpoint == "auth.login":
+                _check_csrf()
+            return None
+        if g.account is None:
+            if _is_api():
+                return jsonify({"error": "authentication required", "field": "Authorization",
+                                "fix": "send 'Authorization: Bearer <token>' (create one under Account)"}), 401
+            return redirect(url_for("auth.login", next=request.full_path))
+        _check_csrf()
+        return None
+
+    @app.after_request
+    def _headers(resp: Any) -> Any:
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        resp.headers.setdefault("Content-Security-Policy",
+                                "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                                "script-src 'self'; frame-ancestors 'self'")
+        return resp
+
+    @app.context_processor
+    def _ctx() -> dict[str, Any]:
+        return {"csrf_token": csrf_token, "me": g.get("account")}
+
+
+def admin_required(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def inner(*args: Any, **kwargs: Any) -> Any:
+        if g.account is None or not g.account.is_admin:
+            if _is_api():
+                return jsonify({"error": "administrators only", "field": None,
+                                "fix": "ask an administrator"}), 403
+            abort(403)
+        return fn(*args, **kwargs)
+
+    return inner
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site relative paths; anything else goes home (no open redirect)."""
+    if not target:
+        return url_for("views.home")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("views.home")
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    error = None
+    if request.method == "POST":
+        try:
+            acct = platform().accounts.authenticate(request.form.get("username", ""),
+                                                    request.form.get("password", ""))
+        except HpcaiError as exc:
+            error = exc.message
+        else:
+            session.clear()
+            session["user"] = acct.name
+            csrf_token()
+            return redirect(_safe_next(request.args.get("next")))
+    return render_template("login.html", error=error), (401 if error else 200)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout() -> Any:
+    session.clear()
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/account", methods=["GET", "POST"])
+def account_page() -> Any:
+    accounts = platform().accounts
+    new_token = None
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        action = request.form.get("action")
+        try:
+            if action == "token":
+                new_token = accounts.create_token(g.account.name, request.form.get("label", ""))
+            elif action == "revoke":
+                accounts.revoke_token(g.account.name, int(request.form.get("token_id", "0") or 0))
+                flash("Token revoked.")
+            elif action == "password":
+                accounts.authenticate(g.account.name, request.form.get("old_password", ""))
+                accounts.update(g.account.name, password=request.form.get("new_password", ""))
+                flash("Password changed.")
+        except HpcaiError as exc:
+            errors[exc.field or "form"] = exc.text
+    return render_template("account.html", tokens=accounts.tokens(g.account.name), new_token=new_token,
+                           errors=errors)

@@ -1,0 +1,145 @@
+"""Turn the core's merged form schema into widgets, and posted HTML form data into values.
+
+No field is known here by name except through its `x-widget`: a plugin that adds a field to
+the schema gets a widget in the form and a value in the job without a change in this file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from werkzeug.datastructures import MultiDict
+
+from core.errors import HpcaiError, ValidationError
+from core.schema import is_visible
+from core.types import ResourceSpec
+
+# Fields the product's form does not show (the CLI and API still accept them).
+HIDDEN_IN_FORM = ("runtime", "scheduler", "queue", "time_limit_min")
+SELECTORS = ("framework", "mode", "runtime")
+
+
+@dataclass
+class Widget:
+    name: str
+    kind: str  # text, textarea, select, number, switch, mounts, env, directory, image, resource-spec
+    title: str
+    value: Any
+    required: bool
+    description: str = ""
+    choices: list[tuple[str, str]] = field(default_factory=list)
+    visible: bool = True
+    visible_if: str = ""  # JSON for the page's script
+    error: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def widget_kind(prop: dict[str, Any]) -> str:
+    w = prop.get("x-widget")
+    if w:
+        return "select" if w == "select" and "enum" not in prop else w
+    if "enum" in prop:
+        return "select"
+    t = prop.get("type")
+    if t == "boolean":
+        return "switch"
+    if t in ("integer", "number"):
+        return "number"
+    return "text"
+
+
+def _display(value: Any, kind: str) -> Any:
+    if kind == "env" and isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items())
+    return value
+
+
+def widgets(schema: dict[str, Any], values: dict[str, Any], errors: dict[str, str],
+            specs: list[ResourceSpec], images: list[Any], image_tag: str,
+            gpu_only: bool) -> list[Widget]:
+    props = sorted(schema["properties"].items(), key=lambda kv: (kv[1].get("x-order", 100), kv[0]))
+    out = []
+    for name, prop in props:
+        if name in HIDDEN_IN_FORM:
+            continue
+        kind = widget_kind(prop)
+        value = values.get(name, prop.get("default"))
+        w = Widget(name=name, kind=kind, title=prop.get("title", name), value=_display(value, kind),
+                   required=name in schema.get("required", []), description=prop.get("description", ""),
+                   visible=is_visible(prop, values),
+                   visible_if=json.dumps(prop["x-visible-if"]) if prop.get("x-visible-if") else "",
+                   error=errors.get(name, ""))
+        if kind == "select":
+            labels = prop.get("x-enum-labels", {})
+            w.choices = [(str(v), str(labels.get(str(v), v))) for v in prop.get("enum", [])]
+        elif kind == "image":
+            w.choices = [(i.name, i.name) for i in images]
+            w.extra = {"tags": {i.name: list(i.tags) for i in images}, "tag": image_tag,
+                       "descriptions": {i.name: i.description for i in images}}
+        elif kind == "resource-spec":
+            usable = [s for s in specs if s.kind == "gpu" or not gpu_only]
+            w.extra = {"specs": usable, "node_groups": sorted({s.node_group for s in usable if s.node_group}),
+                       "gpu_only": gpu_only,
+                       "kind": next((s.kind for s in usable if s.name == value), "gpu" if gpu_only else "cpu")}
+        elif kind == "mounts":
+            rows = value or []
+            w.value = [m if isinstance(m, dict) else {"source": str(m), "target": ""} for m in rows]
+        out.append(w)
+    return out
+
+
+def parse_form(schema: dict[str, Any], form: MultiDict) -> dict[str, Any]:
+    """Posted strings -> typed values for the visible fields (hidden ones are dropped).
+
+    A value that cannot be typed (`abc` for an integer) becomes a field error right here,
+    collected with the rest so the form can show them all.
+    """
+    raw: dict[str, Any] = {}
+    errors: list[HpcaiError] = []
+    props = schema["properties"]
+    for name, prop in props.items():
+        kind = widget_kind(prop)
+        if kind == "mounts":
+            sources = form.getlist(f"{name}.source")
+            targets = form.getlist(f"{name}.target")
+            raw[name] = [{"source": s.strip(), "target": (t.strip() or None)}
+                         for s, t in zip(sources, targets + [""] * len(sources)) if s.strip()]
+            continue
+        if kind == "switch":
+            raw[name] = form.get(name) in ("on", "true", "1", "yes")
+            continue
+        text = form.get(name)
+        if text is None or text.strip() == "":
+            continue
+        t = prop.get("type")
+        if t == "integer":
+            try:
+                raw[name] = int(text.strip())
+            except ValueError:
+                errors.append(ValidationError(f"'{text}' is not a whole number", field=name))
+        elif t == "number":
+            try:
+                raw[name] = float(text.strip())
+            except ValueError:
+                errors.append(ValidationError(f"'{text}' is not a number", field=name))
+        else:
+            raw[name] = text if kind in ("textarea", "env") else text.strip()
+    visible = {k: v for k, v in raw.items() if is_visible(props.get(k, {}), raw)}
+    if errors:
+        from core.errors import ValidationErrors
+
+        raise ValidationErrors(errors)
+    return visible
+
+
+def error_map(exc: HpcaiError) -> dict[str, str]:
+    """field -> words, for showing each error next to its field."""
+    items = getattr(exc, "errors", None) or [exc]
+    out: dict[str, str] = {}
+    for e in items:
+        text = e.message + (f" — {e.fix}" if e.fix else "")
+        key = e.field or "form"
+        out.setdefault(key, text)  # the first problem of a field is the one to fix first
+    return out

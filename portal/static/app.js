@@ -1,0 +1,147 @@
+// The portal's only script: form refresh on framework/mode change, visible-if rules, image tag
+// filter, spec picker filters, directory picker and upload, confirmations, live log (SSE).
+"use strict";
+(function () {
+  const csrf = () => document.querySelector('meta[name="csrf-token"]').content;
+  const $ = (sel, root) => (root || document).querySelector(sel);
+  const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
+
+  // Confirmation before destructive actions.
+  document.addEventListener("submit", (ev) => {
+    const msg = ev.target.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) ev.preventDefault();
+  });
+  $$("select[data-autosubmit]").forEach((s) => s.addEventListener("change", () => HTMLFormElement.prototype.submit.call(s.form)));
+
+  const form = $("#trainform");
+  if (form) {
+    // Buttons set the form's action (submit / save_preset).
+    $$("button[data-action]", form).forEach((b) => b.addEventListener("click", () => { $("#form-action").value = b.dataset.action; }));
+    // Framework / mode / runtime change the schema: the server renders the new form.
+    $$("select[data-refresh]", form).forEach((s) => s.addEventListener("change", () => {
+      $("#form-action").value = "refresh"; HTMLFormElement.prototype.submit.call(form);
+    }));
+    // x-visible-if: show a field only when the other fields hold the wanted values.
+    const valueOf = (name) => {
+      const el = form.elements[name];
+      if (!el) return undefined;
+      if (el.type === "checkbox") return el.checked;
+      return el.value;
+    };
+    const applyVisibility = () => {
+      $$("[data-visible-if]", form).forEach((f) => {
+        const rule = JSON.parse(f.dataset.visibleIf);
+        const ok = Object.entries(rule).every(([k, want]) => {
+          const allowed = Array.isArray(want) ? want : [want];
+          const v = valueOf(k);
+          return allowed.some((a) => String(a) === String(v));
+        });
+        f.hidden = !ok;
+      });
+    };
+    form.addEventListener("change", applyVisibility);
+    applyVisibility();
+
+    // Image tag filter with a count ("N in total").
+    const tag = $("#imgtag"), img = $("#in-image");
+    const filterImages = () => {
+      if (!tag || !img) return;
+      const t = tag.value.trim().toLowerCase();
+      let n = 0;
+      Array.from(img.options).forEach((o) => {
+        const tags = (o.dataset.tags || "").toLowerCase().split(",");
+        const show = !t || tags.includes(t);
+        o.hidden = !show; if (show) n++;
+      });
+      $("#imgcount").textContent = n + " in total";
+    };
+    if (tag) { tag.addEventListener("input", filterImages); $("#imgtag-clear").addEventListener("click", () => { tag.value = ""; filterImages(); }); filterImages(); }
+
+    // Resource spec picker: CPU/GPU group and node-group filter.
+    $$(".specpicker").forEach((p) => {
+      const sel = $("#" + p.dataset.for);
+      let kind = ($(".seg button.on", p) || {}).dataset ? $(".seg button.on", p).dataset.speckind : "cpu";
+      const ng = $(".nodegroup", p);
+      const apply = () => {
+        Array.from(sel.options).forEach((o) => {
+          if (!o.value) return;
+          o.hidden = o.dataset.kind !== kind || (ng.value && o.dataset.node !== ng.value);
+        });
+        if (sel.selectedOptions[0] && sel.selectedOptions[0].hidden) sel.value = "";
+      };
+      $$(".seg button", p).forEach((b) => b.addEventListener("click", () => {
+        kind = b.dataset.speckind; $$(".seg button", p).forEach((x) => x.classList.toggle("on", x === b)); apply();
+      }));
+      ng.addEventListener("change", apply);
+      apply();
+    });
+
+    // Mount rows.
+    $$("[data-addmount]").forEach((b) => b.addEventListener("click", () => {
+      const box = $("#" + b.dataset.addmount), rows = $$(".mountrow", box);
+      const copy = rows[rows.length - 1].cloneNode(true);
+      $$("input", copy).forEach((i) => { i.value = ""; });
+      box.insertBefore(copy, b);
+    }));
+
+    // Remote directory picker (server-side, limited to the user's roots).
+    $$("[data-browse]").forEach((b) => b.addEventListener("click", () => {
+      const input = $("#" + b.dataset.browse), box = $("#picker-" + b.dataset.browse);
+      const show = (path) => {
+        fetch("/api/v1/files" + (path ? "?path=" + encodeURIComponent(path) : ""), { credentials: "same-origin" })
+          .then((r) => r.json().then((j) => ({ ok: r.ok, j })))
+          .then(({ ok, j }) => {
+            box.hidden = false; box.textContent = "";
+            if (!ok) { const e = document.createElement("div"); e.className = "error"; e.textContent = j.error; box.appendChild(e); return; }
+            const crumb = document.createElement("div"); crumb.className = "crumb";
+            const here = document.createElement("span"); here.className = "mono grow"; here.textContent = j.path; crumb.appendChild(here);
+            if (j.parent) { const up = document.createElement("button"); up.type = "button"; up.className = "small"; up.textContent = "Up"; up.onclick = () => show(j.parent); crumb.appendChild(up); }
+            const pick = document.createElement("button"); pick.type = "button"; pick.className = "small primary"; pick.textContent = "Select this directory";
+            pick.onclick = () => { input.value = j.path; box.hidden = true; }; crumb.appendChild(pick);
+            box.appendChild(crumb);
+            j.entries.forEach((e) => {
+              const row = document.createElement("div"); row.className = "entry" + (e.is_dir ? "" : " file");
+              const n = document.createElement("span"); n.textContent = (e.is_dir ? "📁 " : "") + e.name; row.appendChild(n);
+              if (e.is_dir) row.onclick = () => show(e.path);
+              box.appendChild(row);
+            });
+          });
+      };
+      show(input.value);
+    }));
+    // Upload files into the chosen (or home) directory.
+    $$("[data-upload]").forEach((inp) => inp.addEventListener("change", () => {
+      const target = $("#" + inp.dataset.upload);
+      const fd = new FormData();
+      if (target.value) fd.append("path", target.value);
+      Array.from(inp.files).forEach((f) => fd.append("file", f, f.name));
+      fetch("/api/v1/files/upload", { method: "POST", body: fd, headers: { "X-CSRF-Token": csrf() }, credentials: "same-origin" })
+        .then((r) => r.json().then((j) => ({ ok: r.ok, j })))
+        .then(({ ok, j }) => {
+          const field = target.closest(".field"); let err = $(".error", field);
+          if (!ok) { if (!err) { err = document.createElement("div"); err.className = "error"; $(".control", field).appendChild(err); } err.textContent = j.error; return; }
+          if (err) err.remove();
+          if (!target.value && j.saved.length) target.value = j.saved[0].replace(/\/[^/]*$/, "");
+        });
+    }));
+  }
+
+  // Live log over server-sent events; text is appended as text (never as HTML).
+  const log = $("#log");
+  if (log && log.dataset.stream && window.EventSource) {
+    const es = new EventSource(log.dataset.stream);
+    es.onmessage = (ev) => {
+      const atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+      log.appendChild(document.createTextNode(JSON.parse(ev.data)));
+      if (atEnd) log.scrollTop = log.scrollHeight;
+    };
+    es.addEventListener("end", (ev) => {
+      es.close();
+      const st = JSON.parse(ev.data), s = $("#jobstate"), ls = $("#logstatus");
+      if (s) { s.textContent = st; s.className = "state " + st; }
+      if (ls) ls.textContent = "job " + st;
+      // The page was drawn while the job ran: redraw it once for the final summary and actions.
+      if (log.dataset.live) setTimeout(() => window.location.reload(), 1500);
+    });
+  }
+})();

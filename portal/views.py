@@ -1,0 +1,389 @@
+"""HTML pages: home (desktop), AI model training, My jobs, job detail, admin pages."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from typing import Any, Iterator
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+
+from core.errors import HpcaiError, NotFound
+from core.types import GPU_MODES, JobState, ResourceSpec
+from portal import forms
+from portal.auth import admin_required
+from portal.web import platform, poke_watcher, user
+
+bp = Blueprint("views", __name__)
+TRAINING_APP = "ai_batch"
+ACTIONS = {"kill": "kill", "suspend": "suspend", "resume": "resume", "delete": "delete"}
+
+
+# --- home ----------------------------------------------------------------------------------
+
+def applications() -> list[dict[str, str]]:
+    """The desktop: one tile per application; admin tiles only for administrators."""
+    reg = platform().registry
+    apps = [
+        {"id": "training", "title": "AI model training", "subtitle": TRAINING_APP,
+         "href": url_for("views.training"), "icon": "T",
+         "text": "Train with " + ", ".join(i.title for i in reg.list("framework", enabled_only=True))},
+        {"id": "jobs", "title": "My jobs", "subtitle": "job management", "href": url_for("views.jobs"),
+         "icon": "J", "text": "Follow, kill, suspend and resume your jobs"},
+        {"id": "account", "title": "Account", "subtitle": "API tokens", "href": url_for("auth.account_page"),
+         "icon": "A", "text": "Password and personal API tokens for /api/v1"},
+        {"id": "api", "title": "REST API", "subtitle": "OpenAPI 3.1", "href": url_for("api.openapi"),
+         "icon": "{}", "text": "Every action of the portal, as JSON"},
+    ]
+    if g.account.is_admin:
+        apps += [
+            {"id": "specs", "title": "Resource specifications", "subtitle": "system management",
+             "href": url_for("views.admin_specs"), "icon": "R", "text": "CPU/GPU specs users pick from"},
+            {"id": "users", "title": "Users and groups", "subtitle": "system management",
+             "href": url_for("views.admin_users"), "icon": "U", "text": "Accounts, roles and groups"},
+            {"id": "plugins", "title": "Plugins", "subtitle": "system management",
+             "href": url_for("views.admin_plugins"), "icon": "P", "text": "Installed plugins by kind"},
+        ]
+    return apps
+
+
+@bp.route("/")
+def home() -> Any:
+    return render_template("home.html", apps=applications())
+
+
+# --- AI model training ---------------------------------------------------------------------
+
+def _framework_choice(values: dict[str, Any]) -> tuple[Any, str]:
+    reg = platform().registry
+    names = reg.names("framework")
+    name = values.get("framework") if values.get("framework") in names else (names[0] if names else None)
+    if name is None:
+        raise HpcaiError("no training framework plugin is enabled", field="framework",
+                         fix="install or enable one (see the Plugins page)")
+    fw = reg.get("framework", name)
+    mode = values.get("mode") if values.get("mode") in fw.modes else fw.modes[0]
+    return fw, mode
+
+
+def _render_training(values: dict[str, Any], errors: dict[str, str], status: int = 200) -> Any:
+    p = platform()
+    fw, mode = _framework_choice(values)
+    values = dict(values, framework=fw.name, mode=mode)
+    schema = p.jobs.form_schema(fw.name, mode, values.get("runtime"))
+    specs = p.specs.visible(user(), p.jobs.groups_of(user()))
+    fields = forms.widgets(schema, values, errors, specs, p.images.images, fw.image_tag,
+                           gpu_only=mode in fw.gpu_only_modes)
+    return render_template("training.html", fields=fields, errors=errors, framework=fw, mode=mode,
+                           presets=p.presets.list(user(), TRAINING_APP),
+                           monitor=p.monitor.info(values.get("queue")), app_name=TRAINING_APP), status
+
+
+@bp.route("/apps/training", methods=["GET"])
+def training() -> Any:
+    p = platform()
+    values: dict[str, Any] = {}
+    preset_id = request.args.get("preset", type=int)
+    try:
+        preset = p.presets.get(user(), preset_id) if preset_id else p.presets.default(user(), TRAINING_APP)
+    except NotFound:
+        abort(404)
+    if preset:
+        values.update(preset.values)
+    for sel in forms.SELECTORS:
+        if request.args.get(sel):
+            values[sel] = request.args[sel]
+    return _render_training(values, {})
+
+
+@bp.route("/apps/training", methods=["POST"])
+def training_post() -> Any:
+    p = platform()
+    action = request.form.get("action", "submit")
+    fw, mode = _framework_choice(request.form.to_dict())
+    if request.form.get("_framework") not in (None, fw.name):
+        mode = fw.modes[0]  # a new framework starts from its own first mode and defaults
+    schema = p.jobs.form_schema(fw.name, mode, request.form.get("runtime") or None)
+    try:
+        values = forms.parse_form(schema, request.form)
+    except HpcaiError as exc:
+        return _render_training(request.form.to_dict(), forms.error_map(exc), 400)
+    values.update(framework=fw.name, mode=mode)
+    if action == "refresh":
+        if request.form.get("_framework") != fw.name:
+            for name in ("name", "image", "mode"):
+                values.pop(name, None)
+            values["mode"] = fw.modes[0]
+        return _render_training(values, {})
+    if action == "save_preset":
+        try:
+            preset = p.presets.save(user(), TRAINING_APP, request.form.get("preset_name", ""), values)
+        except HpcaiError as exc:
+            return _render_training(values, forms.error_map(exc), 400)
+        flash(f"Preset '{preset.name}' saved.")
+        return _render_training(values, {})
+    try:
+        if values.get("workdir"):
+            values["workdir"] = str(p.workspace.check(user(), values["workdir"], field="workdir"))
+        for m in values.get("mounts", []):
+            p.workspace.check(user(), m["source"], field="mounts")
+        req = p.jobs.request_from_values(values, user(), source="portal")
+        row = p.jobs.submit(req)
+    except HpcaiError as exc:
+        return _render_training(values, forms.error_map(exc), 400)
+    poke_watcher()
+    flash(f"Job {row.id} ({row.name}) submitted.")
+    return redirect(url_for("views.jobs", new=row.id))  # F112: My jobs opens after submission
+
+
+@bp.route("/apps/training/presets/<int:preset_id>/<action>", methods=["POST"])
+def preset_action(preset_id: int, action: str) -> Any:
+    p = platform()
+    try:
+        if action == "default":
+            preset = p.presets.set_default(user(), preset_id)
+            flash(f"'{preset.name}' is now your default form.")
+        elif action == "delete":
+            p.presets.delete(user(), preset_id)
+            flash("Preset deleted.")
+        else:
+            abort(404)
+    except NotFound:
+        abort(404)
+    return redirect(url_for("views.training"))
+
+
+# --- My jobs -------------------------------------------------------------------------------
+
+@bp.route("/jobs")
+def jobs() -> Any:
+    p = platform()
+    size = current_app.config["PAGE_SIZE"]
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    state = request.args.get("state") or None
+    framework = request.args.get("framework") or None
+    name = request.args.get("name") or None
+    all_users = bool(request.args.get("all")) and g.account.is_admin
+    rows, total = p.jobs.list(user(), all_users=all_users, states=[state] if state else None,
+                              framework=framework, name=name, limit=size, offset=(page - 1) * size)
+    pages = max((total + size - 1) // size, 1)
+    return render_template("jobs.html", rows=rows, total=total, page=page, pages=pages,
+                           states=[s.value for s in JobState], state=state, framework=framework,
+                           name=name or "", all_users=all_users,
+                           frameworks=p.registry.names("framework"),
+                           new=request.args.get("new", type=int))
+
+
+def _job_or_404(job_id: int) -> Any:
+    try:
+        return platform().jobs.get(job_id, user())
+    except NotFound:
+        abort(404)
+
+
+@bp.route("/jobs/<int:job_id>")
+def job_detail(job_id: int) -> Any:
+    row = _job_or_404(job_id)
+    plan = row.plan or {}
+    return render_template("job.html", job=row, plan_json=json.dumps(plan, indent=2),
+                           request_json=json.dumps(row.request, indent=2), roles=plan.get("roles", []),
+                           live=not JobState(row.state).terminal)
+
+
+def _read_from(path: str | None, offset: int, limit: int = 64 * 1024) -> tuple[str, int]:
+    if not path:
+        return "", offset
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read(limit)
+    except OSError:
+        return "", offset
+    return data.decode("utf-8", errors="replace"), offset + len(data)
+
+
+@bp.route("/jobs/<int:job_id>/log/stream")
+def job_log_stream(job_id: int) -> Any:
+    """Server-sent events: the job's output as it grows; ends when the job has ended."""
+    row = _job_or_404(job_id)
+    p, who = platform(), user()
+    poll = current_app.config["LOG_POLL_S"]
+    offset = request.args.get("offset", 0, type=int) or 0
+    deadline = time.monotonic() + 3600
+
+    def events() -> Iterator[str]:
+        nonlocal offset, row
+        idle = 0
+        while time.monotonic() < deadline:
+            text, offset = _read_from(row.stdout_path, offset)
+            if text:
+                idle = 0
+                yield f"id: {offset}\ndata: {json.dumps(text)}\n\n"
+                continue
+            row = p.jobs.get(job_id, who)  # the store only; the watcher keeps states current
+            if JobState(row.state).terminal:
+                text, offset = _read_from(row.stdout_path, offset)
+                if text:
+                    yield f"id: {offset}\ndata: {json.dumps(text)}\n\n"
+                    continue
+                yield f"event: end\ndata: {json.dumps(row.state)}\n\n"
+                return
+            idle += 1
+            if idle % 20 == 0:
+                yield ": keep-alive\n\n"
+            time.sleep(poll)
+
+    return Response(stream_with_context(events()), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@bp.route("/jobs/<int:job_id>/<action>", methods=["POST"])
+def job_action(job_id: int, action: str) -> Any:
+    if action not in ACTIONS:
+        abort(404)
+    p = platform()
+    _job_or_404(job_id)
+    try:
+        getattr(p.jobs, ACTIONS[action])(job_id, user())
+    except NotFound:
+        abort(404)
+    except HpcaiError as exc:
+        flash(exc.text, "error")
+        return redirect(url_for("views.job_detail", job_id=job_id))
+    poke_watcher()
+    if action == "delete":
+        flash(f"Job {job_id} deleted.")
+        return redirect(url_for("views.jobs"))
+    flash(f"Job {job_id}: {action} done.")
+    return redirect(url_for("views.job_detail", job_id=job_id))
+
+
+# --- administration ------------------------------------------------------------------------
+
+def spec_from_form(form: Any) -> ResourceSpec:
+    def num(name: str, default: int | None) -> int | None:
+        text = (form.get(name) or "").strip()
+        if not text:
+            return default
+        try:
+            return int(text)
+        except ValueError:
+            raise HpcaiError(f"'{text}' is not a whole number", field=name) from None
+
+    def names(field: str) -> list[str]:
+        return [n.strip() for n in (form.get(field) or "").split(",") if n.strip()]
+
+    return ResourceSpec(name=(form.get("name") or "").strip(), kind=form.get("kind") or "cpu",
+                        cpus=num("cpus", 1) or 0, mem_mb=num("mem_mb", None),
+                        node_group=(form.get("node_group") or "").strip() or None,
+                        gpu_mode=form.get("gpu_mode") or None,
+                        gpu_type=(form.get("gpu_type") or "").strip() or None, gpus=num("gpus", 0) or 0,
+                        visible_users=names("visible_users"), visible_groups=names("visible_groups"),
+                        description=(form.get("description") or "").strip())
+
+
+@bp.route("/admin/specs", methods=["GET", "POST"])
+@admin_required
+def admin_specs() -> Any:
+    p = platform()
+    errors: dict[str, str] = {}
+    editing: dict[str, Any] = {}
+    if request.method == "POST":
+        try:
+            if request.form.get("action") == "delete":
+                p.specs.delete(request.form.get("name", ""))
+                flash(f"Spec '{request.form.get('name')}' deleted.")
+            else:
+                spec = spec_from_form(request.form)
+                p.specs.save(spec)
+                flash(f"Spec '{spec.name}' saved.")
+            return redirect(url_for("views.admin_specs"))
+        except HpcaiError as exc:
+            errors = forms.error_map(exc)
+            editing = request.form.to_dict()
+    elif request.args.get("edit"):
+        found = [s for s in p.specs.all() if s.name == request.args["edit"]]
+        if found:
+            editing = asdict(found[0])
+            editing["visible_users"] = ",".join(editing["visible_users"])
+            editing["visible_groups"] = ",".join(editing["visible_groups"])
+    return render_template("admin_specs.html", specs=p.specs.all(), errors=errors, editing=editing,
+                           gpu_modes=GPU_MODES), (400 if errors else 200)
+
+
+@bp.route("/admin/users", methods=["GET", "POST"])
+@admin_required
+def admin_users() -> Any:
+    acc = platform().accounts
+    errors: dict[str, str] = {}
+    generated = None
+    if request.method == "POST":
+        action = request.form.get("action")
+        name = request.form.get("name", "")
+        try:
+            if action == "create":
+                acc.create(name, request.form.get("password", ""), role=request.form.get("role", "user"),
+                           full_name=request.form.get("full_name", ""),
+                           groups=[x.strip() for x in request.form.get("groups", "").split(",") if x.strip()])
+                flash(f"User '{name}' created.")
+            elif action == "role":
+                acc.update(name, role=request.form.get("role"), acting=user())
+            elif action == "disable":
+                acc.update(name, disabled=request.form.get("disabled") == "1", acting=user())
+            elif action == "delete":
+                acc.delete(name, acting=user())
+                flash(f"User '{name}' deleted.")
+            elif action == "add_group":
+                acc.add_to_group(name, request.form.get("group", ""))
+            elif action == "remove_group":
+                acc.remove_from_group(name, request.form.get("group", ""))
+            if not errors:
+                return redirect(url_for("views.admin_users"))
+        except HpcaiError as exc:
+            errors = forms.error_map(exc)
+    return render_template("admin_users.html", accounts=acc.list(), groups=acc.groups(), errors=errors,
+                           generated=generated), (400 if errors else 200)
+
+
+@bp.route("/admin/plugins")
+@admin_required
+def admin_plugins() -> Any:
+    reg = platform().registry
+    by_kind: dict[str, list[Any]] = {}
+    for info in reg.list():
+        by_kind.setdefault(info.kind, []).append(info)
+    return render_template("admin_plugins.html", by_kind=by_kind, load_errors=reg.load_errors)
+
+
+@bp.app_errorhandler(404)
+def not_found(_e: Any) -> Any:
+    if request.path.startswith("/api/"):
+        return {"error": "not found", "field": None, "fix": "see /api/v1/openapi.json"}, 404
+    return render_template("error.html", code=404, message="This page does not exist, or it is not yours."), 404
+
+
+@bp.app_errorhandler(403)
+def forbidden(_e: Any) -> Any:
+    if request.path.startswith("/api/"):
+        return {"error": "forbidden", "field": None, "fix": None}, 403
+    return render_template("error.html", code=403, message="Administrators only."), 403
+
+
+@bp.app_errorhandler(400)
+def bad_request(e: Any) -> Any:
+    if request.path.startswith("/api/"):
+        return {"error": getattr(e, "description", "bad request"), "field": None, "fix": None}, 400
+    return render_template("error.html", code=400, message=getattr(e, "description", "Bad request")), 400

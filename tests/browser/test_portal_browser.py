@@ -1,0 +1,193 @@
+"""The portal in a real headless Chromium (Debian's), driven by Playwright, against `hpcai serve`.
+
+Log in, submit a 2-rank DDP job through the generated form, watch its log stream, kill another
+job, and check that another user cannot open it. Screenshots go to tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.webportal.conftest import EXAMPLE, make_platform, scratch
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "tests" / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+TIMEOUT_MS = 90_000
+STEP_MS = 20_000
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+if not Path(CHROMIUM).exists():
+    pytest.skip("Debian chromium is not installed (scripts/setup.sh installs it)", allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[dict[str, str]]:
+    data = scratch("browser")
+    p = make_platform(data)
+    p.accounts.seed_admin("adminpass1")
+    p.accounts.create("alice", "alicepass1", full_name="Alice Liddell")
+    p.accounts.create("bob", "bobpass12")
+    work = p.workspace.home("alice") / "pytorch-ddp"
+    work.mkdir()
+    shutil.copy(EXAMPLE, work / "ddp_train.py")
+    token = p.accounts.create_token("alice", "browser-test")
+    port = free_port()
+    env = dict(os.environ, HPCAI_DATA_DIR=str(data))
+    log = open(data / "serve.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], cwd=REPO,
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        end = time.time() + 60
+        while True:
+            try:
+                urllib.request.urlopen(base + "/login", timeout=2)
+                break
+            except OSError:
+                if time.time() > end or proc.poll() is not None:
+                    raise AssertionError("hpcai serve did not start:\n" + (data / "serve.log").read_text()) from None
+                time.sleep(0.3)
+        yield {"base": base, "work": str(work), "token": token, "data": str(data)}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with playwright_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                               args=FLAGS)
+        yield b
+        b.close()
+
+
+def login(browser, base: str, user: str, password: str):  # type: ignore[no-untyped-def]
+    ctx = browser.new_context(viewport={"width": 1360, "height": 900})
+    ctx.set_default_timeout(STEP_MS)
+    page = ctx.new_page()
+    page.goto(base + "/")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#whoami")
+    return page
+
+
+def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_submit_ddp_watch_log_kill_and_isolation(server, browser) -> None:  # type: ignore[no-untyped-def]
+    base = server["base"]
+    page = login(browser, base, "alice", "alicepass1")
+    assert page.locator("#app-training").is_visible()
+    shot(page, "01-desktop")
+
+    page.click("#app-training")
+    page.wait_for_selector("#trainform")
+    # Changing the mode re-renders the form from the DDP schema: instances + a spec per instance.
+    assert not page.locator("#field-instances").count()
+    page.select_option("#in-mode", "ddp")
+    page.wait_for_selector("#field-instances")
+    assert page.input_value("#in-name") == "pytorch"
+    # Field errors next to the fields.
+    page.fill("#in-command", "")
+    page.click("#btn-ok")
+    page.wait_for_selector("#error-command")
+    assert page.locator("#error-workdir").is_visible()
+    shot(page, "02-training-errors")
+
+    # The remote directory picker, limited to the user's roots.
+    page.click("[data-browse=in-workdir]")
+    page.click(".picker .entry:has-text('pytorch-ddp')")
+    expect(page.locator(".picker .crumb .mono")).to_have_text(re.compile(r"/pytorch-ddp$"))
+    page.click(".picker button:has-text('Select this directory')")
+    assert page.input_value("#in-workdir") == server["work"]
+    page.fill("#in-command", "python ddp_train.py --steps 30")
+    page.fill("#in-instances", "2")
+    page.select_option("#in-resource_spec", "cpu-1")
+    page.fill("#in-env", "GREETING=<i>hi</i>")
+    shot(page, "03-training-form")
+    page.click("#btn-ok")
+    page.wait_for_url(re.compile(r".*/jobs\?new=\d+"))
+    shot(page, "04-my-jobs")
+    job_id = int(page.url.split("new=")[1])
+
+    page.click(f"tr[data-job='{job_id}'] td a >> nth=0")
+    page.wait_for_selector("#log")
+    # The log follows the job as it grows (SSE) until the watcher records the end.
+    expect(page.locator("#log")).to_contain_text("rank 1/2 step", timeout=TIMEOUT_MS)
+    expect(page.locator("#jobstate")).to_have_text("succeeded", timeout=TIMEOUT_MS)
+    page.wait_for_selector("#btn-delete")  # redrawn once the job ended: summary and actions
+    expect(page.locator("#log")).to_contain_text("rank 0/2 step 29", timeout=TIMEOUT_MS)
+    expect(page.locator("#log")).to_contain_text("rank 1/2 step 29", timeout=TIMEOUT_MS)
+    expect(page.locator("#jobstate")).to_have_text("succeeded")
+    shot(page, "05-job-detail")
+
+    # Another job, killed from its page (with confirmation).
+    import json
+    import urllib.request as rq
+
+    req = rq.Request(base + "/api/v1/jobs", method="POST", data=json.dumps({
+        "framework": "pytorch", "mode": "standalone", "workdir": server["work"], "name": "<b>sleeper</b>",
+        "command": "echo '<script>document.title=\"pwned\"</script>'; sleep 600", "resource_spec": "cpu-1"}).encode(),
+        headers={"Authorization": "Bearer " + server["token"], "Content-Type": "application/json"})
+    other = json.loads(rq.urlopen(req, timeout=30).read())["id"]
+    page.goto(f"{base}/jobs/{other}")
+    expect(page.locator("#log")).to_contain_text("<script>", timeout=TIMEOUT_MS)
+    assert page.title() != "pwned" and page.text_content("#jobname") == "<b>sleeper</b>"
+    page.on("dialog", lambda d: d.accept())
+    page.click("#btn-kill")
+    page.wait_for_selector(".flash")
+    for _ in range(60):
+        if page.text_content("#jobstate").strip() == "cancelled":
+            break
+        time.sleep(1)
+        page.reload()
+    assert page.text_content("#jobstate").strip() == "cancelled"
+    shot(page, "06-job-killed")
+
+    # Bob cannot open Alice's job; he gets the same page as for a job that does not exist.
+    bob = login(browser, base, "bob", "bobpass12")
+    resp = bob.goto(f"{base}/jobs/{other}")
+    assert resp.status == 404
+    shot(bob, "07-other-user-404")
+    bob.goto(f"{base}/jobs")
+    assert "sleeper" not in bob.content()
+
+    admin = login(browser, base, "admin", "adminpass1")
+    admin.goto(f"{base}/jobs?all=1")
+    assert "sleeper" in admin.text_content("#jobs")
+    admin.goto(f"{base}/admin/specs")
+    shot(admin, "08-admin-specs")
+    admin.goto(f"{base}/admin/plugins")
+    shot(admin, "09-admin-plugins")

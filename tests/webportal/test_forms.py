@@ -1,0 +1,46 @@
+"""portal.forms: widgets from any schema, visible_if, typed values, errors per field."""
+
+from __future__ import annotations
+
+import pytest
+from werkzeug.datastructures import MultiDict
+
+from core.errors import ValidationError, ValidationErrors
+from portal.forms import error_map, parse_form, widgets
+
+SCHEMA = {
+    "type": "object", "required": ["role_count"],
+    "properties": {
+        "tracking": {"type": "string", "enum": ["off", "mlflow"], "default": "off", "x-order": 1},
+        "experiment": {"type": "string", "title": "Experiment", "x-visible-if": {"tracking": "mlflow"}, "x-order": 2},
+        "role_count": {"type": "integer", "minimum": 1, "x-order": 3},
+        "fast": {"type": "boolean", "x-order": 4},
+        "extra": {"type": "array", "x-widget": "mounts", "x-order": 5},
+    },
+}
+
+
+def test_visible_if_hides_and_drops_fields() -> None:
+    ws = {w.name: w for w in widgets(SCHEMA, {"tracking": "off"}, {}, [], [], "", False)}
+    assert not ws["experiment"].visible and '"tracking": "mlflow"' in ws["experiment"].visible_if
+    assert ws["tracking"].kind == "select" and ws["fast"].kind == "switch" and ws["role_count"].kind == "number"
+    hidden = parse_form(SCHEMA, MultiDict({"tracking": "off", "experiment": "e1", "role_count": "2"}))
+    assert "experiment" not in hidden and hidden["role_count"] == 2 and hidden["fast"] is False
+    shown = parse_form(SCHEMA, MultiDict({"tracking": "mlflow", "experiment": "e1", "fast": "on"}))
+    assert shown["experiment"] == "e1" and shown["fast"] is True
+
+
+def test_rows_and_typing_errors() -> None:
+    form = MultiDict([("extra.source", "/data"), ("extra.target", ""), ("extra.source", ""), ("extra.target", ""),
+                      ("role_count", "x")])
+    with pytest.raises(ValidationErrors) as e:
+        parse_form(SCHEMA, form)
+    assert error_map(e.value) == {"role_count": "'x' is not a whole number"}
+    ok = parse_form(SCHEMA, MultiDict([("extra.source", "/data"), ("extra.target", "")]))
+    assert ok["extra"] == [{"source": "/data", "target": None}]
+
+
+def test_error_map_keeps_the_first_error_of_a_field() -> None:
+    errs = ValidationErrors([ValidationError("is required", field="command", fix="give it"),
+                             ValidationError("does not match", field="command")])
+    assert error_map(errs) == {"command": "is required — give it"}

@@ -1,0 +1,47 @@
+"""A third-party plugin adds a field: it appears in the form and reaches the job, no portal change."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.webportal.conftest import install_extra_field, login, make_platform, project_dir, scratch
+
+
+@pytest.fixture(scope="module")
+def plugged():  # type: ignore[no-untyped-def]
+    site = install_extra_field(scratch("site") / "site-packages")
+    sys.path.insert(0, str(site))
+    try:
+        p = make_platform(scratch("extra"), {"HPCAI_PLUGINS_ENABLE": "extra_field"})
+        assert "experiment_tag" in p.registry.names("option")
+        p.accounts.create("dora", "dorapass1")
+        from portal import create_app
+
+        yield p, create_app(p, settings={"TESTING": True})
+    finally:
+        sys.path.remove(str(site))
+        sys.modules.pop("hpcai_extra_field", None)
+
+
+def test_field_appears_in_form_api_and_job(plugged) -> None:  # type: ignore[no-untyped-def]
+    p, app = plugged
+    c = app.test_client()
+    csrf = login(c, "dora", "dorapass1")
+    page = c.get("/apps/training?framework=pytorch&mode=standalone").data.decode()
+    assert 'id="field-experiment_tag"' in page and "Experiment tag" in page
+    doc = c.get("/api/v1/openapi.json").get_json()
+    assert "experiment_tag" in doc["components"]["schemas"]["JobValues"]["properties"]
+    base = {"csrf_token": csrf, "framework": "pytorch", "_framework": "pytorch", "mode": "standalone",
+            "workdir": str(project_dir(p, "dora")), "command": "true", "resource_spec": "cpu-1"}
+    bad = c.post("/apps/training", data=dict(base, experiment_tag="no spaces!"))
+    assert bad.status_code == 400 and 'id="error-experiment_tag"' in bad.data.decode()
+    r = c.post("/apps/training", data=dict(base, experiment_tag="run-42"))
+    assert r.status_code == 302, r.data.decode()[-1500:]
+    job_id = int(r.headers["Location"].split("new=")[1])
+    row = p.jobs.get(job_id, "dora")
+    request = json.loads((Path(row.job_dir) / "request.json").read_text())
+    assert request["options"]["experiment_tag"] == "run-42"

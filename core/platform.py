@@ -6,6 +6,7 @@ from functools import cached_property
 
 from core.accounts import Accounts
 from core.config import Config, load_config
+from core.datasets import DatasetService
 from core.files import Workspace
 from core.images import ImageCatalog
 from core.jobs import JobService
@@ -55,3 +56,7 @@ class Platform:
     @cached_property
     def monitor(self) -> ClusterMonitor:
         return ClusterMonitor(self, ttl=float(self.config.raw.get("portal", {}).get("monitor_ttl", 30)))
+
+    @cached_property
+    def datasets(self) -> DatasetService:
+        return DatasetService(self)

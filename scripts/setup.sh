@@ -9,7 +9,7 @@
 set -euo pipefail
 
 # Debian packages the project needs; later issues add to this list (slurmctld, ...).
-APT_PACKAGES="postgresql procps psmisc chromium"
+APT_PACKAGES="postgresql procps psmisc chromium mariadb-server"
 
 TORCH_SPEC="torch==2.13.0"
 WHEEL_DIR="/opt/wheels"

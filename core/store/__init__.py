@@ -3,6 +3,7 @@
 from core.store.db import MAX_ID, Store, id_in_range, open_store
 from core.store.models import (
                                AccountRow,
+                               DatasetRow,
                                ApiTokenRow,
                                Base,
                                GroupMemberRow,
@@ -12,5 +13,5 @@ from core.store.models import (
                                ResourceSpecRow,
 )
 
-__all__ = ["Store", "open_store", "MAX_ID", "id_in_range", "Base", "JobRow", "PortAllocation", "ResourceSpecRow", "AccountRow",
-           "GroupMemberRow", "ApiTokenRow", "PresetRow"]
+__all__ = ["Store", "open_store", "MAX_ID", "id_in_range", "Base", "JobRow", "PortAllocation", "ResourceSpecRow",
+           "AccountRow", "GroupMemberRow", "ApiTokenRow", "PresetRow", "DatasetRow"]

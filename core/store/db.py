@@ -81,7 +81,7 @@ class Store:
             with self.engine.begin() as conn:
                 cfg = alembic_config(self.url)
                 cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
+                command.upgrade(cfg, "heads")  # branches add revisions side by side
         except Exception as exc:
             if self.at_head():  # another process migrated the same database at the same time
                 return

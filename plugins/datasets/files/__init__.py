@@ -86,7 +86,7 @@ class Files(DatasetBackend):
                               "x-order": 20, "x-visible-if": {"category": "other"},
                               "x-fix": "choose exactly one .json file"},
             },
-            "required": ["directory", "file_suffix", "tf_file", "json_file"],
+            "required": ["directory", "tf_file", "json_file"],  # suffixes default to the category's
         }
 
     # --- saving -----------------------------------------------------------------------------
@@ -100,8 +100,9 @@ class Files(DatasetBackend):
                                   fix="choose the folder holding the data files")
         suffixes = check_suffixes(category, options.get("file_suffix") or SUFFIXES[category])
         out: dict[str, Any] = {"directory": str(directory), "file_suffix": suffixes}
+        mode = check_annotation(category, options)  # refuses annotation of numeric data
         if category in ANNOTATED:
-            out["annotation"] = check_annotation(category, options)
+            out["annotation"] = mode
             if out["annotation"] == "file":
                 label = Path(ctx.check_path(str(options["label_file"]), "label_file"))
                 self._labels(label)  # readable and a JSON object

@@ -127,7 +127,7 @@ class Hdfs(DatasetBackend):
                 "label_file": {"type": "string", "title": "Label file (JSON, HDFS path)", "x-order": 80,
                                "x-visible-if": {"annotation": "file"}},
             },
-            "required": ["host", "port", "web_port", "user", "path", "file_suffix"],
+            "required": ["host", "port", "web_port", "user", "path"],
         }
 
     def normalise(self, category: str, options: dict[str, Any], ctx: DatasetContext) -> dict[str, Any]:
@@ -141,8 +141,9 @@ class Hdfs(DatasetBackend):
             raise ValidationError("must be an absolute path without '..'", field="path")
         out["path"] = path
         out["file_suffix"] = check_suffixes(category, options.get("file_suffix") or SUFFIXES[category])
+        mode = check_annotation(category, options)  # refuses annotation of numeric data
         if category in ANNOTATED:
-            out["annotation"] = check_annotation(category, options)
+            out["annotation"] = mode
             if out["annotation"] == "file":
                 out["label_file"] = posixpath.normpath(str(options["label_file"]))
         return out

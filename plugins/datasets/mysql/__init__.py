@@ -68,7 +68,7 @@ class MySQL(DatasetBackend):
         try:
             conn = pymysql.connect(host=options["host"], port=int(options["port"]), user=options["user"],
                                    password=options.get("password") or "", database=options["database"],
-                                   connect_timeout=timeout, read_timeout=int(stmt) + 30, charset="utf8mb4",
+                                   connect_timeout=timeout, read_timeout=timeout, charset="utf8mb4",
                                    cursorclass=pymysql.cursors.SSCursor if unbuffered else pymysql.cursors.Cursor)
         except pymysql.MySQLError as exc:
             text = _text(exc)
@@ -77,6 +77,8 @@ class MySQL(DatasetBackend):
                           ("database", "check the instance (database) name") if "unknown database" in low else
                           ("host", "check the IP and port, and that the server runs and accepts TCP connections"))
             raise ValidationError(f"{where} refused the connection: {text}", field=field, fix=fix) from exc
+        # The handshake had to come within the connect timeout; queries get the statement's.
+        conn._read_timeout = int(stmt) + 30
         try:
             with conn.cursor(pymysql.cursors.Cursor) as cur:
                 try:  # MariaDB: seconds; MySQL: milliseconds (SELECT only)
@@ -124,6 +126,7 @@ class MySQL(DatasetBackend):
 
         query = check_query(options.get("query"))
         conn = self.connect(options, ctx, unbuffered=True)
+        cur = None
         try:
             cur = conn.cursor()
             cur.execute(query)
@@ -134,6 +137,9 @@ class MySQL(DatasetBackend):
         finally:
             # Closing the socket drops the rest of an unbuffered result (closing the cursor
             # would read it all first).
+            result = getattr(cur, "_result", None)
+            if result is not None:
+                result.unbuffered_active = False  # else its __del__ reads on the closed socket
             try:
                 conn.close()
             except Exception:  # noqa: BLE001 - the connection is being thrown away anyway

@@ -244,7 +244,8 @@ def openapi_paths() -> dict[str, Any]:
             "summary": "connection test, file list or preview of an unsaved dataset",
             "parameters": [{"name": "action", "in": "path", "required": True,
                             "schema": {"type": "string", "enum": ["test", "files", "preview"]}},
-                           q("rows", {"type": "integer"}), q("limit", {"type": "integer"}), q("file", {"type": "string"})],
+                           q("rows", {"type": "integer"}), q("limit", {"type": "integer"}),
+                           q("file", {"type": "string"})],
             "requestBody": body, "responses": {"200": resp("result"), **errors(400, 401, 403, 404)}}},
         "/datasets/{ref}": {
             "get": {"summary": "one dataset (passwords are never returned)", "parameters": [ref],

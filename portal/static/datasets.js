@@ -148,11 +148,30 @@
         } else if (p["x-widget"] === "textarea") input = el("textarea", { name, rows: 3 });
         else input = el("input", { name, type: p["x-widget"] === "password" ? "password" : p.type === "integer" ? "number" : "text",
           value: p.default != null ? p.default : "", placeholder: p.description || "" });
+        if (["directory", "file"].includes(p["x-widget"])) input = picker(input, p["x-widget"]);
         const req = (b.schema.required || []).includes(name);
         fields.append(el("div", { class: "field" + (req ? " required" : ""), "data-field": name },
           el("label", { class: "flabel", text: p.title || name }), el("div", { class: "control" }, input)));
       });
       refreshVisibility();
+    }
+    // Server-side picker (F153: "Select data directory"), limited by the server to the user's roots.
+    function picker(input, kind) {
+      const box = el("div", { class: "picker", hidden: true });
+      const show = async (path) => {
+        let j;
+        try { j = await api("GET", "/files" + (path ? "?path=" + enc(path) : "")); }
+        catch (e) { box.hidden = false; box.replaceChildren(el("div", { class: "error", text: e.message })); return; }
+        box.hidden = false;
+        box.replaceChildren(el("div", { class: "crumb" }, el("span", { class: "mono grow", text: j.path }),
+          j.parent ? el("button", { type: "button", class: "small", text: "Up", onclick: () => show(j.parent) }) : "",
+          kind === "directory" ? el("button", { type: "button", class: "small primary", text: "Select this directory",
+            onclick: () => { input.value = j.path; box.hidden = true; } }) : ""),
+          j.entries.map((e) => el("div", { class: "entry" + (e.is_dir ? "" : " file"), text: (e.is_dir ? "📁 " : "") + e.name,
+            onclick: () => { if (e.is_dir) show(e.path); else if (kind === "file") { input.value = e.path; box.hidden = true; } } })));
+      };
+      return el("span", { class: "row" }, input, el("button", { type: "button", class: "small", text: "Browse…",
+        onclick: () => show(input.value) }), box);
     }
     function values() {
       const v = { name: $("#ds-name").value, category, backend, description: $("#ds-description").value };

@@ -114,7 +114,7 @@ def report(title: str, ours: dict, base: dict, base_name: str) -> None:
     m_ratio = (max(ours["peak_growth_mb"], 0.1)) / max(base["peak_growth_mb"], 0.1)
     print(f"{title:34s} hpcai {ours['seconds'] * 1000:9.1f} ms {ours['peak_growth_mb']:8.1f} MB | "
           f"{base_name:28s} {base['seconds'] * 1000:9.1f} ms {base['peak_growth_mb']:8.1f} MB | "
-          f"time x{t_ratio:.2f}  memory x{m_ratio:.2f}")
+          f"time x{t_ratio:.3g}  memory x{m_ratio:.3g}")
 
 
 def pg_url() -> tuple[str, bool]:

@@ -16,6 +16,7 @@ import shutil
 import threading
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,8 @@ ACTIONS = ("preview", "use", "modify", "delete")
 MAX_PREVIEW_ROWS = 1000
 MAX_FILES = 1000
 SECRET_MASK = "********"
+#: a background copy reports progress every 8 MB at least; silence this long means it died
+STALE_COPY_S = 300
 
 
 class SecretBox:
@@ -205,7 +208,7 @@ class DatasetService:
         return rows[0]
 
     def get(self, user: str, ref: str, action: str = "preview", area: str | None = None) -> DatasetRow:
-        row = self._find(user, ref, area)
+        row = self._check_stale(self._find(user, ref, area))
         if action not in self.allowed(user, row):
             raise PermissionDenied(f"you may not {action} dataset '{row.name}'", field="dataset",
                                    fix=_why(action, row))
@@ -251,7 +254,7 @@ class DatasetService:
             q = q.where(or_(DatasetRow.owner == user, DatasetRow.area == "shared"))
         with self.p.store.session() as s:
             rows = list(s.scalars(q.order_by(DatasetRow.area, DatasetRow.name)))
-        return [r for r in rows if self._visible(user, r)]
+        return [self._check_stale(r) for r in rows if self._visible(user, r)]
 
     # --- creating -----------------------------------------------------------------------------
 
@@ -558,7 +561,7 @@ class DatasetService:
             now = time.monotonic()
             if now - last[0] >= 0.5 or fraction >= 1.0:  # at most two store writes a second
                 last[0] = now
-                self._set_state(dataset_id, "copying", min(fraction, 0.999))
+                self._set_state(dataset_id, "copying", min(fraction, 0.999), touch=True)
 
         try:
             new_options = backend.copy_to(category, options, ctx, dest, progress)
@@ -572,11 +575,25 @@ class DatasetService:
                 row.options, row.state, row.progress, row.message = new_options, "ready", 1.0, None
         return True
 
-    def _set_state(self, dataset_id: str, state: str, progress: float, message: str | None = None) -> None:
+    def _set_state(self, dataset_id: str, state: str, progress: float, message: str | None = None,
+                   touch: bool = False) -> None:
         with self.p.store.session() as s:
             row = s.get(DatasetRow, dataset_id)
             if row is not None:
                 row.state, row.progress, row.message = state, progress, message
+                if touch:
+                    row.updated_at = datetime.now(timezone.utc)
+
+    def _check_stale(self, row: DatasetRow) -> DatasetRow:
+        """A copy whose process died (portal restart) stops reporting: call it failed."""
+        if row.state != "copying" or row.id in self._copies and self._copies[row.id].is_alive():
+            return row
+        updated = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=timezone.utc)
+        if datetime.now(timezone.utc) - updated > timedelta(seconds=STALE_COPY_S):
+            self._set_state(row.id, "failed", 0.0, f"the copy stopped reporting progress for {STALE_COPY_S} s "
+                            "(the portal was probably restarted); share the dataset again")
+            return self._reload(row.id)
+        return row
 
     def _forget(self, dataset_id: str) -> None:
         with self.p.store.session() as s:

@@ -70,7 +70,7 @@
     const numeric = t.columns.map((c, i) => i).filter((i) => t.rows.some((r) => !isNaN(parseFloat(r[i]))));
     const chosen = new Set(numeric.slice(0, 2));
     const boxes = $("#chart-columns");
-    boxes.replaceChildren(el("span", { class: "muted", text: "Columns:" }), numeric.map((i) => el("label", { class: "inline" },
+    boxes.replaceChildren(el("span", { class: "muted", text: "Columns:" }), ...numeric.map((i) => el("label", { class: "inline" },
       el("input", { type: "checkbox", "data-column": t.columns[i], checked: chosen.has(i), onchange: (e) => {
         e.target.checked ? chosen.add(i) : chosen.delete(i); drawChart($("#chart"), t, [...chosen]);
       } }), " " + t.columns[i])));
@@ -167,7 +167,7 @@
           j.parent ? el("button", { type: "button", class: "small", text: "Up", onclick: () => show(j.parent) }) : "",
           kind === "directory" ? el("button", { type: "button", class: "small primary", text: "Select this directory",
             onclick: () => { input.value = j.path; box.hidden = true; } }) : ""),
-          j.entries.map((e) => el("div", { class: "entry" + (e.is_dir ? "" : " file"), text: (e.is_dir ? "📁 " : "") + e.name,
+          ...j.entries.map((e) => el("div", { class: "entry" + (e.is_dir ? "" : " file"), text: (e.is_dir ? "📁 " : "") + e.name,
             onclick: () => { if (e.is_dir) show(e.path); else if (kind === "file") { input.value = e.path; box.hidden = true; } } })));
       };
       return el("span", { class: "row" }, input, el("button", { type: "button", class: "small", text: "Browse…",

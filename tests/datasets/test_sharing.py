@@ -108,3 +108,24 @@ def test_new_shared_dataset_only_inside_the_group_area(platform):
     row = ds.create("alice", {"name": "d", "category": "numeric", "share_group": "team",
                               "directory": str(area / "direct")}, area="shared")
     assert ds.table("bob", ref=row.id).columns == ["a", "b"]
+
+
+def test_a_copy_that_stopped_reporting_is_marked_failed(platform):
+    """A background copy whose portal process died is not 'copying' forever."""
+    from datetime import datetime, timedelta, timezone
+
+    from core.datasets import STALE_COPY_S
+    from core.store import DatasetRow
+
+    src = mine(platform)
+    area = platform.datasets.group_area("team")
+    row = platform.datasets.share("alice", src.id, {"share_name": "s", "share_group": "team",
+                                                    "share_directory": str(area / "s")}, background=False)
+    with platform.store.session() as s:  # as a crashed copy leaves it
+        r = s.get(DatasetRow, row.id)
+        r.state, r.progress = "copying", 0.4
+        r.updated_at = datetime.now(timezone.utc) - timedelta(seconds=STALE_COPY_S + 5)
+    failed = platform.datasets.get("alice", row.id)
+    assert failed.state == "failed" and "stopped reporting" in failed.message
+    with pytest.raises(ValidationError, match="failed"):
+        platform.datasets.table("bob", ref=row.id)

@@ -67,7 +67,8 @@ def test_the_manuals_unescaped_line_breaks_are_joined(cli, home, tmp_path):
 
 
 def test_plain_batch_script_and_jjobs_columns_and_lsf_control(cli, tmp_path):
-    text = "#!/bin/sh\n#BSUB -J sleeper\n#BSUB -q normal\n#BSUB -n 1\n#BSUB -o out.%J.txt\necho start\nsleep 300\n"
+    text = ("#!/bin/sh\n#BSUB -J sleeper\n#BSUB -q normal\n#BSUB -n 1\n#BSUB -o out.%J.txt\n#BSUB -e err.%J.txt\n"
+            "echo start\necho oops >&2\nsleep 300\n")
     (tmp_path / "sleeper.sub").write_text(text)
     res = cli("sleeper.sub", prog="jsub")  # jsub FILE as well as jsub < FILE
     assert res.returncode == 0, res.stderr
@@ -89,6 +90,7 @@ def test_plain_batch_script_and_jjobs_columns_and_lsf_control(cli, tmp_path):
     done = next(ln for ln in cli("-a", prog="jjobs").stdout.splitlines() if ln.split()[0] == sid)
     assert done.split()[2] == "EXIT"
     assert (tmp_path / f"out.{sid}.txt").read_text().startswith("start")
+    assert (tmp_path / f"err.{sid}.txt").read_text() == "oops\n"  # -e keeps stderr apart
     assert cli("999", prog="jkill").returncode == 2
 
 

@@ -3,8 +3,8 @@ resident memory of an idle `hpcai serve`.
 
     .venv/bin/python bench/portal_bench.py [--big 10000] [--small 100] [--requests 40]
 
-Uses the embedded SQLite store unless HPCAI_BENCH_DB_URL names an empty PostgreSQL database
-prefix (…/dbname is appended). Prints times per request and the ratio big/small; the page size
+Uses the embedded SQLite store unless HPCAI_BENCH_DB_URL is a PostgreSQL URL whose role may
+create databases (one fresh database per size is created next to it and left for inspection). Prints times per request and the ratio big/small; the page size
 is the same (20) in both runs, so a list that scales with the page, not the store, gives ~1.
 """
 
@@ -48,8 +48,16 @@ def fill(p: Platform, n: int) -> None:
 def platform_with(n: int, root: Path) -> Platform:
     data = root / f"jobs-{n}"
     env = {"HPCAI_DATA_DIR": str(data)}
-    if os.environ.get("HPCAI_BENCH_DB_URL"):
-        env["HPCAI_DB_URL"] = f"{os.environ['HPCAI_BENCH_DB_URL']}_{n}"
+    if os.environ.get("HPCAI_BENCH_DB_URL"):  # a PostgreSQL URL; one fresh database per size
+        from sqlalchemy import create_engine, text
+
+        base = os.environ["HPCAI_BENCH_DB_URL"]
+        name = f"hpcai_bench_{n}_{uuid.uuid4().hex[:6]}"
+        admin = create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        env["HPCAI_DB_URL"] = base.rsplit("/", 1)[0] + "/" + name
     p = Platform(load_config(env))
     p.accounts.create("alice", "alicepass1")
     fill(p, n)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from core.accounts import Accounts
 from core.config import Config, load_config
 from core.datasets import DatasetService
+from core.errors import HpcaiError
 from core.files import Workspace
 from core.images import ImageCatalog
 from core.jobs import JobService
+from core.plugin_settings import PluginSettings
 from core.monitor import ClusterMonitor
 from core.plugins import Registry, get_registry
 from core.presets import Presets
@@ -23,7 +27,29 @@ class Platform:
 
     @cached_property
     def registry(self) -> Registry:
-        return get_registry(self.config)
+        try:
+            config = self.plugin_settings.apply(self.config)
+        except (HpcaiError, SQLAlchemyError):  # no store: the file's plugin lists still hold
+            config = self.config
+        return get_registry(config)
+
+    @cached_property
+    def plugin_settings(self) -> PluginSettings:
+        return PluginSettings(self.store)
+
+    def switch_plugin(self, plugin: str, enabled: bool, by: str) -> Registry:
+        """Enable or disable an installed plugin for every process; returns the new registry."""
+        infos = self.registry.list()
+        protected = [i.plugin for i in infos
+                     if (i.kind, i.name) in (("scheduler", self.config.default_scheduler),
+                                             ("runtime", self.config.default_runtime))]
+        self.plugin_settings.set(plugin, enabled, by, sorted({i.plugin for i in infos}), protected)
+        return self.reload_plugins()
+
+    def reload_plugins(self) -> Registry:
+        """Rebuild the registry after an administrator switched a plugin on or off."""
+        self.__dict__.pop("registry", None)
+        return self.registry
 
     @cached_property
     def store(self) -> Store:

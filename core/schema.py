@@ -94,7 +94,8 @@ def validate(schema: dict[str, Any], values: dict[str, Any]) -> list[HpcaiError]
         "properties": visible,
         "required": [r for r in schema.get("required", []) if r in visible],
     }
-    present = {k: v for k, v in values.items() if v is not None and k in visible}
+    # An empty text is no value: a required field then says "is required", not "must not be empty".
+    present = {k: v for k, v in values.items() if v is not None and v != "" and k in visible}
     errors: list[HpcaiError] = []
     for err in sorted(jsonschema.Draft202012Validator(checked).iter_errors(present), key=str):
         if err.validator == "required":

@@ -125,6 +125,16 @@ def plugins() -> Any:
     return jsonify([{k: v for k, v in i.as_dict().items()} for i in platform().registry.list()])
 
 
+@bp.route("/plugins/<plugin>", methods=["POST"])
+@admin_required
+def plugin_switch(plugin: str) -> Any:
+    data = _body()
+    if not isinstance(data.get("enabled"), bool):
+        raise ValidationError("must be true or false", field="enabled")
+    reg = platform().switch_plugin(plugin, data["enabled"], user())
+    return jsonify([i.as_dict() for i in reg.list() if i.plugin == plugin])
+
+
 @bp.route("/monitor")
 def monitor() -> Any:
     return jsonify(platform().monitor.info(_str_arg("queue")))

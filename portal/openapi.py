@@ -82,6 +82,12 @@ def openapi_document(p: Platform) -> dict[str, Any]:
                                      "responses": {"204": _resp("deleted"), **_errors(400, 401, 403)}}},
         "/plugins": {"get": {"summary": "installed plugins", "responses": {"200": _resp("plugins", {"type": "array"}),
                                                                            **_errors(401)}}},
+        "/plugins/{plugin}": {"post": {"summary": "enable or disable a plugin (admin)",
+                                       "parameters": [_p("plugin", {"type": "string"})],
+                                       "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                                           "type": "object", "required": ["enabled"],
+                                           "properties": {"enabled": {"type": "boolean"}}}}}},
+                                       "responses": {"200": ok(), **_errors(400, 401, 403)}}},
         "/monitor": {"get": {"summary": "application resource monitoring (cached)",
                              "parameters": [_q("queue", {"type": "string"})],
                              "responses": {"200": ok(), **_errors(401)}}},

@@ -236,7 +236,11 @@ def job_log_stream(job_id: int) -> Any:
                 idle = 0
                 yield f"id: {offset}\ndata: {json.dumps(text)}\n\n"
                 continue
-            row = p.jobs.get(job_id, who)  # the store only; the watcher keeps states current
+            try:
+                row = p.jobs.get(job_id, who)  # the store only; the watcher keeps states current
+            except NotFound:  # deleted while someone watched it
+                yield f"event: end\ndata: {json.dumps('deleted')}\n\n"
+                return
             if JobState(row.state).terminal:
                 text, offset = _read_from(row.stdout_path, offset)
                 if text:
@@ -361,14 +365,27 @@ def admin_users() -> Any:
                            generated=generated), (400 if errors else 200)
 
 
-@bp.route("/admin/plugins")
+@bp.route("/admin/plugins", methods=["GET", "POST"])
 @admin_required
 def admin_plugins() -> Any:
+    if request.method == "POST":
+        plugin = request.form.get("plugin", "")
+        enabled = request.form.get("enabled") == "1"
+        try:
+            platform().switch_plugin(plugin, enabled, user())
+            flash(f"Plugin '{plugin}' {'enabled' if enabled else 'disabled'}.")
+        except HpcaiError as exc:
+            flash(exc.text, "error")
+        return redirect(url_for("views.admin_plugins"))
     reg = platform().registry
     by_kind: dict[str, list[Any]] = {}
     for info in reg.list():
         by_kind.setdefault(info.kind, []).append(info)
-    return render_template("admin_plugins.html", by_kind=by_kind, load_errors=reg.load_errors)
+    cfg = platform().config
+    protected = {i.plugin for i in reg.list() if (i.kind, i.name) in
+                 (("scheduler", cfg.default_scheduler), ("runtime", cfg.default_runtime))}
+    return render_template("admin_plugins.html", by_kind=by_kind, load_errors=reg.load_errors,
+                           protected=protected)
 
 
 @bp.app_errorhandler(404)
@@ -390,3 +407,11 @@ def bad_request(e: Any) -> Any:
     if request.path.startswith("/api/"):
         return {"error": getattr(e, "description", "bad request"), "field": None, "fix": None}, 400
     return render_template("error.html", code=400, message=getattr(e, "description", "Bad request")), 400
+
+
+@bp.app_errorhandler(HpcaiError)
+def hpcai_error(exc: HpcaiError) -> Any:
+    """A user-fixable problem outside a form (the API blueprint answers JSON itself)."""
+    if request.path.startswith("/api/"):
+        return exc.as_dict(), exc.status
+    return render_template("error.html", code=exc.status, message=exc.text), exc.status

@@ -162,3 +162,14 @@ class DatasetRow(Base):
 
     __table_args__ = (UniqueConstraint("owner", "area", "name", name="uq_datasets_owner_area_name"),
                       Index("ix_datasets_area_group", "area", "share_group"))
+
+
+class PluginSettingRow(Base):
+    """An administrator's enable/disable of one plugin (entry-point name); wins over etc/."""
+
+    __tablename__ = "plugin_settings"
+
+    plugin: Mapped[str] = mapped_column(String(128), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    changed_by: Mapped[str] = mapped_column(String(64), default="")
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

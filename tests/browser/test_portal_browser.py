@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.webportal.conftest import EXAMPLE, make_platform, scratch
+from tests.webportal.conftest import EXAMPLE, install_extra_field, make_platform, scratch
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 REPO = Path(__file__).resolve().parents[2]
@@ -54,7 +54,9 @@ def server() -> Iterator[dict[str, str]]:
     shutil.copy(EXAMPLE, work / "ddp_train.py")
     token = p.accounts.create_token("alice", "browser-test")
     port = free_port()
-    env = dict(os.environ, HPCAI_DATA_DIR=str(data))
+    site = install_extra_field(data / "site-packages")  # a third-party plugin, as pip would install it
+    env = dict(os.environ, HPCAI_DATA_DIR=str(data), HPCAI_PLUGINS_ENABLE="extra_field",
+               PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     log = open(data / "serve.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], cwd=REPO,
                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -113,16 +115,22 @@ def test_submit_ddp_watch_log_kill_and_isolation(server, browser) -> None:  # ty
     shot(page, "01-desktop")
 
     page.click("#app-training")
-    page.wait_for_selector("#trainform")
+    page.wait_for_selector("html[data-ready] #trainform")
     # Changing the mode re-renders the form from the DDP schema: instances + a spec per instance.
     assert not page.locator("#field-instances").count()
     page.select_option("#in-mode", "ddp")
-    page.wait_for_selector("#field-instances")
+    page.wait_for_selector("html[data-ready] #field-instances")
     assert page.input_value("#in-name") == "pytorch"
+    # The plugin's field follows its visible-if rule in the page (no round trip).
+    expect(page.locator("#field-experiment_tag")).to_be_hidden()
+    page.check("#in-create_exec_dir")
+    expect(page.locator("#field-experiment_tag")).to_be_visible()
+    page.uncheck("#in-create_exec_dir")
+    expect(page.locator("#field-experiment_tag")).to_be_hidden()
     # Field errors next to the fields.
     page.fill("#in-command", "")
     page.click("#btn-ok")
-    page.wait_for_selector("#error-command")
+    page.wait_for_selector("html[data-ready] #error-command")
     assert page.locator("#error-workdir").is_visible()
     shot(page, "02-training-errors")
 
@@ -143,7 +151,7 @@ def test_submit_ddp_watch_log_kill_and_isolation(server, browser) -> None:  # ty
     job_id = int(page.url.split("new=")[1])
 
     page.click(f"tr[data-job='{job_id}'] td a >> nth=0")
-    page.wait_for_selector("#log")
+    page.wait_for_selector("html[data-ready] #log")
     # The log follows the job as it grows (SSE) until the watcher records the end.
     expect(page.locator("#log")).to_contain_text("rank 1/2 step", timeout=TIMEOUT_MS)
     expect(page.locator("#jobstate")).to_have_text("succeeded", timeout=TIMEOUT_MS)
@@ -163,6 +171,7 @@ def test_submit_ddp_watch_log_kill_and_isolation(server, browser) -> None:  # ty
         headers={"Authorization": "Bearer " + server["token"], "Content-Type": "application/json"})
     other = json.loads(rq.urlopen(req, timeout=30).read())["id"]
     page.goto(f"{base}/jobs/{other}")
+    page.wait_for_selector("html[data-ready]")
     expect(page.locator("#log")).to_contain_text("<script>", timeout=TIMEOUT_MS)
     assert page.title() != "pwned" and page.text_content("#jobname") == "<b>sleeper</b>"
     page.on("dialog", lambda d: d.accept())

@@ -36,7 +36,8 @@ def test_field_appears_in_form_api_and_job(plugged) -> None:  # type: ignore[no-
     doc = c.get("/api/v1/openapi.json").get_json()
     assert "experiment_tag" in doc["components"]["schemas"]["JobValues"]["properties"]
     base = {"csrf_token": csrf, "framework": "pytorch", "_framework": "pytorch", "mode": "standalone",
-            "workdir": str(project_dir(p, "dora")), "command": "true", "resource_spec": "cpu-1"}
+            "workdir": str(project_dir(p, "dora")), "command": "true", "resource_spec": "cpu-1",
+            "create_exec_dir": "on"}
     bad = c.post("/apps/training", data=dict(base, experiment_tag="no spaces!"))
     assert bad.status_code == 400 and 'id="error-experiment_tag"' in bad.data.decode()
     r = c.post("/apps/training", data=dict(base, experiment_tag="run-42"))
@@ -45,3 +46,30 @@ def test_field_appears_in_form_api_and_job(plugged) -> None:  # type: ignore[no-
     row = p.jobs.get(job_id, "dora")
     request = json.loads((Path(row.job_dir) / "request.json").read_text())
     assert request["options"]["experiment_tag"] == "run-42"
+    # Hidden by its visible-if rule, the field is neither checked nor sent.
+    base.pop("create_exec_dir")
+    r = c.post("/apps/training", data=dict(base, experiment_tag="no spaces!"))
+    assert r.status_code == 302
+    hidden = p.jobs.get(int(r.headers["Location"].split("new=")[1]), "dora")
+    assert "experiment_tag" not in hidden.request["options"]
+
+
+def test_admin_switches_a_plugin_off_and_on(plugged) -> None:  # type: ignore[no-untyped-def]
+    p, app = plugged
+    p.accounts.create("boss", "bosspass1", role="admin")
+    c = app.test_client()
+    csrf = login(c, "boss", "bosspass1")
+    assert 'id="toggle-extra_field"' in c.get("/admin/plugins").data.decode()
+    r = c.post("/admin/plugins", data={"csrf_token": csrf, "plugin": "extra_field", "enabled": "0"})
+    assert r.status_code == 302
+    assert "experiment_tag" not in p.registry.names("option")
+    assert 'id="field-experiment_tag"' not in c.get("/apps/training").data.decode()
+    # Another process (a new Platform on the same store) sees the same switch.
+    other = make_platform(p.config.data_dir, {"HPCAI_PLUGINS_ENABLE": "extra_field"})
+    assert "experiment_tag" not in other.registry.names("option")
+    # The default scheduler cannot be switched off; unknown plugins are named.
+    r = c.post("/api/v1/plugins/local", json={"enabled": False}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 400 and r.get_json()["field"] == "plugin"
+    r = c.post("/api/v1/plugins/extra_field", json={"enabled": True}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 200 and r.get_json()[0]["enabled"] is True
+    assert 'id="field-experiment_tag"' in c.get("/apps/training").data.decode()

@@ -1,4 +1,4 @@
-"""Portal: accounts, groups, API tokens, preset forms.
+"""Portal: accounts, groups, API tokens, preset forms, plugin switches.
 
 Revision ID: 0002_portal
 Revises: 0001
@@ -53,7 +53,17 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "plugin_settings",
+        sa.Column("plugin", sa.String(128), primary_key=True),
+        sa.Column("enabled", sa.Boolean, nullable=False),
+        sa.Column("changed_by", sa.String(64)),
+        sa.Column("changed_at", sa.DateTime(timezone=True)),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("plugin_settings")
     op.drop_table("presets")
     op.drop_index("ix_api_tokens_user", table_name="api_tokens")
     op.drop_table("api_tokens")

@@ -86,7 +86,7 @@ def list_datasets() -> Any:
     if category and category not in CATEGORIES:
         raise ValidationError(f"unknown category {category!r}", field="category",
                               fix="choose one of: " + ", ".join(CATEGORIES))
-    rows = ds.list(user(), area=area, category=category, backend=_arg("backend"))
+    rows = ds.list(user(), area=area, category=category, backend=_arg("backend"), all_users=_arg("all") == "1")
     return jsonify([ds.info(r, user()) for r in rows])
 
 
@@ -236,7 +236,7 @@ def openapi_paths() -> dict[str, Any]:
         "/datasets": {
             "get": {"summary": "datasets you may see", "parameters": [
                 q("area", {"type": "string", "enum": ["my", "shared"]}), q("category", {"type": "string"}),
-                q("backend", {"type": "string"})],
+                q("backend", {"type": "string"}), q("all", {"type": "string", "enum": ["0", "1"]})],
                 "responses": {"200": resp("datasets", {"type": "array"}), **errors(400, 401)}},
             "post": {"summary": "create a dataset (area=shared: directly in a group's shared area)",
                      "requestBody": body, "responses": {"201": resp("created"), **errors(400, 401, 403, 404)}}},

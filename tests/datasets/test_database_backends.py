@@ -100,13 +100,17 @@ def test_create_preview_and_secret_handling(db):
     assert err.value.field == "share_users"
     shared = ds.share("alice", row.id, {"share_name": "rows-shared", "share_users": ["carol"]})
     assert ds.table("carol", ref=shared.id).rows[0] == [46]
+    assert ds.info(shared, "carol")["options"]["password"] == "********"
+    # F181: a new shared database dataset names its users directly.
+    direct = ds.create("alice", values(db, name="direct", share_users=["bob"]), area="shared")
+    assert ds.allowed("bob", direct) == {"preview", "use"} and ds.allowed("carol", direct) == set()
 
 
 @pytest.mark.parametrize("query,field,message", [
     ("select 1;", "query", "must not end with a semicolon"),
     ("delete from t", "query", "only SELECT queries"),
     ("  -- comment\n update t set a = 1", "query", "only SELECT"),
-    ("", "query", "must not be empty"),
+    ("", "query", "is required"),
 ])
 def test_queries_refused_before_they_run(db, query, field, message):
     platform = db[0]

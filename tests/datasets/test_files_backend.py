@@ -175,6 +175,9 @@ def test_modify_and_delete_by_owner_only(platform):
         platform.datasets.modify("bob", row.id, {"description": "mine"})
     with pytest.raises(NotFound):
         platform.datasets.table("bob", ref=row.id)
+    assert platform.datasets.list("admin") == []  # not in the administrator's own list
+    assert [r.id for r in platform.datasets.list("admin", all_users=True)] == [row.id]
+    assert [r.id for r in platform.datasets.list("bob", all_users=True)] == []
     platform.datasets.delete("admin", row.id)  # administrators may delete (only)
     with pytest.raises(NotFound):
         platform.datasets.get("alice", row.id)

@@ -129,7 +129,7 @@
 
   // --- the datasets page ------------------------------------------------------------------
   function index() {
-    let catalog, area = "my", category = null, backend = null, shareTarget = null;
+    let catalog, area = "my", category = null, backend = null, shareTarget = null, editing = null;
     const form = $("#ds-form"), fields = $("#ds-fields"), msg = $("#ds-form-msg");
     const visible = (prop, values) => Object.entries(prop["x-visible-if"] || {}).every(([k, want]) =>
       (Array.isArray(want) ? want : [want]).includes(values[k]));
@@ -218,17 +218,36 @@
     };
     form.onsubmit = async (ev) => {
       ev.preventDefault();
-      try { await api("POST", "/datasets", values()); form.hidden = true; list(); } catch (e) { showError(e); }
+      try {
+        if (editing) await api("PUT", "/datasets/" + enc(editing.id), values());
+        else await api("POST", "/datasets", values());
+        form.hidden = true; list();
+      } catch (e) { showError(e); }
     };
-    function openForm() {
+    function openForm(current) {
+      editing = current && current.id ? current : null;
       form.hidden = false; msg.textContent = ""; $("#ds-draft-preview").replaceChildren();
       const b = catalog.backends[backend];
-      $("#ds-form-title").textContent = (area === "shared" ? "New shared dataset — " : "New dataset — ") + b.title;
+      $("#ds-form-title").textContent = (editing ? "Modify " + editing.name + " — " :
+        area === "shared" ? "New shared dataset — " : "New dataset — ") + b.title;
       $("#ds-test").hidden = !b.connection_based;
       $("#ds-group-field").hidden = area !== "shared" || b.connection_based;
       $("#ds-users-field").hidden = area !== "shared";
       $("#ds-share-group").replaceChildren(...catalog.groups.map((g) => el("option", { value: g, text: g })));
       buildFields();
+      $("#ds-name").value = editing ? editing.name : "";
+      $("#ds-description").value = editing ? editing.description : "";
+      if (editing) {  // the stored values; a password stays blank and is kept unless retyped
+        if (editing.share_group) $("#ds-share-group").value = editing.share_group;
+        $("#ds-share-users").value = (editing.share_users || []).join(", ");
+        fields.querySelectorAll("[data-field]").forEach((f) => {
+          const v = editing.options[f.dataset.field];
+          if (v == null || v === "********") return;
+          if (f.dataset.field === "file_suffix") f.querySelectorAll("input").forEach((i) => { i.checked = v.includes(i.value); });
+          else f.querySelector("[name]").value = v;
+        });
+        refreshVisibility();
+      }
     }
 
     // Sharing
@@ -268,12 +287,14 @@
         el("div", { text: d.description || "" }),
         el("div", { class: "actions" },
           el("a", { href: "/datasets/" + enc(d.id) + "/view", text: "Preview" }),
+          d.permissions.includes("modify") && d.state === "ready" ? el("button", { type: "button", class: "link", text: "Modify", onclick: () => {
+            backend = d.backend; category = d.category; openForm(d); } }) : "",
           d.area === "my" && d.permissions.includes("modify") ? el("button", { type: "button", class: "link", text: "Share", onclick: () => openShare(d) }) : "",
           d.permissions.includes("delete") ? el("button", { type: "button", class: "link danger", text: "Delete", onclick: async () => {
             if (!confirm("Delete dataset " + d.name + "? Its data files stay where they are.")) return;
             try { await api("DELETE", "/datasets/" + enc(d.id)); list(); } catch (e) { alert(e.message); }
           } }) : ""))));
-      if (backend) cards.prepend(el("div", { class: "ds-card new", id: "ds-new", onclick: openForm,
+      if (backend) cards.prepend(el("div", { class: "ds-card new", id: "ds-new", onclick: () => openForm(null),
         text: area === "shared" ? "+ New shared dataset" : "+ New dataset" }));
       if (rows.some((d) => d.state === "copying")) setTimeout(list, 1500);
     }

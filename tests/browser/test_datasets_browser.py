@@ -73,6 +73,13 @@ def test_new_dataset_table_chart_and_media(site) -> None:
         expect(page.locator("#ds-form-msg")).to_contain_text("outside your directories")
         page.screenshot(path=str(ARTIFACTS / "datasets-01-list.png"), full_page=True)
 
+        # Modify from the card: the form comes back filled in; the change is saved.
+        page.click("a[data-area=my][data-category=numeric][data-backend=files]")
+        page.click(".ds-card[data-dataset=iris] button:has-text('Modify')")
+        assert page.input_value("[data-field=directory] input[name=directory]") == str(iris.resolve())
+        page.fill("#ds-description", "iris, edited")
+        page.click("#ds-ok")
+        expect(page.locator(".ds-card[data-dataset=iris]")).to_contain_text("iris, edited")
         page.click(".ds-card[data-dataset=iris] a:has-text('Preview')")
         expect(page.locator("#table-view th")).to_have_text(["sepal.length", "sepal.width", "species"])
         expect(page.locator("#table-view tbody tr")).to_have_count(3)
@@ -90,4 +97,16 @@ def test_new_dataset_table_chart_and_media(site) -> None:
         expect(page.locator(".thumbs img")).to_have_count(2)
         page.wait_for_function("[...document.querySelectorAll('.thumbs img')].every(i => i.complete && i.naturalWidth === 1)")
         expect(page.locator(".thumbs figcaption").first).to_contain_text("cat")
+        write(media / "voice" / "hello.wav", "RIFF")
+        write(media / "notes" / "n.txt", "a <b>text</b> file")
+        sounds = platform.datasets.create("alice", {"name": "sounds", "category": "audio",
+                                                    "directory": str(media / "voice")})
+        page.goto(base + f"/datasets/{sounds.id}/view")
+        page.dblclick("li[data-file='hello.wav']")
+        expect(page.locator("#media audio[controls]")).to_have_count(1)
+        notes = platform.datasets.create("alice", {"name": "notes", "category": "text",
+                                                   "directory": str(media / "notes")})
+        page.goto(base + f"/datasets/{notes.id}/view")
+        page.dblclick("li[data-file='n.txt']")
+        expect(page.locator("#media pre")).to_have_text("a <b>text</b> file")  # shown as text, not HTML
         browser.close()

@@ -92,8 +92,8 @@
       }
       const media = $("#media");
       $("#media-card").hidden = false; $("#media-title").textContent = f.path + (f.label ? " — label " + f.label : "");
-      if (kind === "image") media.replaceChildren(el("img", { src: raw(f.path), alt: f.path, style: "max-width:100%" }));
-      else if (kind === "video") media.replaceChildren(el("video", { src: raw(f.path), controls: true, style: "max-width:100%" }));
+      if (kind === "image") media.replaceChildren(el("img", { src: raw(f.path), alt: f.path, class: "fit" }));
+      else if (kind === "video") media.replaceChildren(el("video", { src: raw(f.path), controls: true, class: "fit" }));
       else if (kind === "audio") media.replaceChildren(el("audio", { src: raw(f.path), controls: true }));
       else {
         const r = await fetch(raw(f.path), { credentials: "same-origin" });

@@ -71,7 +71,10 @@ def catalog() -> Any:
                     "backends": {b.name: {"title": b.title, "categories": list(b.categories),
                                           "connection_based": b.connection_based, "schema": b.option_schema()}
                                  for b in ds.backends()},
-                    "groups": ds.groups_of(user())})
+                    "groups": ds.groups_of(user()),
+                    # F176/F177: members to pick as share users, and each group's shared data area
+                    "members": {g: ds.group_members(g) for g in ds.groups_of(user())},
+                    "areas": {g: str(ds.group_area(g)) for g in ds.groups_of(user())}})
 
 
 # --- collection -----------------------------------------------------------------------------------

@@ -234,7 +234,14 @@
       $("#ds-group-field").hidden = area !== "shared" || b.connection_based;
       $("#ds-users-field").hidden = area !== "shared";
       $("#ds-share-group").replaceChildren(...catalog.groups.map((g) => el("option", { value: g, text: g })));
+      $("#ds-share-group").onchange = () => {
+        const g = $("#ds-share-group").value;
+        $("#ds-share-users").placeholder = "empty = every member of " + g + ": " + (catalog.members[g] || []).join(", ");
+        const dir = fields.querySelector("input[name=directory]");
+        if (dir && !dir.value) dir.value = catalog.areas[g] || "";
+      };
       buildFields();
+      if (area === "shared" && !b.connection_based) $("#ds-share-group").onchange();
       $("#ds-name").value = editing ? editing.name : "";
       $("#ds-description").value = editing ? editing.description : "";
       if (editing) {  // the stored values; a password stays blank and is kept unless retyped
@@ -270,6 +277,16 @@
       const fileBased = !catalog.backends[d.backend].connection_based;
       sform.querySelectorAll(".share-files").forEach((f) => { f.hidden = !fileBased; });
       $("#share-group").replaceChildren(...catalog.groups.map((g) => el("option", { value: g, text: g })));
+      const suggest = () => {  // F176/F177: the group's members, a folder inside its shared area
+        const g = $("#share-group").value;
+        if (fileBased && g) {
+          $("#share-directory").value = (catalog.areas[g] || "") + "/" + $("#share-name").value;
+          $("#share-users").placeholder = "empty = every member of " + g + ": " + (catalog.members[g] || []).join(", ");
+        }
+      };
+      $("#share-group").onchange = suggest;
+      $("#share-name").oninput = suggest;
+      suggest();
     }
 
     async function list() {

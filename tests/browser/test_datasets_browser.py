@@ -73,6 +73,14 @@ def test_new_dataset_table_chart_and_media(site) -> None:
         expect(page.locator("#ds-form-msg")).to_contain_text("outside your directories")
         page.screenshot(path=str(ARTIFACTS / "datasets-01-list.png"), full_page=True)
 
+        # Share into the group's area: the dialog proposes a folder there; the copy runs in the background.
+        page.click(".ds-card[data-dataset=iris] button:has-text('Share')")
+        area = platform.datasets.group_area("team")
+        assert page.input_value("#share-directory") == f"{area}/iris-shared"
+        page.click("#share-form button[type=submit]")
+        page.click("a[data-area=shared][data-category=numeric][data-backend=files]")
+        expect(page.locator(".ds-card[data-dataset=iris-shared]")).to_contain_text("ready")
+        assert (area / "iris-shared" / "a.csv").exists()
         # Modify from the card: the form comes back filled in; the change is saved.
         page.click("a[data-area=my][data-category=numeric][data-backend=files]")
         page.click(".ds-card[data-dataset=iris] button:has-text('Modify')")

@@ -197,7 +197,7 @@
     fields.addEventListener("change", refreshVisibility);
     function showError(e) {
       msg.className = "msg err"; msg.textContent = e.message;
-      fields.querySelectorAll(".field").forEach((f) => f.classList.toggle("error", f.dataset.field === e.field));
+      fields.querySelectorAll(".field").forEach((f) => f.classList.toggle("invalid", f.dataset.field === e.field));
     }
     $("#ds-cancel").onclick = () => { form.hidden = true; };
     $("#ds-test").onclick = async () => {

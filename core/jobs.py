@@ -13,7 +13,7 @@ import shutil
 import socket
 import sys
 import uuid as uuidlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +90,7 @@ class Prepared:
     stderr: str | None
     body: str
     ports_needed: int
+    warnings: list[str] = field(default_factory=list)  # shown to the user; the job still runs
 
     def context(self, python: str = sys.executable) -> ScriptContext:
         return ScriptContext(job_dir=str(self.job_dir), cwd=self.request.cwd or self.plan.workdir,
@@ -160,7 +161,23 @@ class JobService:
         fragments.append((f"runtime {rt.name}", rt.option_schema()))
         for opt in reg.list("option", enabled_only=True):
             fragments.append((f"option {opt.name}", opt.descriptor.option_schema()))
-        return schemas.merge(fragments)
+        merged = schemas.merge(fragments)
+        if fw and mode_name in fw.gpu_only_modes and not self.p.config.allow_cpu_for_gpu_only:
+            self._gpu_only_pickers(merged, fw, mode_name)
+        return merged
+
+    def _gpu_only_pickers(self, schema: dict[str, Any], fw: Framework, mode: str) -> None:
+        """MindSpore and DeepSpeed take GPU specs only (spec 03 §2.1); say so on each picker,
+        and say why the form cannot be sent when the site has no GPU spec at all."""
+        has_gpu_spec = any(spec.kind == "gpu" for spec in self.p.specs.all())
+        for prop in schema["properties"].values():
+            if prop.get("x-widget") != "resource-spec":
+                continue
+            prop["x-spec-kind"] = "gpu"
+            prop["description"] = f"GPU resource specs only ({fw.title} {mode})"
+            if not has_gpu_spec:
+                prop["x-unavailable"] = (f"this site defines no GPU resource spec; {fw.title} {mode} "
+                                         f"jobs need one (ask the site admin)")
 
     def request_from_values(self, values: dict[str, Any], user: str, source: str) -> JobRequest:
         """Flat form/CLI/API values -> JobRequest (core fields typed, the rest as options)."""
@@ -177,6 +194,7 @@ class JobService:
     def prepare(self, req: JobRequest) -> Prepared:
         """Validate everything and build the plan. No side effects: --dry-run calls only this."""
         reg = self.p.registry
+        warnings: list[str] = []
         scheduler = reg.scheduler(req.scheduler or self.p.config.default_scheduler)
         runtime: Runtime = reg.get("runtime", req.runtime or self.p.config.default_runtime)
         image = None
@@ -202,11 +220,15 @@ class JobService:
             image = tagged[0]
         if image is not None:
             req.image = image.name
-            if fw and fw.image_tag and fw.name not in image.frameworks \
-                    and fw.image_tag.lower() not in (t.lower() for t in image.tags):
-                raise ValidationError(f"image '{image.name}' is not made for {fw.name}", field="image",
+            tagged_for_fw = fw is not None and fw.image_tag.lower() in (t.lower() for t in image.tags)
+            if fw and fw.image_tag and image.frameworks and fw.name not in image.frameworks:
+                raise ValidationError(f"image '{image.name}' does not contain {fw.title} "
+                                      f"(it has {', '.join(image.frameworks)})", field="image",
                                       fix="choose one of: "
                                       + ", ".join(i.name for i in self.p.images.tagged(fw.image_tag)))
+            if fw and fw.image_tag and not tagged_for_fw:
+                warnings.append(f"image '{image.name}' is not tagged {fw.image_tag}; "
+                                f"make sure it contains {fw.title}")
             why = runtime.check_image(image)
             if why:
                 raise ValidationError(why, field="image")
@@ -249,12 +271,18 @@ class JobService:
         user_groups = self.groups_of(req.user)
         gpu_only = bool(fw and mode_name in fw.gpu_only_modes)
 
+        if gpu_only and self.p.config.allow_cpu_for_gpu_only:
+            gpu_only = False  # a CPU-only test site runs GPU frameworks on CPU (its choice)
+
         def spec(field_name: str, name: str) -> ResourceRequest:
             found = self.p.specs.get_visible(name, req.user, user_groups, field_name)
             if gpu_only and found.kind != "gpu":
+                gpu_specs = [s.name for s in self.p.specs.visible(req.user, user_groups) if s.kind == "gpu"]
+                fix = ("choose a GPU spec: " + ", ".join(gpu_specs)) if gpu_specs else \
+                    ("this site defines no GPU resource spec you may use; ask the admin for one "
+                     "(a CPU-only test site may set [core] allow_cpu_for_gpu_only = true)")
                 raise ValidationError(f"{fw.title} {mode_name} jobs need a GPU resource spec; "
-                                      f"'{name}' is a CPU spec", field=field_name,
-                                      fix="choose a GPU spec")
+                                      f"'{name}' is a CPU spec", field=field_name, fix=fix)
             return found.to_request()
 
         groups = req.groups if req.groups is not None else mode.groups_from_options(req.options, spec)
@@ -263,6 +291,8 @@ class JobService:
                 raise ValidationError("instance count must be at least 1", field="instances")
         argv = ["/bin/bash", "-c", req.command] if req.command else []
         roles = mode.roles(groups, argv)
+        if fw:
+            roles = fw.adjust_roles(mode_name, roles)
 
         self._check_env(req, fw, mode)
         reg.hook.hpcai_validate_job(request=req, user=req.user)
@@ -275,7 +305,11 @@ class JobService:
                           framework=fw.name if fw else None, mode=mode_name, runtime=runtime.name,
                           scheduler=scheduler.name, env=dict(req.env), queue=req.queue,
                           options=dict(req.options),
-                          time_limit_min=req.time_limit_min)
+                          time_limit_min=req.time_limit_min, launcher=scheduler.launcher,
+                          array_size=req.array_size or 0, rank_ports=mode.rank_ports)
+        if plan.array_size and "arrays" not in scheduler.capabilities:
+            raise ValidationError(f"the {scheduler.name} scheduler does not run job arrays",
+                                  field="array_size", fix="drop the array size or choose another scheduler")
         self._contract(plan, fw, mode, runtime, image, req)
         for opt in reg.list("option", enabled_only=True):
             opt.descriptor.prepare(req, plan, self.p)
@@ -290,7 +324,8 @@ class JobService:
             '#!/bin/bash\nexec "$HPCAI_PYTHON" "$HPCAI_JAIRUN" run "$HPCAI_JOB_DIR/plan.json"\n'
         return Prepared(request=req, plan=plan, scheduler=scheduler, framework=fw, mode=mode,
                         runtime=runtime, job_dir=job_dir, stdout=stdout, stderr=stderr, body=body,
-                        ports_needed=mode.ports + req.extra_ports)
+                        ports_needed=mode.ports + req.extra_ports + mode.rank_ports * plan.world_size,
+                        warnings=warnings)
 
     def _check_env(self, req: JobRequest, fw: Framework | None, mode: ParallelMode) -> None:
         """Framework and mode declare the variables they set; overlaps are refused (lesson 5)."""

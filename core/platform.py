@@ -10,6 +10,7 @@ from core.accounts import Accounts
 from core.config import Config, load_config
 from core.datasets import DatasetService
 from core.errors import HpcaiError
+from core.experiments import ExperimentService
 from core.files import Workspace
 from core.images import ImageCatalog
 from core.jobs import JobService
@@ -61,7 +62,7 @@ class Platform:
 
     @cached_property
     def images(self) -> ImageCatalog:
-        return ImageCatalog(self.config.images_file, self.config.home)
+        return ImageCatalog(self.config.images_file, self.config.home, self.config.images_dir)
 
     @cached_property
     def jobs(self) -> JobService:
@@ -86,3 +87,8 @@ class Platform:
     @cached_property
     def datasets(self) -> DatasetService:
         return DatasetService(self)
+
+    @cached_property
+    def experiments(self) -> ExperimentService:
+        """Experiment data from the tracking server, filtered by what each user may see."""
+        return ExperimentService(self)

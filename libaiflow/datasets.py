@@ -22,6 +22,8 @@ import urllib.request
 import warnings
 from typing import Any, Dict, List, Optional
 
+from libaiflow.errors import LibaiflowError
+
 DEFAULT_URL = "http://127.0.0.1:8080"
 TIMEOUT_S = 60.0
 _settings: dict[str, str | None] = {"url": None, "token": None}
@@ -33,7 +35,7 @@ class Category(str, enum.Enum):
     numerical_file = "numerical_file"
 
 
-class DatasetError(ValueError):
+class DatasetError(LibaiflowError):
     """The portal refused the call; `field` names the input at fault."""
 
     def __init__(self, message: str, field: str | None = None, status: int | None = None):

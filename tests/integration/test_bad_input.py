@@ -42,7 +42,7 @@ def nothing_left(platform, hpcai_env) -> None:
 OK = ["--framework", "pytorch", "--resource-spec", "cpu-1"]
 
 CASES = {
-    "unknown framework": (["--framework", "nosuch", "--resource-spec", "cpu-1"], "framework: unknown framework 'nosuch'", "choose one of: pytorch"),
+    "unknown framework": (["--framework", "nosuch", "--resource-spec", "cpu-1"], "framework: unknown framework 'nosuch'", "paddle, pytorch, tensorflow"),
     "unknown mode": ([*OK, "--mode", "warp"], "mode: framework pytorch does not offer mode 'warp'", "choose one of: standalone, ddp"),
     "unknown runtime": ([*OK, "--runtime", "vm"], "runtime: unknown runtime 'vm'", "choose one of: host"),
     "unknown scheduler": ([*OK, "--scheduler", "pbs"], "scheduler: unknown scheduler 'pbs'", "choose one of: local"),

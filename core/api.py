@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
+from core.errors import ValidationError
 from core.plan import LaunchPlan, ResourceRequest, Role, RoleGroup
 from core.types import ClusterInfo, JobRequest, JobStatus, Mount
 
@@ -204,3 +205,111 @@ class JobOption(Descriptor):
         """What this option produced for one job (e.g. a study's results), or None when the job
         did not use it. `job` has the job's `uuid`, `job_dir`, `state`, `plan` and `request`."""
         return None
+
+    def prepare(self, request: JobRequest, plan: LaunchPlan, platform: Any) -> None:
+        """Called once per job after the plan is built (also by --dry-run): validate this
+        option's values against the platform (e.g. that named datasets exist) and amend the
+        plan. The default calls `apply`."""
+        self.apply(request, plan)
+
+    def populate(self, request: JobRequest, plan: LaunchPlan, job_dir: Any, platform: Any) -> None:
+        """Called after the job directory is written and before the scheduler sees the job:
+        put files the job needs there (a materialised dataset ...). An error undoes the
+        submission."""
+
+
+# --- datasets ----------------------------------------------------------------------------------
+
+@dataclass
+class DataFile:
+    """One file of a dataset as a preview lists it (path relative to the dataset's root)."""
+
+    path: str
+    size: int
+    label: str | None = None  # from the annotation mode (folder name, file name, label file)
+
+
+@dataclass
+class Table:
+    """The first rows of a tabular dataset. `rows` hold strings or numbers, as read."""
+
+    columns: list[str]
+    rows: list[list[Any]]
+    truncated: bool  # more rows exist than were read
+
+
+@dataclass
+class DatasetContext:
+    """What the platform hands a backend besides the dataset's options."""
+
+    user: str
+    #: resolves a user-given path and refuses it outside the user's allowed roots
+    check_path: Callable[[str, str], Any]
+    #: [datasets] section of etc/hpcai.toml (hdfs_root, connect_timeout_s, statement_timeout_s)
+    settings: dict[str, Any] = field(default_factory=dict)
+    classification_enabled: bool = False
+
+    def setting(self, name: str, default: Any) -> Any:
+        return self.settings.get(name, default)
+
+
+class DatasetBackend(Descriptor):
+    """A storage backend of datasets (data files, PostgreSQL, HDFS, MySQL ...).
+
+    A dataset is a category (numeric, image, video, audio, text, other) plus the options of
+    one backend. Options named in `secret_fields` are stored encrypted and never shown back;
+    the platform passes them decrypted to the methods below.
+    """
+
+    kind: ClassVar[str] = "dataset_backend"
+    #: dataset categories this backend can hold, in the order the portal lists them
+    categories: tuple[str, ...] = ()
+    #: True: shared by handing out the connection (database, HDFS); False: files are copied
+    connection_based: bool = False
+    secret_fields: tuple[str, ...] = ()
+    #: whether `materialise` can turn the dataset into a CSV for a job
+    tabular: bool = False
+
+    def normalise(self, category: str, options: dict[str, Any], ctx: DatasetContext) -> dict[str, Any]:
+        """Check the options a user gave (beyond the schema) and return what to store; raise
+        ValidationError naming the field. Called before anything is stored."""
+        return options
+
+    def test_connection(self, options: dict[str, Any], ctx: DatasetContext) -> str:
+        """A sentence saying the source answers; raise ValidationError (field + the server's
+        message in words) when it does not. Must return within the configured timeout."""
+        return "ok"
+
+    @abstractmethod
+    def list_files(self, category: str, options: dict[str, Any], ctx: DatasetContext,
+                   limit: int) -> tuple[list[DataFile], bool]:
+        """The dataset's files (at most `limit`) and whether more exist. [] for databases."""
+        ...
+
+    @abstractmethod
+    def preview(self, category: str, options: dict[str, Any], ctx: DatasetContext, rows: int,
+                file: str | None = None) -> Table:
+        """The first `rows` rows (of `file` for file-based datasets), read as a stream: never
+        the whole dataset."""
+        ...
+
+    def open_file(self, options: dict[str, Any], ctx: DatasetContext, file: str,
+                  max_bytes: int) -> tuple[bytes, bool]:
+        """Up to `max_bytes` of one file (thumbnails, players, text) and whether it was cut."""
+        raise ValidationError("this backend has no files", field="file")
+
+    def job_env(self, options: dict[str, Any], prefix: str, ctx: DatasetContext) -> dict[str, str]:
+        """Non-secret variables a job that uses this dataset gets (`<prefix>_PATH`, `_HOST` ...)."""
+        return {}
+
+    def materialise(self, options: dict[str, Any], ctx: DatasetContext, dest: Any) -> int:
+        """Write the dataset's rows as CSV (header first) to the path `dest`; return the row count."""
+        raise ValidationError(f"{self.title or self.name} datasets cannot be written as CSV",
+                              field="dataset_csv")
+
+    def copy_to(self, category: str, options: dict[str, Any], ctx: DatasetContext, dest: Any,
+                progress: Callable[[float], None]) -> dict[str, Any]:
+        """Copy the dataset's files into the directory `dest` (sharing, F175), calling
+        `progress(fraction)` as it goes; return the options of the copy."""
+        raise ValidationError(f"{self.title or self.name} datasets are shared by connection, not copied",
+                              field="share_directory")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from core.api import Framework, JobOption, ParallelMode, Runtime, Scheduler
+    from core.api import DatasetBackend, Framework, JobOption, ParallelMode, Runtime, Scheduler
     from core.types import JobRequest, JobState
 
 hookspec = pluggy.HookspecMarker("hpcai")
@@ -46,6 +46,13 @@ def hpcai_runtimes() -> list["Runtime"]:
 def hpcai_job_options() -> list["JobOption"]:
     """Return job-option descriptors: extra fields any training job may carry (auto-tuning,
     datasets ...). Their schema is merged into every job form; `apply` may amend the plan."""
+
+
+@hookspec
+def hpcai_dataset_backends() -> list["DatasetBackend"]:
+    """Return dataset-backend descriptors (data files, PostgreSQL, HDFS, MySQL ...): the
+    categories each holds, its option schema, connection test, streamed preview and how a job
+    gets the data. A new storage backend is a new plugin implementing this hook."""
 
 
 # --- policy hooks: every implementation is called, in registration order ---------------------

@@ -313,6 +313,8 @@ class JobService:
         for opt in reg.list("option", enabled_only=True):
             opt.descriptor.apply(req, plan)
         self._contract(plan, fw, mode, runtime, image, req)
+        for opt in reg.list("option", enabled_only=True):
+            opt.descriptor.prepare(req, plan, self.p)
         scheduler.check(plan)
         if req.cwd and not Path(req.cwd).is_dir():
             raise ValidationError(f"directory {req.cwd} does not exist", field="cwd",
@@ -398,6 +400,8 @@ class JobService:
         try:
             plan.ports = allocate_ports(store, plan.job_uuid, prep.ports_needed, self.p.config.port_range)
             self._write_job_dir(prep)
+            for opt in self.p.registry.list("option", enabled_only=True):
+                opt.descriptor.populate(req, plan, prep.job_dir, self.p)
             ctx = prep.context()
             script = prep.scheduler.render(plan, ctx)
             script_path = prep.job_dir / "job.sh"

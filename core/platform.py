@@ -8,9 +8,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from core.accounts import Accounts
 from core.config import Config, load_config
+from core.datasets import DatasetService
 from core.errors import HpcaiError
-from core.files import Workspace
 from core.experiments import ExperimentService
+from core.files import Workspace
 from core.images import ImageCatalog
 from core.jobs import JobService
 from core.plugin_settings import PluginSettings
@@ -82,6 +83,10 @@ class Platform:
     @cached_property
     def monitor(self) -> ClusterMonitor:
         return ClusterMonitor(self, ttl=float(self.config.raw.get("portal", {}).get("monitor_ttl", 30)))
+
+    @cached_property
+    def datasets(self) -> DatasetService:
+        return DatasetService(self)
 
     @cached_property
     def experiments(self) -> ExperimentService:

@@ -11,6 +11,9 @@ tagged with the job id, user, scheduler, framework and mode. Outside a job, set
 MLFLOW_TRACKING_URI. A lost tracking server never stops training unless strict mode is on
 (LIBAIFLOW_STRICT=1 or set_strict(True)).
 
+Datasets (§B.5): get_dataset_by_name, get_dataset_by_id, create_dataset, modify_dataset and
+delete_dataset call the portal's REST API with your API token (libaiflow.datasets).
+
 The package imports mlflow lazily: MLflow loads libaiflow.context (its run-context provider)
 while MLflow itself is still being imported.
 """
@@ -25,17 +28,22 @@ __version__ = "0.1.0"
 _API = ("init", "start_run", "end_run", "set_tag", "log_metric", "log_metrics", "log_param",
         "log_params", "log_artifact", "log_text", "log_figure", "log_image", "ActiveRun",
         "active_run", "set_strict", "is_strict")
-_SUBMODULES = ("tensorflow", "pytorch", "context", "errors", "limits")
+_SUBMODULES = ("tensorflow", "pytorch", "context", "errors", "limits", "datasets")
+# Dataset API (spec 12 §B.5) over the portal's REST API: libaiflow.datasets.
+_DATASETS = ("get_dataset_by_name", "get_dataset_by_id", "create_dataset", "modify_dataset", "delete_dataset",
+             "Category", "DatasetError", "set_portal")
 
 __all__ = ["init", "start_run", "end_run", "set_tag", "log_metric", "log_metrics", "log_param",
            "log_params", "log_artifact", "log_text", "log_figure", "log_image", "ActiveRun",
            "active_run", "set_strict", "is_strict", "tensorflow", "pytorch", "LibaiflowError",
-           "ServerUnreachable"]
+           "ServerUnreachable", "datasets", *_DATASETS]
 
 
 def __getattr__(name: str) -> Any:
     if name in _API:
         value = getattr(importlib.import_module("libaiflow.tracking"), name)
+    elif name in _DATASETS:
+        value = getattr(importlib.import_module("libaiflow.datasets"), name)
     elif name in _SUBMODULES:
         value = importlib.import_module(f"libaiflow.{name}")
     elif name in ("LibaiflowError", "ServerUnreachable"):

@@ -50,10 +50,12 @@ def create_app(platform: Platform | None = None, watcher: Any = None,
     app.extensions["hpcai"] = platform
     app.extensions["hpcai_watcher"] = watcher
 
-    from portal import api, auth, views
+    from portal import api, auth, datasets, views
 
     auth.init(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(datasets.api_bp)
+    app.register_blueprint(datasets.pages_bp)
     return app

@@ -153,6 +153,9 @@ def openapi_document(p: Platform) -> dict[str, Any]:
                                      "parameters": [_p("name", {"type": "string"})],
                                      "responses": {"204": _resp("deleted"), **_errors(400, 401, 403, 404)}}},
     }
+    from portal.datasets import openapi_paths as dataset_paths
+
+    paths.update(dataset_paths())
     for action in ("kill", "suspend", "resume"):
         paths[f"/jobs/{{job_id}}/{action}"] = {"post": {"summary": f"{action} a job", "parameters": [job_id],
                                                         "responses": {"200": ok(), **_errors(400, 401, 404, 503)}}}

@@ -13,10 +13,11 @@ set -euo pipefail
 # Slurm (issue 3): single-node test cluster (tests/services/slurm.sh).
 # Grid Engine (issue 3): DRMAA target (tests/services/gridengine.sh); needs the debconf
 # answers preseeded below, and libjemalloc2 for LD_PRELOAD (see notes/environment.md).
+# chromium: portal browser tests. mariadb-server: the mysql dataset backend's tests.
 APT_PACKAGES="postgresql procps psmisc munge slurmctld slurmd slurm-client \
 gridengine-master gridengine-exec gridengine-client gridengine-drmaa1.0 libjemalloc2 \
 openmpi-bin \
-chromium"
+chromium mariadb-server"
 
 TORCH_SPEC="torch==2.13.0"
 # setup.cfg extras installed into .venv (test tools, the tracking server and its SDK

@@ -34,6 +34,10 @@ t0=$SECONDS
 bash "$PG" status >/dev/null 2>&1 || started+=("$PG")
 bash "$PG" start
 export HPCAI_TEST_PG_URL="$(bash "$PG" url)"
+MARIADB=tests/services/mariadb.sh
+bash "$MARIADB" status >/dev/null 2>&1 || started+=("$MARIADB")
+bash "$MARIADB" start
+export HPCAI_TEST_MARIADB_URL="$(bash "$MARIADB" url)"
 
 # Slurm (tests/schedulers, tests/services): a private single-host cluster; needs root.
 SLURM=tests/services/slurm.sh

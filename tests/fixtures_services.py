@@ -138,3 +138,31 @@ def fresh_pg_url(pg_url: str) -> Iterator[str]:
                 del store_db._stores[url]
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+MARIADB_SCRIPT = REPO_ROOT / "tests" / "services" / "mariadb.sh"
+
+
+@pytest.fixture(scope="session")
+def mariadb_url() -> Iterator[str]:
+    """mysql://hpcai:hpcai@127.0.0.1:<port>/hpcai_test of a real MariaDB (tests/services/mariadb.sh)."""
+    url = os.environ.get("HPCAI_TEST_MARIADB_URL")
+    if url:
+        yield url
+        return
+
+    def run(action: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["bash", str(MARIADB_SCRIPT), action], cwd=REPO_ROOT, capture_output=True,
+                              text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+    if not Path("/usr/sbin/mariadbd").exists():
+        pytest.skip("MariaDB is not installed (/usr/sbin/mariadbd absent): run scripts/setup.sh")
+    was_running = run("status").returncode == 0
+    started = run("start")
+    if started.returncode != 0:
+        pytest.fail(f"tests/services/mariadb.sh start failed:\n{started.stderr}", pytrace=False)
+    try:
+        yield run("url").stdout.strip()
+    finally:
+        if not was_running and os.environ.get("HPCAI_KEEP_SERVICES") != "1":
+            run("stop")

@@ -1,8 +1,9 @@
 """The metadata store: SQLAlchemy 2 models on SQLite (embedded) or PostgreSQL (at scale)."""
 
 from core.store.db import MAX_ID, Store, id_in_range, open_store
-from core.store.models import (AccountRow, ApiTokenRow, Base, GroupMemberRow, JobRow, PluginSettingRow,
+from core.store.models import (AccountRow, ApiTokenRow, Base, DatasetRow, GroupMemberRow, JobRow, PluginSettingRow,
                                PortAllocation, PresetRow, ResourceSpecRow)
 
 __all__ = ["Store", "open_store", "MAX_ID", "id_in_range", "Base", "JobRow", "PortAllocation",
-           "ResourceSpecRow", "AccountRow", "GroupMemberRow", "ApiTokenRow", "PresetRow", "PluginSettingRow"]
+           "ResourceSpecRow", "AccountRow", "GroupMemberRow", "ApiTokenRow", "PresetRow", "PluginSettingRow",
+           "DatasetRow"]

@@ -84,7 +84,7 @@ class Store:
                     conn.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
                 cfg = alembic_config(self.url)
                 cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
+                command.upgrade(cfg, "heads")  # branches add revisions side by side
         except Exception as exc:
             if self.at_head():  # another process migrated the same database at the same time
                 return

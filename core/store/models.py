@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -134,6 +134,34 @@ class PresetRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (UniqueConstraint("user", "app", "name", name="uq_presets_user_app_name"),)
+
+
+class DatasetRow(Base):
+    """A dataset: a category plus one backend's options. Secrets are kept encrypted apart."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # uuid4, the API's dataset_id
+    name: Mapped[str] = mapped_column(String(64), nullable=False)
+    owner: Mapped[str] = mapped_column(String(64), nullable=False)
+    area: Mapped[str] = mapped_column(String(8), nullable=False, default="my")  # my | shared
+    category: Mapped[str] = mapped_column(String(16), nullable=False)
+    backend: Mapped[str] = mapped_column(String(64), nullable=False)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    secrets: Mapped[str | None] = mapped_column(Text)  # Fernet token of a JSON object
+    description: Mapped[str] = mapped_column(Text, default="")
+    classification: Mapped[str | None] = mapped_column(String(32))
+    share_group: Mapped[str | None] = mapped_column(String(64))
+    share_users: Mapped[list[str]] = mapped_column(JSON, default=list)
+    shared_from: Mapped[str | None] = mapped_column(String(36))
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="ready")  # copying|ready|failed
+    progress: Mapped[float] = mapped_column(Float, default=1.0)
+    message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("owner", "area", "name", name="uq_datasets_owner_area_name"),
+                      Index("ix_datasets_area_group", "area", "share_group"))
 
 
 class PluginSettingRow(Base):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from core.api import Framework, JobOption, ParallelMode, Runtime, Scheduler
+    from core.api import Framework, JobOption, ParallelMode, Runtime, Scheduler, ServiceType
     from core.types import JobRequest, JobState
 
 hookspec = pluggy.HookspecMarker("hpcai")
@@ -46,6 +46,12 @@ def hpcai_runtimes() -> list["Runtime"]:
 def hpcai_job_options() -> list["JobOption"]:
     """Return job-option descriptors: extra fields any training job may carry (auto-tuning,
     datasets ...). Their schema is merged into every job form; `apply` may amend the plan."""
+
+
+@hookspec
+def hpcai_service_types() -> list["ServiceType"]:
+    """Return service-type descriptors (TensorBoard, TorchServe ...): option schema, start plan
+    (command, ports, health path), proxy rules, request example, whether API keys apply."""
 
 
 # --- policy hooks: every implementation is called, in registration order ---------------------

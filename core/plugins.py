@@ -17,7 +17,7 @@ from typing import Any, Iterable, TypeVar
 import pluggy
 
 from core import hookspecs
-from core.api import Descriptor, Framework, JobOption, ParallelMode, Runtime, Scheduler
+from core.api import Descriptor, Framework, JobOption, ParallelMode, Runtime, Scheduler, ServiceType
 from core.config import Config
 from core.errors import HpcaiError, ValidationError
 
@@ -31,6 +31,7 @@ KINDS: dict[str, tuple[str, type[Descriptor]]] = {
     "mode": ("hpcai_parallel_modes", ParallelMode),
     "runtime": ("hpcai_runtimes", Runtime),
     "option": ("hpcai_job_options", JobOption),
+    "service": ("hpcai_service_types", ServiceType),
 }
 
 D = TypeVar("D", bound=Descriptor)

@@ -50,10 +50,12 @@ def create_app(platform: Platform | None = None, watcher: Any = None,
     app.extensions["hpcai"] = platform
     app.extensions["hpcai_watcher"] = watcher
 
-    from portal import api, auth, views
+    from portal import api, auth, services, views
 
     auth.init(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(services.bp)
+    app.register_blueprint(services.api)
     return app

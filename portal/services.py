@@ -131,10 +131,12 @@ def proxy(alias: str, rest: str) -> Any:
             v = _rewrite_cookie(v, prefix)
         out.append((k, v))
 
+    head = request.method == "HEAD"
+
     def body() -> Iterator[bytes]:
         try:
             while True:
-                data = upstream.read1(CHUNK) if request.method != "HEAD" else b""
+                data = upstream.read1(CHUNK) if not head else b""
                 if not data:
                     break
                 yield data

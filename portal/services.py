@@ -143,7 +143,10 @@ def proxy(alias: str, rest: str) -> Any:
         finally:
             conn.close()
 
-    return Response(body(), status=upstream.status, headers=out, direct_passthrough=True)
+    resp = Response(body(), status=upstream.status, headers=out, direct_passthrough=True)
+    if not any(k.lower() == "content-type" for k, _ in out):
+        del resp.headers["Content-Type"]  # no type of ours on a body that has none
+    return resp
 
 
 def _upstream_headers(extra: dict[str, str], strip_auth: bool) -> list[tuple[str, str]]:

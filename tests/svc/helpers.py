@@ -117,3 +117,14 @@ class Portal:
                 self.platform.services.stop(row.alias, row.user)
             except Exception as exc:  # best effort at teardown; the test already reported
                 print(f"teardown: could not stop {row.alias}: {exc}")
+
+
+def torch_model(directory: Path) -> tuple[Path, Any]:
+    """A real (tiny) torch model saved as TorchScript, and the module to compare answers with."""
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2)).eval()
+    path = directory / "model.pt"
+    torch.jit.script(model).save(str(path))
+    return path, model

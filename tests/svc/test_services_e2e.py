@@ -14,7 +14,7 @@ from typing import Iterator
 import pytest
 import requests
 
-from tests.svc.helpers import WEB_APP, Portal, scratch, wait_for
+from tests.svc.helpers import REPO, WEB_APP, Portal, scratch, torch_model, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -149,6 +149,44 @@ def test_modify_running_service_restarts_it(portal: Portal, alice: requests.Sess
     assert alice.get(f"{portal.url}/dockerService/{alias}/hello", timeout=10).json()["path"] == "/api/hello"
     assert alice.delete(f"{portal.url}/api/v1/services/{alias}", timeout=30).status_code == 204
     assert alice.get(f"{portal.url}/api/v1/services/{alias}", timeout=10).status_code == 404
+
+
+def test_torchserve_prediction_with_api_keys(portal: Portal, alice: requests.Session) -> None:
+    """A model archived from a real torch model; with auth on, the proxy wants one of the keys."""
+    import torch
+
+    model_path, model = torch_model(portal.platform.workspace.home("alice"))
+    r = alice.post(f"{portal.url}/api/v1/services", json={
+        "name": "tiny", "type": "torchserve", "resource_spec": "cpu-1", "model_name": "tiny",
+        "deploy_mode": "files", "serialized_file": str(model_path),
+        "handler": str(REPO / "tests" / "svc" / "ts_handler.py"), "auth": True}, timeout=30)
+    assert r.status_code == 201, r.text
+    alias = r.json()["alias"]
+    v = portal.wait_state(alice, alias, ("running", "failed"), timeout=180)
+    assert v["state"] == "running", v["log_tail"]
+    assert "Authorization: Bearer ${YOUR_API_KEY}" in v["request_example"]
+    assert f"/dockerService/{alias}/predictions/tiny" in v["request_example"]
+    created = alice.post(f"{portal.url}/api/v1/service-keys", json={"name": "ci"}, timeout=10).json()
+    key = created["key"]
+    listed = alice.get(f"{portal.url}/api/v1/service-keys", timeout=10).json()
+    assert [k["id"] for k in listed] == [created["id"]] and key not in json.dumps(listed)  # shown once
+    url = f"{portal.url}/dockerService/{alias}/predictions/tiny"
+    x = [0.5, -1.0, 2.0, 3.0]
+    assert requests.post(url, json={"x": x}, timeout=30).status_code == 401
+    assert requests.post(url, json={"x": x}, headers={"Authorization": "Bearer hsk_wrong"}, timeout=30).status_code == 401
+
+    def predict() -> requests.Response | None:
+        resp = requests.post(url, json={"x": x}, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        return resp if resp.status_code != 503 else None  # the worker may still be loading
+
+    resp = wait_for(predict, 90, "the model worker")
+    assert resp.status_code == 200, resp.text
+    expected = model(torch.tensor([x])).tolist()[0]
+    assert [round(a, 5) for a in resp.json()] == [round(b, 5) for b in expected]
+    assert alice.delete(f"{portal.url}/api/v1/service-keys/{created['id']}", timeout=10).status_code == 204
+    assert requests.post(url, json={"x": x}, headers={"Authorization": f"Bearer {key}"}, timeout=30).status_code == 401
+    alice.post(f"{portal.url}/api/v1/services/{alias}/stop", timeout=30)
+    assert portal.wait_state(alice, alias, ("stopped",))["state"] == "stopped"
 
 
 def test_portal_restart_keeps_services(portal: Portal, alice: requests.Session, web: dict) -> None:

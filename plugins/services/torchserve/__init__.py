@@ -11,6 +11,7 @@ from core.errors import ValidationError
 from core.hookspecs import hookimpl
 
 MODEL_NAME = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
+PATH_FIELDS = ("mar_file", "serialized_file", "model_file", "requirements_file", "config_file")
 
 
 class TorchServe(ServiceType):
@@ -71,22 +72,24 @@ class TorchServe(ServiceType):
                 raise ValidationError(f"dependency {f} does not exist", field="extra_files")
 
     def start_plan(self, options: dict[str, Any], ctx: ServiceContext) -> StartPlan:
+        options = {k: (os.path.abspath(v) if k in PATH_FIELDS and v else v) for k, v in options.items()}
         name = options["model_name"]
         store = "{job_dir}/model-store"
         prepare: list[list[str]] = [["mkdir", "-p", store]]
         if options.get("deploy_mode", "mar") == "mar":
             prepare.append(["cp", options["mar_file"], f"{store}/{name}.mar"])
         else:
+            handler = options.get("handler") or "base_handler"
             cmd = ["torch-model-archiver", "--model-name", name, "--version", "1.0",
                    "--serialized-file", options["serialized_file"],
-                   "--handler", options.get("handler") or "base_handler",
+                   "--handler", os.path.abspath(handler) if handler.endswith(".py") else handler,
                    "--export-path", store, "--runtime", options.get("runtime") or "python", "--force"]
             for flag, key in (("--model-file", "model_file"), ("--requirements-file", "requirements_file"),
                               ("--config-file", "config_file")):
                 if options.get(key):
                     cmd += [flag, options[key]]
             if options.get("extra_files"):
-                cmd += ["--extra-files", ",".join(_split(options["extra_files"]))]
+                cmd += ["--extra-files", ",".join(os.path.abspath(f) for f in _split(options["extra_files"]))]
             prepare.append(cmd)
         config = ("inference_address=http://{bind}:{port0}\n"
                   "management_address=http://127.0.0.1:{port1}\n"
@@ -98,7 +101,10 @@ class TorchServe(ServiceType):
                                "--model-store", store, "--models", f"{name}={name}.mar",
                                "--ts-config", "{job_dir}/config.properties"],
                          ports=3, files={"config.properties": config}, prepare=prepare,
-                         env={"LOG_LOCATION": "{job_dir}/logs", "METRICS_LOCATION": "{job_dir}/logs"},
+                         # TorchServe keeps its pid file and worker sockets in the temp dir: one per service, so
+                         # two services on one node do not see each other as "already running"
+                         env={"LOG_LOCATION": "{job_dir}/logs", "METRICS_LOCATION": "{job_dir}/logs",
+                              "TMPDIR": "{tmp}", "TEMP": "{tmp}"},
                          health_path="/ping")
 
     def request_example(self, url: str, options: dict[str, Any]) -> str:

@@ -26,7 +26,7 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException
 
-from core.errors import HpcaiError, NotFound, ValidationError
+from core.errors import HpcaiError, NotFound, PermissionDenied, ValidationError
 from core.services import PROXY_PREFIX
 from portal import forms
 from portal.web import platform, poke_watcher, user
@@ -85,9 +85,9 @@ def proxy(alias: str, rest: str) -> Any:
         return _deny(403, f"service {alias} is not shared with you", "ask its owner to authorise you")
     try:
         host, port, rules = mgr.target(row)
-    except HpcaiError as exc:
+    except HpcaiError as exc:  # not running (503) or an address outside the cluster (403)
         resp = jsonify(exc.as_dict())
-        resp.status_code = 503
+        resp.status_code = 403 if isinstance(exc, PermissionDenied) else 503
         return resp
     prefix = f"{PROXY_PREFIX}/{alias}"
     path = "/" + rest

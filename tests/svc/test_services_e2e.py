@@ -90,6 +90,19 @@ def test_access_rules(portal: Portal, alice: requests.Session, bob: requests.Ses
     assert r.status_code == 403 and r.json()["field"] == "service"
 
 
+def test_proxy_forwards_only_to_cluster_hosts(portal: Portal, alice: requests.Session, web: dict) -> None:
+    """A service (or a user editing its job directory) cannot point the proxy at another address."""
+    report = Path(web["job_dir"]) / "service.json"
+    original = report.read_text()
+    report.write_text(json.dumps({**json.loads(original), "host": "203.0.113.5"}))
+    try:
+        r = alice.get(f"{portal.url}/dockerService/{web['alias']}/hello", timeout=10)
+        assert r.status_code == 403 and "not a host of this cluster" in r.json()["error"]
+    finally:
+        report.write_text(original)
+    assert alice.get(f"{portal.url}/dockerService/{web['alias']}/hello", timeout=10).status_code == 200
+
+
 def test_200_concurrent_proxied_requests(portal: Portal, alice: requests.Session, web: dict) -> None:
     url = f"{portal.url}/dockerService/{web['alias']}/hello"
     cookies = alice.cookies.get_dict()

@@ -9,6 +9,7 @@ watcher) plus that file. Nothing here knows a concrete service type.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -400,7 +401,7 @@ class ServiceManager:
 
     def allowed_hosts(self, job: JobRow | None) -> set[str]:
         """The proxy forwards only to cluster hosts: this host, configured nodes, the job's nodes."""
-        hosts = {"127.0.0.1", "localhost", socket.gethostname(), socket.getfqdn()}
+        hosts = set(_local_names())
         hosts |= set(self.p.config.raw.get("services", {}).get("cluster_hosts", []))
         if job is not None and job.exec_hosts:
             hosts |= {h.split(":")[0].split("*")[-1] for h in re.split(r"[,\s]+", job.exec_hosts) if h}
@@ -463,6 +464,12 @@ class ServiceManager:
         if bearer and self.type(row.type).auth_enabled(row.options or {}):
             return self.may_use(row, self.key_user(bearer))
         return False
+
+
+@functools.lru_cache(maxsize=1)
+def _local_names() -> tuple[str, ...]:
+    """This host's names (getfqdn may ask DNS: once per process, not once per proxied request)."""
+    return ("127.0.0.1", "localhost", socket.gethostname(), socket.getfqdn())
 
 
 def _usage(pid: Any) -> dict[str, Any]:

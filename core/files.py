@@ -79,7 +79,11 @@ class Workspace:
         if not any(resolved == r or resolved.is_relative_to(r) for r in self.roots(user)):
             raise PermissionDenied(f"{text} is outside your directories", field=field,
                                    fix="choose a directory under " + ", ".join(str(r) for r in self.roots(user)))
-        if must_exist and not resolved.exists():
+        try:
+            exists = resolved.exists()
+        except OSError as exc:  # e.g. a name longer than the file system allows
+            raise ValidationError(f"cannot use this path: {exc.strerror}", field=field) from exc
+        if must_exist and not exists:
             raise ValidationError(f"{text} does not exist", field=field, fix="choose an existing directory")
         return resolved
 
@@ -104,7 +108,10 @@ class Workspace:
         self._check_name(name)
         base = self.check(user, parent, field="path")
         target = base / name
-        target.mkdir(exist_ok=True)
+        try:
+            target.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise ValidationError(f"cannot create {name}: {exc.strerror}", field="name") from exc
         return target
 
     def upload(self, user: str, directory: str, filename: str, stream: BinaryIO) -> Path:
@@ -118,15 +125,18 @@ class Workspace:
             raise PermissionDenied(f"{filename} is a symbolic link", field="file")
         written = 0
         tmp = base / f".{filename}.part"
-        with open(tmp, "wb") as out:
-            while chunk := stream.read(1 << 20):
-                written += len(chunk)
-                if written > MAX_UPLOAD_BYTES:
-                    out.close()
-                    tmp.unlink(missing_ok=True)
-                    raise ValidationError(f"is larger than {MAX_UPLOAD_BYTES >> 20} MB", field="file")
-                out.write(chunk)
-        tmp.replace(target)
+        try:
+            with open(tmp, "wb") as out:
+                while chunk := stream.read(1 << 20):
+                    written += len(chunk)
+                    if written > MAX_UPLOAD_BYTES:
+                        raise ValidationError(f"is larger than {MAX_UPLOAD_BYTES >> 20} MB", field="file")
+                    out.write(chunk)
+            tmp.replace(target)
+        except OSError as exc:
+            raise ValidationError(f"cannot write {filename}: {exc.strerror}", field="file") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
         return target
 
     @staticmethod

@@ -233,7 +233,11 @@ def job_log_stream(job_id: int) -> Any:
                 idle = 0
                 yield f"id: {offset}\ndata: {json.dumps(text)}\n\n"
                 continue
-            row = p.jobs.get(job_id, who)  # the store only; the watcher keeps states current
+            try:
+                row = p.jobs.get(job_id, who)  # the store only; the watcher keeps states current
+            except NotFound:  # deleted while someone watched it
+                yield f"event: end\ndata: {json.dumps('deleted')}\n\n"
+                return
             if JobState(row.state).terminal:
                 text, offset = _read_from(row.stdout_path, offset)
                 if text:

@@ -40,6 +40,15 @@
       });
     };
     form.addEventListener("change", applyVisibility);
+    // A field's error (from the last submission) goes away once the user changes that field.
+    const clearError = (ev) => {
+      const f = ev.target.closest && ev.target.closest(".field.has-error");
+      if (!f) return;
+      f.classList.remove("has-error");
+      const e = $(".error", f); if (e) e.remove();
+    };
+    form.addEventListener("input", clearError);
+    form.addEventListener("change", clearError);
     applyVisibility();
 
     // Image tag filter with a count ("N in total").
@@ -97,7 +106,7 @@
             const here = document.createElement("span"); here.className = "mono grow"; here.textContent = j.path; crumb.appendChild(here);
             if (j.parent) { const up = document.createElement("button"); up.type = "button"; up.className = "small"; up.textContent = "Up"; up.onclick = () => show(j.parent); crumb.appendChild(up); }
             const pick = document.createElement("button"); pick.type = "button"; pick.className = "small primary"; pick.textContent = "Select this directory";
-            pick.onclick = () => { input.value = j.path; box.hidden = true; }; crumb.appendChild(pick);
+            pick.onclick = () => { input.value = j.path; box.hidden = true; input.dispatchEvent(new Event("change", { bubbles: true })); }; crumb.appendChild(pick);
             box.appendChild(crumb);
             j.entries.forEach((e) => {
               const row = document.createElement("div"); row.className = "entry" + (e.is_dir ? "" : " file");
@@ -121,7 +130,10 @@
           const field = target.closest(".field"); let err = $(".error", field);
           if (!ok) { if (!err) { err = document.createElement("div"); err.className = "error"; $(".control", field).appendChild(err); } err.textContent = j.error; return; }
           if (err) err.remove();
-          if (!target.value && j.saved.length) target.value = j.saved[0].replace(/\/[^/]*$/, "");
+          if (!target.value && j.saved.length) {
+            target.value = j.saved[0].replace(/\/[^/]*$/, "");
+            target.dispatchEvent(new Event("change", { bubbles: true }));
+          }
         });
     }));
   }

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.webportal.conftest import EXAMPLE, make_platform, scratch
+from tests.webportal.conftest import EXAMPLE, install_extra_field, make_platform, scratch
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 REPO = Path(__file__).resolve().parents[2]
@@ -54,7 +54,9 @@ def server() -> Iterator[dict[str, str]]:
     shutil.copy(EXAMPLE, work / "ddp_train.py")
     token = p.accounts.create_token("alice", "browser-test")
     port = free_port()
-    env = dict(os.environ, HPCAI_DATA_DIR=str(data))
+    site = install_extra_field(data / "site-packages")  # a third-party plugin, as pip would install it
+    env = dict(os.environ, HPCAI_DATA_DIR=str(data), HPCAI_PLUGINS_ENABLE="extra_field",
+               PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     log = open(data / "serve.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], cwd=REPO,
                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -119,6 +121,12 @@ def test_submit_ddp_watch_log_kill_and_isolation(server, browser) -> None:  # ty
     page.select_option("#in-mode", "ddp")
     page.wait_for_selector("html[data-ready] #field-instances")
     assert page.input_value("#in-name") == "pytorch"
+    # The plugin's field follows its visible-if rule in the page (no round trip).
+    expect(page.locator("#field-experiment_tag")).to_be_hidden()
+    page.check("#in-create_exec_dir")
+    expect(page.locator("#field-experiment_tag")).to_be_visible()
+    page.uncheck("#in-create_exec_dir")
+    expect(page.locator("#field-experiment_tag")).to_be_hidden()
     # Field errors next to the fields.
     page.fill("#in-command", "")
     page.click("#btn-ok")

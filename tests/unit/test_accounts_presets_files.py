@@ -162,3 +162,10 @@ def test_portal_migration_downgrades_and_upgrades(pg_store: Store) -> None:
     assert "accounts" not in pg_store.tables() and "jobs" in pg_store.tables()
     pg_store.migrate()
     assert {"accounts", "account_groups", "api_tokens", "presets"} <= pg_store.tables()
+
+
+def test_workspace_turns_os_errors_into_field_errors() -> None:
+    p = Platform(load_config({"HPCAI_DATA_DIR": str(scratch("ws2"))}))
+    with pytest.raises(ValidationError) as e:
+        p.workspace.check("eve", "x" * 5000, field="path")  # found by schemathesis: ENAMETOOLONG
+    assert e.value.field == "path"

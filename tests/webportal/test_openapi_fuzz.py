@@ -26,11 +26,14 @@ from portal import create_app  # noqa: E402
 
 APP = create_app(_p, settings={"TESTING": True})
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", APP)
+# CI runs a fixed, derandomized sample; HPCAI_FUZZ_EXAMPLES=N explores N random examples per operation.
 MAX = int(os.environ.get("HPCAI_FUZZ_EXAMPLES", "25"))
+DERANDOMIZE = "HPCAI_FUZZ_EXAMPLES" not in os.environ
 
 
 @schema.parametrize()
-@settings(max_examples=MAX, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=MAX, deadline=None, suppress_health_check=list(HealthCheck), derandomize=DERANDOMIZE,
+          database=None)
 def test_api_never_5xx(case) -> None:  # type: ignore[no-untyped-def]
     if case.method.upper() == "DELETE" and case.path in ("/users/{name}",):
         case.path_parameters = {"name": "nobody-here"}  # keep the token's own account

@@ -36,7 +36,8 @@ def test_field_appears_in_form_api_and_job(plugged) -> None:  # type: ignore[no-
     doc = c.get("/api/v1/openapi.json").get_json()
     assert "experiment_tag" in doc["components"]["schemas"]["JobValues"]["properties"]
     base = {"csrf_token": csrf, "framework": "pytorch", "_framework": "pytorch", "mode": "standalone",
-            "workdir": str(project_dir(p, "dora")), "command": "true", "resource_spec": "cpu-1"}
+            "workdir": str(project_dir(p, "dora")), "command": "true", "resource_spec": "cpu-1",
+            "create_exec_dir": "on"}
     bad = c.post("/apps/training", data=dict(base, experiment_tag="no spaces!"))
     assert bad.status_code == 400 and 'id="error-experiment_tag"' in bad.data.decode()
     r = c.post("/apps/training", data=dict(base, experiment_tag="run-42"))
@@ -45,6 +46,12 @@ def test_field_appears_in_form_api_and_job(plugged) -> None:  # type: ignore[no-
     row = p.jobs.get(job_id, "dora")
     request = json.loads((Path(row.job_dir) / "request.json").read_text())
     assert request["options"]["experiment_tag"] == "run-42"
+    # Hidden by its visible-if rule, the field is neither checked nor sent.
+    base.pop("create_exec_dir")
+    r = c.post("/apps/training", data=dict(base, experiment_tag="no spaces!"))
+    assert r.status_code == 302
+    hidden = p.jobs.get(int(r.headers["Location"].split("new=")[1]), "dora")
+    assert "experiment_tag" not in hidden.request["options"]
 
 
 def test_admin_switches_a_plugin_off_and_on(plugged) -> None:  # type: ignore[no-untyped-def]

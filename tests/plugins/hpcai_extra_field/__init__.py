@@ -22,7 +22,9 @@ class ExperimentTag(JobOption):
         return {"type": "object", "properties": {
             "experiment_tag": {"type": "string", "title": "Experiment tag", "maxLength": 40,
                                "pattern": "^[A-Za-z0-9_-]*$", "x-order": 12,
-                               "description": "letters, digits, _ and - (extra_field plugin)",
+                               "x-visible-if": {"create_exec_dir": True},
+                               "description": "labels the job's execution directory copy; "
+                                              "letters, digits, _ and - (extra_field plugin)",
                                "x-fix": "use letters, digits, _ and -"}}}
 
 

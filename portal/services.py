@@ -35,7 +35,7 @@ bp = Blueprint("services", __name__)
 api = Blueprint("services_api", __name__, url_prefix="/api/v1")
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-              "trailers", "transfer-encoding", "upgrade", "host", "content-length"}
+              "trailers", "transfer-encoding", "upgrade", "host", "content-length", "expect"}
 CHUNK = 64 * 1024
 UPSTREAM_TIMEOUT_S = 300
 SESSION_COOKIE = re.compile(r"(?:^|;\s*)hpcai_session=[^;]*")

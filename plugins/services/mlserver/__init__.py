@@ -40,7 +40,10 @@ class MLServer(ServiceType):
     def start_plan(self, options: dict[str, Any], ctx: ServiceContext) -> StartPlan:
         name = options["model_name"]
         settings = json.dumps({"host": "{bind}", "http_port": "{port0}", "grpc_port": "{port1}",
-                               "metrics_port": "{port2}", "debug": False})
+                               "metrics_port": "{port2}", "debug": False,
+                               # in-process inference: its worker pool dies on start with
+                               # "no current event loop" under Python 3.11 here
+                               "parallel_workers": 0})
         # svcrun fills the ports as text; MLServer's settings want numbers
         settings = settings.replace('"{port0}"', "{port0}").replace('"{port1}"', "{port1}") \
             .replace('"{port2}"', "{port2}")
@@ -48,7 +51,7 @@ class MLServer(ServiceType):
                             "parameters": {"uri": os.path.abspath(options["model_uri"])}})
         return StartPlan(argv=["mlserver", "start", "{job_dir}/models"], ports=3,
                          files={"models/settings.json": settings, f"models/{name}/model-settings.json": model},
-                         health_path="/v2/health/ready")
+                         health_path=f"/v2/models/{name}/ready")  # server-ready comes before the model
 
     def request_example(self, url: str, options: dict[str, Any]) -> str:
         auth = ' -H "Authorization: Bearer ${YOUR_API_KEY}"' if self.auth_enabled(options) else ""

@@ -4,7 +4,8 @@ resident memory of an idle `hpcai serve`.
     .venv/bin/python bench/portal_bench.py [--big 10000] [--small 100] [--requests 40]
 
 Uses the embedded SQLite store unless HPCAI_BENCH_DB_URL is a PostgreSQL URL whose role may
-create databases (one fresh database per size is created next to it and left for inspection). Prints times per request and the ratio big/small; the page size
+create databases (one fresh database per size is created next to it and left for inspection).
+Prints times per request and the ratio big/small; the page size
 is the same (20) in both runs, so a list that scales with the page, not the store, gives ~1.
 """
 

@@ -25,7 +25,7 @@ def guarded(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
             except HpcaiError as exc:
                 for line in exc.text.splitlines():
                     print(f"{prog}: error: {line}", file=sys.stderr)
-                return EXIT_USAGE
+                return exc.exit_code
             except KeyboardInterrupt:
                 return 130
 

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from cli.common import guarded, short_time
+from core.batchscript import join_dangling_options
 from core.bsubjob import request_from_script
 from core.errors import ValidationError
 from core.platform import Platform
@@ -43,6 +44,9 @@ def jsub_main(argv: list[str] | None = None) -> int:
         text, source = sys.stdin.read(), "<stdin>"
     if not text.strip():
         raise ValidationError("the batch script is empty", field="script")
+    for line in join_dangling_options(text)[1]:
+        print(f"jsub: note: {source}:{line}: joined this --option line onto the jairun call above "
+              "(it had no trailing backslash)", file=sys.stderr)
     platform = Platform()
     req = request_from_script(text, current_user(), Path.cwd(), source, os.environ)
     row = platform.jobs.submit(req)

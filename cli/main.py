@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from cli.common import dump_json, guarded, job_dict, short_time, table
-from core import __version__
+from core import __version__, tracking
 from core.errors import ValidationError
 from core.platform import Platform
 from core.schema import is_visible
@@ -32,7 +34,8 @@ def schema_parser(schema: dict[str, Any]) -> argparse.ArgumentParser:
                                 description="Submit a training job. Flags come from the chosen "
                                             "framework, mode and runtime plugins.",
                                 epilog="The run command may also follow `--`: "
-                                       "hpcai submit ... -- python train.py --lr 0.1")
+                                       "hpcai submit ... -- python train.py --lr 0.1 (several words "
+                                       "are quoted as argv; a single word is run as a shell line)")
     props = sorted(schema["properties"].items(), key=lambda kv: kv[1].get("x-order", 100))
     for name, prop in props:
         helptext = prop.get("title", name)
@@ -89,7 +92,8 @@ def cmd_submit(argv: list[str]) -> int:
         if values.get("command"):
             raise ValidationError("given both as --command and after --", field="command",
                                   fix="give the run command once")
-        values["command"] = " ".join(_shell_quote(a) for a in rest)
+        # One word after `--` is a shell line (like the product's --cmd='...'); several are argv.
+        values["command"] = rest[0] if len(rest) == 1 else " ".join(_shell_quote(a) for a in rest)
     if "env" in values:
         values["env"] = ",".join(values["env"])
     for name, value in list(values.items()):
@@ -98,6 +102,8 @@ def cmd_submit(argv: list[str]) -> int:
     user = current_user()
     req = platform.jobs.request_from_values(values, user, source="cli")
     prep = platform.jobs.prepare(req)
+    for warning in prep.warnings:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
     if args.dry_run:
         if args.json:
             dump_json({"plan": _plain(prep.plan), "script": prep.script(), "job_dir": str(prep.job_dir),
@@ -228,9 +234,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if args.json:
         dump_json({"plugins": [i.as_dict() for i in infos], "errors": reg.load_errors})
         return 0
-    table(["KIND", "NAME", "PLUGIN", "DISTRIBUTION", "VERSION", "ENABLED", "FIELDS"],
+    table(["KIND", "NAME", "PLUGIN", "DISTRIBUTION", "VERSION", "ENABLED", "FIELDS", "NOTE"],
           [[i.kind, i.name, i.plugin, i.distribution, i.version, "yes" if i.enabled else "no",
-            ",".join(i.descriptor.option_schema().get("properties", {})) or "-"] for i in infos])
+            ",".join(i.descriptor.option_schema().get("properties", {})) or "-", i.note or ""]
+           for i in infos])
     for err in reg.load_errors:
         print(f"warning: {err}", file=sys.stderr)
     return 0
@@ -262,8 +269,23 @@ def cmd_images(args: argparse.Namespace) -> int:
 
         dump_json({"images": [asdict(i) for i in images]})
         return 0
-    table(["NAME", "RUNTIME", "TAGS", "ALIASES", "REFERENCE"],
-          [[i.name, i.runtime, ",".join(i.tags), ",".join(i.aliases), i.reference] for i in images])
+    from core.envbuild import is_built
+
+    table(["NAME", "RUNTIME", "TAGS", "BUILT", "ALIASES", "REFERENCE"],
+          [[i.name, i.runtime, ",".join(i.tags),
+            ("yes" if is_built(i.reference) else "no") if i.build else "-",
+            ",".join(i.aliases), i.reference] for i in images])
+    return 0
+
+
+@guarded(PROG)
+def cmd_images_build(args: argparse.Namespace) -> int:
+    platform = Platform()
+    for name in args.names:
+        result = platform.images.build(name, force=args.force,
+                                       log=lambda line: print(f"  {line}", file=sys.stderr))
+        state = f"built in {result.seconds:.0f} s" if result.built else "up to date"
+        print(f"{result.image}: {state} ({result.prefix})")
     return 0
 
 
@@ -279,6 +301,31 @@ def cmd_profile(_args: argparse.Namespace) -> int:
     print(f"export HPCAI_PYTHON={sys.executable}")
     print("source ${JHSCHEDULER_TOP}/etc/profile.unischeduler")
     return 0
+
+
+@guarded(PROG)
+def cmd_mlflow(args: argparse.Namespace) -> int:
+    """Start the tracking server, say where it is once healthy, and run until interrupted."""
+    settings = tracking.settings_from_config(Platform().config)
+    if args.host or args.port:
+        settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
+    if args.status:
+        info = tracking.describe(settings)
+        dump_json(info)
+        return 0 if info["healthy"] else 1
+    server = tracking.start_server(settings, wait_s=args.wait)
+    if not server.owned:
+        print(f"MLflow is already running at {server.url}")
+        return 0
+    print(f"MLflow tracking server ready at {server.url} (store {settings.backend_store_uri}, "
+          f"artifacts {settings.artifacts_destination}, log {settings.log_file})", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        return server.wait()
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        server.stop()
 
 
 # --- the parser --------------------------------------------------------------------------------
@@ -332,6 +379,10 @@ def build_parser() -> argparse.ArgumentParser:
     il.add_argument("--tag")
     il.add_argument("--json", action="store_true")
     il.set_defaults(func=cmd_images)
+    ib = im_sub.add_parser("build", help="build the Python environment of a catalog image from its pinned spec")
+    ib.add_argument("names", nargs="+", metavar="NAME")
+    ib.add_argument("--force", action="store_true", help="rebuild even when the environment exists")
+    ib.set_defaults(func=cmd_images_build)
 
     pr = sub.add_parser("profile", help="shell lines for the product's #BSUB scripts (eval \"$(hpcai profile)\")")
     pr.set_defaults(func=cmd_profile)
@@ -343,6 +394,13 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--threads", type=int, default=16, help="WSGI worker threads (log streams hold one each)")
     sv.add_argument("--no-watch", action="store_true", help="do not run the scheduler watcher in this process")
     sv.set_defaults(func=cmd_serve)
+
+    ml = sub.add_parser("mlflow", help="run the managed MLflow tracking server ([tracking] of etc/hpcai.toml)")
+    ml.add_argument("--host", help="address to listen on (default from [tracking])")
+    ml.add_argument("--port", type=int, help="port to listen on (default from [tracking])")
+    ml.add_argument("--wait", type=float, metavar="SECONDS", help="longest wait for /health at start")
+    ml.add_argument("--status", action="store_true", help="print the settings and whether the server answers")
+    ml.set_defaults(func=cmd_mlflow)
     return p
 
 

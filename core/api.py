@@ -51,11 +51,18 @@ class Framework(Descriptor):
     def rewrite_argv(self, mode: str, role: Role, argv: list[str]) -> list[str]:
         return argv
 
+    def adjust_roles(self, mode: str, roles: list[Role]) -> list[Role]:
+        """Add the processes this framework needs besides the mode's (a TF chief, a MindSpore
+        scheduler). Called after the mode built its roles, before the contract."""
+        return roles
+
 
 class ParallelMode(Descriptor):
     kind: ClassVar[str] = "mode"
     #: rendezvous ports the job needs (allocated per job, never shared by two live jobs)
     ports: int = 0
+    #: ports every rank owns (its own endpoint: TF and Paddle PS tasks); `{{rank_port}}`
+    rank_ports: int = 0
     reserved_env: tuple[str, ...] = ()
     #: option-schema fields that define the topology (counts, spec pickers); a machine file
     #: (#BSUB -mf) replaces them
@@ -88,6 +95,10 @@ class Image:
     aliases: list[str] = field(default_factory=list)
     description: str = ""
     frameworks: list[str] = field(default_factory=list)
+    #: how `hpcai images build` makes this environment (pinned requirements ...); see core.envbuild
+    build: dict[str, Any] = field(default_factory=dict)
+    #: set for every rank that runs in this image (e.g. where compiled ops are cached)
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -132,6 +143,9 @@ class JobRef:
 class Scheduler(Descriptor):
     kind: ClassVar[str] = "scheduler"
     capabilities: frozenset[str] = frozenset()  # arrays, hetjobs, suspend, gpus, queues
+    #: how hooks/jairun starts the ranks inside the allocation: "fork" (processes on the batch
+    #: host, placed from HPCAI_HOSTS) or "srun" (one Slurm step; each task places itself)
+    launcher: str = "fork"
 
     def configure(self, settings: dict[str, Any], spool: str) -> None:
         """Receive this scheduler's section of etc/hpcai.toml and the spool directory."""

@@ -347,10 +347,55 @@ def _find_jairun(t: _Text, env: Mapping[str, str]) -> JairunCall | None:
     return call
 
 
+def _open_quote(line: str, quote: str) -> str:
+    """The quote still open at the end of `line` ("" if none), given the one open before it."""
+    i = 0
+    while i < len(line):
+        c = line[i]
+        if quote == "'":
+            quote = "" if c == "'" else quote
+        elif c == "\\":
+            i += 1
+        elif quote == '"':
+            quote = "" if c == '"' else quote
+        elif c in "'\"":
+            quote = c
+        i += 1
+    return quote
+
+
+def join_dangling_options(text: str) -> tuple[str, list[int]]:
+    """The manual prints the jairun call over several lines without the trailing backslashes
+    (`...jairun djm command` then `--job-type standalone --image ...` on the next lines), which
+    sh would run as separate commands. Join such `--option` lines onto the call, as the
+    product's users mean it. Returns the text (line numbers unchanged) and the lines joined."""
+    lines = text.split("\n")
+    joined: list[int] = []
+    in_call, quote = False, ""
+    for i, line in enumerate(lines):
+        words = line.split()
+        if not in_call and words and _is_jairun(words[0].strip("\"'")):
+            in_call, quote = True, ""
+        elif in_call and not quote and not (words and words[0].startswith("--")):
+            in_call = False
+        if in_call:
+            quote = _open_quote(line, quote)
+        if in_call and not quote and i + 1 < len(lines) and lines[i + 1].lstrip().startswith("--"):
+            stripped = line.rstrip()
+            if not _continues(stripped):
+                lines[i] = stripped + " \\"
+                joined.append(i + 2)
+            else:
+                lines[i] = stripped  # "\  " would escape a space instead of joining lines
+    return "\n".join(lines), joined
+
+
 def parse_batch_script(text: str, source: str = "<stdin>",
                        env: Mapping[str, str] | None = None) -> BatchScript:
     """Read #BSUB directives and the jairun call (if any). `env` (default os.environ) expands
-    `$VAR` in jairun option values, as the submitting shell would."""
+    `$VAR` in jairun option values, as the submitting shell would. The returned text has the
+    manual's dangling `--option` lines joined onto the jairun call (see join_dangling_options)."""
+    text, _ = join_dangling_options(text)
     t = _Text(text, source)
     return BatchScript(directives=_parse_directives(t),
                        jairun=_find_jairun(t, os.environ if env is None else env), text=text)

@@ -56,5 +56,5 @@ def request_from_script(text: str, user: str, submit_dir: Path, source: str,
         user=user, command=call.cmd if call else "", workdir=str(workdir), image=call.image if call else None,
         mode=mode, name=d.name or (Path(source).stem if source != "<stdin>" else "NONAME"),
         queue=d.queue, app_profile=d.app, time_limit_min=d.time_limit_min,
-        mem_limit_mb=d.mem_limit_mb, extra_ports=d.ports, groups=groups, batch_script=text,
+        mem_limit_mb=d.mem_limit_mb, extra_ports=d.ports, groups=groups, batch_script=script.text,
         cwd=str(cwd), stdout=d.stdout, stderr=d.stderr, source="jsub")

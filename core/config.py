@@ -33,6 +33,8 @@ class Config:
     schedulers: dict[str, dict[str, Any]] = field(default_factory=dict)
     images_file: Path = Path()
     specs_file: Path = Path()
+    images_dir: Path = Path()  # where `hpcai images build` puts image environments
+    allow_cpu_for_gpu_only: bool = False  # CPU-only test sites: let GPU-only modes take CPU specs
     port_range: tuple[int, int] = (29500, 39499)
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -42,6 +44,12 @@ class Config:
 
 def _split(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _bool(text: str | None, default: bool) -> bool:
+    if text is None or text == "":
+        return default
+    return text.strip().lower() in ("1", "true", "yes", "on")
 
 
 def load_config(environ: dict[str, str] | None = None) -> Config:
@@ -82,7 +90,10 @@ def load_config(environ: dict[str, str] | None = None) -> Config:
         site_modules=list(plugins.get("site_modules", [])),
         schedulers=dict(raw.get("schedulers", {})),
         images_file=where(env.get("HPCAI_IMAGES") or core.get("images", "etc/images.toml")),
+        images_dir=where(env.get("HPCAI_IMAGES_DIR") or core.get("images_dir", "var/images")),
         specs_file=where(env.get("HPCAI_SPECS") or core.get("resource_specs", "etc/resource_specs.toml")),
         port_range=(int(low), int(high)),
+        allow_cpu_for_gpu_only=_bool(env.get("HPCAI_ALLOW_CPU_FOR_GPU_ONLY"),
+                                     bool(core.get("allow_cpu_for_gpu_only", False))),
         raw=raw,
     )

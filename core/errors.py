@@ -10,7 +10,8 @@ from __future__ import annotations
 class HpcaiError(Exception):
     """A problem the user can fix. `field` names the input at fault, when there is one."""
 
-    status = 400
+    status = 400  # HTTP status the API answers with
+    exit_code = 2  # CLI exit status
 
     def __init__(self, message: str, field: str | None = None, fix: str | None = None):
         self.message = message
@@ -59,6 +60,14 @@ class SchedulerUnavailable(HpcaiError):
     """The scheduler could not be reached; nothing was submitted."""
 
     status = 503
+    exit_code = 1
+
+
+class DatabaseUnavailable(HpcaiError):
+    """The platform database could not be reached; nothing was changed."""
+
+    status = 503
+    exit_code = 1
 
 
 class ParseError(ValidationError):

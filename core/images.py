@@ -16,6 +16,9 @@ from pathlib import Path
 from core.api import Image
 from core.errors import HpcaiError, ValidationError
 
+# Pins every image build honours (torch stays the CPU build hpcai itself uses).
+CONSTRAINTS = Path(__file__).resolve().parent.parent / "scripts" / "constraints.txt"
+
 
 def _expand(value: str, home: Path) -> str:
     value = value.replace("{prefix}", sys.prefix).replace("{home}", str(home))
@@ -31,8 +34,9 @@ def strip_registry(reference: str) -> str:
 
 
 class ImageCatalog:
-    def __init__(self, path: Path, home: Path):
+    def __init__(self, path: Path, home: Path, images_dir: Path | None = None):
         self.path = path
+        self.images_dir = images_dir or home / "var" / "images"
         self.images: list[Image] = []
         if path.exists():
             try:
@@ -42,7 +46,34 @@ class ImageCatalog:
             for entry in data.get("image", []):
                 entry = dict(entry)
                 entry["reference"] = _expand(entry.get("reference", ""), home)
-                self.images.append(Image(**entry))
+                try:
+                    self.images.append(Image(**entry))
+                except TypeError as exc:
+                    raise HpcaiError(f"{path}: image {entry.get('name')!r}: {exc}",
+                                     fix="see the keys documented at the top of the catalog") from exc
+        by_name = {i.name: i for i in self.images}
+        for image in self.images:  # buildable images live where their pinned spec says
+            if image.build and not image.reference:
+                from core.envbuild import env_path
+
+                image.reference = str(env_path(self.images_dir, image, self.base_of(image, by_name)))
+        for image in self.images:
+            image.env = {k: v.replace("{reference}", image.reference) for k, v in image.env.items()}
+
+    def base_of(self, image: Image, by_name: dict[str, Image] | None = None) -> Image | None:
+        name = image.build.get("base") if image.build else None
+        if not name:
+            return None
+        by_name = by_name or {i.name: i for i in self.images}
+        if name not in by_name:
+            raise HpcaiError(f"image '{image.name}' is built on unknown image '{name}'",
+                             fix="fix `base` in etc/images.toml")
+        base = by_name[name]
+        if base.build and not base.reference:  # bases are resolved first when they build too
+            from core.envbuild import env_path
+
+            base.reference = str(env_path(self.images_dir, base, self.base_of(base, by_name)))
+        return base
 
     def tagged(self, tag: str | None) -> list[Image]:
         if not tag:
@@ -68,3 +99,13 @@ class ImageCatalog:
             raise ValidationError(f"unknown image '{reference}'", field=field,
                                   fix=f"choose one of: {names} (see `hpcai images list`)")
         return image
+
+    def build(self, name: str, force: bool = False, log=print):  # type: ignore[no-untyped-def]
+        """Build an image's environment (and its base's first); see core.envbuild."""
+        from core.envbuild import build
+
+        image = self.resolve(name)
+        base = self.base_of(image)
+        if base is not None and base.build:
+            self.build(base.name, log=log)
+        return build(image, base, CONSTRAINTS, log=log, force=force)

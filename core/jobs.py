@@ -9,13 +9,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import shutil
 import socket
 import sys
 import uuid as uuidlib
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +23,7 @@ from core import schema as schemas
 from core.api import Framework, JobRef, ParallelMode, Runtime, Scheduler, ScriptContext
 from core.errors import HpcaiError, NotFound, PermissionDenied, SchedulerUnavailable, ValidationError, ValidationErrors
 from core.jobschema import CORE_FIELDS, core_schema
-from core.plan import LaunchPlan, ResourceRequest, Role, RoleGroup, template_names
+from core.plan import LaunchPlan, ResourceRequest, template_names
 from core.ports import allocate_ports, release_ports
 from core.store import JobRow, id_in_range
 from core.types import LIVE_STATES, JobRequest, JobState, JobStatus, Mount
@@ -92,7 +90,7 @@ class Prepared:
     stderr: str | None
     body: str
     ports_needed: int
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # shown to the user; the job still runs
 
     def context(self, python: str = sys.executable) -> ScriptContext:
         return ScriptContext(job_dir=str(self.job_dir), cwd=self.request.cwd or self.plan.workdir,
@@ -136,12 +134,16 @@ class JobService:
         """The merged schema of a training form for this framework/mode/runtime choice."""
         reg = self.p.registry
         fw: Framework | None = reg.get("framework", framework) if framework else None
-        modes = list(fw.modes) if fw else reg.names("mode")
+        installed = reg.names("mode")
+        modes = [m for m in fw.modes if m in installed] if fw else installed
+        if fw and mode and mode not in modes:
+            raise ValidationError(f"framework {fw.name} does not offer mode '{mode}'", field="mode",
+                                  fix=f"choose one of: {', '.join(modes)}")
         base = core_schema(reg.names("framework"), modes, reg.names("runtime"),
                            reg.names("scheduler"), [i.name for i in self.p.images.images])
         if fw:
             base["properties"]["name"]["default"] = fw.default_job_name or fw.name
-            base["properties"]["mode"]["default"] = fw.modes[0]
+            base["properties"]["mode"]["default"] = modes[0] if modes else None
             tagged = self.p.images.tagged(fw.image_tag)
             if tagged:
                 base["properties"]["image"]["default"] = tagged[0].name
@@ -152,14 +154,30 @@ class JobService:
         fragments: list[tuple[str, dict[str, Any]]] = [("core", base)]
         if fw:
             fragments.append((f"framework {fw.name}", fw.option_schema()))
-        mode_name = mode or (fw.modes[0] if fw else None)
+        mode_name = mode or (modes[0] if fw and modes else None)
         if mode_name:
             fragments.append((f"mode {mode_name}", reg.get("mode", mode_name).option_schema()))
         rt = reg.get("runtime", runtime or self.p.config.default_runtime)
         fragments.append((f"runtime {rt.name}", rt.option_schema()))
         for opt in reg.list("option", enabled_only=True):
             fragments.append((f"option {opt.name}", opt.descriptor.option_schema()))
-        return schemas.merge(fragments)
+        merged = schemas.merge(fragments)
+        if fw and mode_name in fw.gpu_only_modes and not self.p.config.allow_cpu_for_gpu_only:
+            self._gpu_only_pickers(merged, fw, mode_name)
+        return merged
+
+    def _gpu_only_pickers(self, schema: dict[str, Any], fw: Framework, mode: str) -> None:
+        """MindSpore and DeepSpeed take GPU specs only (spec 03 §2.1); say so on each picker,
+        and say why the form cannot be sent when the site has no GPU spec at all."""
+        has_gpu_spec = any(spec.kind == "gpu" for spec in self.p.specs.all())
+        for prop in schema["properties"].values():
+            if prop.get("x-widget") != "resource-spec":
+                continue
+            prop["x-spec-kind"] = "gpu"
+            prop["description"] = f"GPU resource specs only ({fw.title} {mode})"
+            if not has_gpu_spec:
+                prop["x-unavailable"] = (f"this site defines no GPU resource spec; {fw.title} {mode} "
+                                         f"jobs need one (ask the site admin)")
 
     def request_from_values(self, values: dict[str, Any], user: str, source: str) -> JobRequest:
         """Flat form/CLI/API values -> JobRequest (core fields typed, the rest as options)."""
@@ -176,6 +194,7 @@ class JobService:
     def prepare(self, req: JobRequest) -> Prepared:
         """Validate everything and build the plan. No side effects: --dry-run calls only this."""
         reg = self.p.registry
+        warnings: list[str] = []
         scheduler = reg.scheduler(req.scheduler or self.p.config.default_scheduler)
         runtime: Runtime = reg.get("runtime", req.runtime or self.p.config.default_runtime)
         image = None
@@ -201,9 +220,15 @@ class JobService:
             image = tagged[0]
         if image is not None:
             req.image = image.name
-            if fw and fw.name not in image.frameworks and fw.image_tag.lower() not in (t.lower() for t in image.tags):
-                raise ValidationError(f"image '{image.name}' is not made for {fw.name}", field="image",
-                                      fix="choose one of: " + ", ".join(i.name for i in self.p.images.tagged(fw.image_tag)))
+            tagged_for_fw = fw is not None and fw.image_tag.lower() in (t.lower() for t in image.tags)
+            if fw and fw.image_tag and image.frameworks and fw.name not in image.frameworks:
+                raise ValidationError(f"image '{image.name}' does not contain {fw.title} "
+                                      f"(it has {', '.join(image.frameworks)})", field="image",
+                                      fix="choose one of: "
+                                      + ", ".join(i.name for i in self.p.images.tagged(fw.image_tag)))
+            if fw and fw.image_tag and not tagged_for_fw:
+                warnings.append(f"image '{image.name}' is not tagged {fw.image_tag}; "
+                                f"make sure it contains {fw.title}")
             why = runtime.check_image(image)
             if why:
                 raise ValidationError(why, field="image")
@@ -213,6 +238,8 @@ class JobService:
         values = {k: getattr(req, k) for k in CORE_FIELDS if k not in ("mounts",)}
         values["mounts"] = [asdict(m) for m in req.mounts]
         values.update(req.options)
+        values["command"] = req.command if req.command != "" else None
+        values["workdir"] = req.workdir or None
         values["scheduler"] = scheduler.name
         values["runtime"] = runtime.name
         schema = self.form_schema(fw.name if fw else None, mode_name, runtime.name)
@@ -244,12 +271,18 @@ class JobService:
         user_groups = self.groups_of(req.user)
         gpu_only = bool(fw and mode_name in fw.gpu_only_modes)
 
+        if gpu_only and self.p.config.allow_cpu_for_gpu_only:
+            gpu_only = False  # a CPU-only test site runs GPU frameworks on CPU (its choice)
+
         def spec(field_name: str, name: str) -> ResourceRequest:
             found = self.p.specs.get_visible(name, req.user, user_groups, field_name)
             if gpu_only and found.kind != "gpu":
+                gpu_specs = [s.name for s in self.p.specs.visible(req.user, user_groups) if s.kind == "gpu"]
+                fix = ("choose a GPU spec: " + ", ".join(gpu_specs)) if gpu_specs else \
+                    ("this site defines no GPU resource spec you may use; ask the admin for one "
+                     "(a CPU-only test site may set [core] allow_cpu_for_gpu_only = true)")
                 raise ValidationError(f"{fw.title} {mode_name} jobs need a GPU resource spec; "
-                                      f"'{name}' is a CPU spec", field=field_name,
-                                      fix="choose a GPU spec")
+                                      f"'{name}' is a CPU spec", field=field_name, fix=fix)
             return found.to_request()
 
         groups = req.groups if req.groups is not None else mode.groups_from_options(req.options, spec)
@@ -258,6 +291,8 @@ class JobService:
                 raise ValidationError("instance count must be at least 1", field="instances")
         argv = ["/bin/bash", "-c", req.command] if req.command else []
         roles = mode.roles(groups, argv)
+        if fw:
+            roles = fw.adjust_roles(mode_name, roles)
 
         self._check_env(req, fw, mode)
         reg.hook.hpcai_validate_job(request=req, user=req.user)
@@ -269,7 +304,12 @@ class JobService:
                           workdir=str(job_dir / "exec") if req.create_exec_dir else req.workdir,
                           framework=fw.name if fw else None, mode=mode_name, runtime=runtime.name,
                           scheduler=scheduler.name, env=dict(req.env), queue=req.queue,
-                          time_limit_min=req.time_limit_min)
+                          options=dict(req.options),
+                          time_limit_min=req.time_limit_min, launcher=scheduler.launcher,
+                          array_size=req.array_size or 0, rank_ports=mode.rank_ports)
+        if plan.array_size and "arrays" not in scheduler.capabilities:
+            raise ValidationError(f"the {scheduler.name} scheduler does not run job arrays",
+                                  field="array_size", fix="drop the array size or choose another scheduler")
         self._contract(plan, fw, mode, runtime, image, req)
         scheduler.check(plan)
         if req.cwd and not Path(req.cwd).is_dir():
@@ -282,7 +322,8 @@ class JobService:
             '#!/bin/bash\nexec "$HPCAI_PYTHON" "$HPCAI_JAIRUN" run "$HPCAI_JOB_DIR/plan.json"\n'
         return Prepared(request=req, plan=plan, scheduler=scheduler, framework=fw, mode=mode,
                         runtime=runtime, job_dir=job_dir, stdout=stdout, stderr=stderr, body=body,
-                        ports_needed=mode.ports + req.extra_ports)
+                        ports_needed=mode.ports + req.extra_ports + mode.rank_ports * plan.world_size,
+                        warnings=warnings)
 
     def _check_env(self, req: JobRequest, fw: Framework | None, mode: ParallelMode) -> None:
         """Framework and mode declare the variables they set; overlaps are refused (lesson 5)."""
@@ -549,10 +590,3 @@ def _chown_tree(path: Path, user: str) -> None:
             os.chown(os.path.join(root, f), pw.pw_uid, pw.pw_gid)
     os.chown(path.parent, pw.pw_uid, pw.pw_gid)
 
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def quote(argv: list[str]) -> str:
-    return " ".join(shlex.quote(a) for a in argv)

@@ -10,7 +10,7 @@ from typing import Any
 # Fields that map onto JobRequest attributes; every other field lands in JobRequest.options.
 CORE_FIELDS = ("name", "project", "framework", "image", "mode", "workdir", "create_exec_dir",
                "mounts", "command", "env", "shm_mb", "runtime", "scheduler", "queue",
-               "time_limit_min")
+               "time_limit_min", "array_size")
 
 
 def core_schema(frameworks: list[str], modes: list[str], runtimes: list[str],
@@ -41,8 +41,8 @@ def core_schema(frameworks: list[str], modes: list[str], runtimes: list[str],
                                  "properties": {"source": {"type": "string", "minLength": 1},
                                                 "target": {"type": ["string", "null"]}}},
                        "description": "SRC[:MOUNT_POINT]; an empty mount point equals SRC"},
-            "command": {"type": "string", "title": "Run command", "minLength": 1,
-                        "pattern": r"\S", "x-widget": "textarea", "x-order": 9,
+            "command": {"type": "string", "title": "Run command", "pattern": r"\S", "x-widget": "textarea",
+                        "x-order": 9,
                         "x-fix": "give the command to run, e.g. --command 'python train.py --batch=64'"},
             "env": {"type": "object", "title": "Environment variables", "default": {},
                     "additionalProperties": {"type": "string"}, "x-widget": "env", "x-order": 10,
@@ -51,6 +51,8 @@ def core_schema(frameworks: list[str], modes: list[str], runtimes: list[str],
             "queue": {"type": "string", "title": "Queue", "x-order": 40},
             "time_limit_min": {"type": "integer", "title": "Time limit (minutes)", "minimum": 1,
                                "x-order": 41},
+            "array_size": {"type": "integer", "title": "Array tasks", "minimum": 1, "x-order": 44,
+                           "description": "run N copies as a job array; each sees HPCAI_ARRAY_INDEX"},
             "runtime": {"type": "string", "title": "Runtime", "enum": runtimes, "x-order": 42},
             "scheduler": {"type": "string", "title": "Scheduler", "enum": schedulers, "x-order": 43},
         },

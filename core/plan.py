@@ -47,6 +47,12 @@ class Role:
     request: ResourceRequest
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
+    #: "each": the launcher starts every instance; "first": it starts only instance 0, whose
+    #: command (horovodrun, mpirun ...) spawns the others from the hostfile
+    start: str = "each"
+    #: a service role (parameter servers ...) that never ends by itself: the launcher stops it
+    #: once every other rank has exited successfully, and the job succeeds
+    daemon: bool = False
 
 
 @dataclass
@@ -64,7 +70,11 @@ class LaunchPlan:
     ports: list[int] = field(default_factory=list)
     queue: str | None = None
     time_limit_min: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # plugin-contributed job fields
     launcher: str = "fork"  # how jairun starts ranks: fork (this node) or srun (Slurm)
+    array_size: int = 0  # >0: a job array of that many tasks (HPCAI_ARRAY_INDEX 0..n-1)
+    #: ports each rank owns (its endpoint), allocated after the job's own ports in `ports`
+    rank_ports: int = 0
     version: int = PLAN_VERSION
 
     @property
@@ -146,9 +156,106 @@ def place(plan: LaunchPlan, hosts: list[tuple[str, int]]) -> list[Placement]:
 _VAR = re.compile(r"\{\{\s*([a-zA-Z0-9_.:-]+)\s*\}\}")
 
 
+def rank_port(plan: LaunchPlan, rank: int, which: int = 0) -> int | None:
+    """The `which`-th own port of a rank (None when the plan gives ranks no ports)."""
+    if plan.rank_ports <= which:
+        return None
+    job_ports = len(plan.ports) - plan.world_size * plan.rank_ports
+    index = job_ports + rank * plan.rank_ports + which
+    return plan.ports[index] if 0 <= index < len(plan.ports) else None
+
+
+def job_files(job_dir: str) -> dict[str, str]:
+    """Paths of the files the launcher writes into the job directory before ranks start."""
+    return {"hostfile": f"{job_dir}/hostfile", "nodefile": f"{job_dir}/nodefile"}
+
+
+def host_slots(placements: list[Placement]) -> list[tuple[str, int]]:
+    """[(host, ranks placed there)] in placement order: what horovodrun -H / mpirun want."""
+    out: dict[str, int] = {}
+    for p in placements:
+        out[p.host] = out.get(p.host, 0) + 1
+    return list(out.items())
+
+
+def hostfile_text(placements: list[Placement]) -> str:
+    """`host slots=N` per line: the hostfile format of mpirun, horovodrun and deepspeed."""
+    return "".join(f"{h} slots={n}\n" for h, n in host_slots(placements))
+
+
+def nodefile_text(placements: list[Placement]) -> str:
+    """One line per rank (PBS_NODEFILE style), in rank order."""
+    return "".join(f"{p.host}\n" for p in placements)
+
+
+def interface_for(address: str) -> str | None:
+    """The network interface this host uses to reach `address` (lo for a local address).
+
+    Reads /proc/net/route (Linux) so no subprocess or third-party module is needed; None
+    when it cannot tell.
+    """
+    import ipaddress
+    import socket
+
+    try:
+        target = ipaddress.ip_address(socket.gethostbyname(address))
+    except (OSError, ValueError):
+        return None
+    if target.is_loopback:
+        return "lo"
+    mine = local_addresses()
+    for iface, addr in mine.items():
+        if addr == str(target):
+            return "lo"  # our own address: the traffic stays on this host
+    best: tuple[int, str] | None = None
+    try:
+        lines = open("/proc/net/route").read().splitlines()[1:]
+    except OSError:
+        return None
+    for line in lines:
+        f = line.split()
+        if len(f) < 8:
+            continue
+        dest = int(f[1], 16).to_bytes(4, "little")
+        mask = int(f[7], 16).to_bytes(4, "little")
+        net = ipaddress.ip_network(f"{ipaddress.ip_address(dest)}/{ipaddress.ip_address(mask)}",
+                                   strict=False)
+        if target in net and (best is None or net.prefixlen > best[0]):
+            best = (net.prefixlen, f[0])
+    return best[1] if best else None
+
+
+def local_addresses() -> dict[str, str]:
+    """{interface: IPv4 address} of this host's configured interfaces (empty when unknown)."""
+    import fcntl
+    import socket
+    import struct
+
+    out: dict[str, str] = {}
+    try:
+        names = [n for _, n in socket.if_nameindex()]
+    except OSError:
+        return out
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for name in names:
+            try:
+                packed = fcntl.ioctl(s.fileno(), 0x8915,  # SIOCGIFADDR
+                                     struct.pack("256s", name[:15].encode()))
+            except OSError:
+                continue
+            out[name] = socket.inet_ntoa(packed[20:24])
+    return out
+
+
 def template_variables(plan: LaunchPlan, placements: list[Placement], me: Placement,
-                       extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The variables a plugin's env or argv template may use, for one rank."""
+                       extra: dict[str, str] | None = None, job_dir: str = "") -> dict[str, str]:
+    """The variables a plugin's env or argv template may use, for one rank.
+
+    Per role R: `role_size.R`, `role_hosts.R` (one host per instance), `role_head.R` (host of
+    instance 0), `endpoints.R` (host:port of each instance, from the ranks' own ports) and
+    `endpoints_json.R` (the same as a JSON list, for TF_CONFIG). `rank_port` is this rank's own
+    port; `hostfile`/`nodefile` the files the launcher writes; `host_slots` is `h:n,...`.
+    """
     hosts_in_order: list[str] = []
     for p in placements:
         if p.host not in hosts_in_order:
@@ -165,14 +272,29 @@ def template_variables(plan: LaunchPlan, placements: list[Placement], me: Placem
         "host": me.host,
         "head_host": placements[0].host,
         "hosts": ",".join(hosts_in_order),
+        "host_slots": ",".join(f"{h}:{n}" for h, n in host_slots(placements)),
         "job_uuid": plan.job_uuid,
+        "job_dir": job_dir,
+        **job_files(job_dir),
     }
     for i, port in enumerate(plan.ports):
         vars_[f"port{i}"] = str(port)
+    own = rank_port(plan, me.rank)
+    if own is not None:
+        vars_["rank_port"] = str(own)
+    all_endpoints = []
     for role in plan.roles:
         members = [p for p in placements if p.role == role.name]
         vars_[f"role_size.{role.name}"] = str(len(members))
         vars_[f"role_hosts.{role.name}"] = ",".join(p.host for p in members)
+        vars_[f"role_head.{role.name}"] = members[0].host if members else ""
+        if plan.rank_ports:
+            endpoints = [f"{p.host}:{rank_port(plan, p.rank)}" for p in members]
+            all_endpoints += endpoints
+            vars_[f"endpoints.{role.name}"] = ",".join(endpoints)
+            vars_[f"endpoints_json.{role.name}"] = json.dumps(endpoints)
+    if plan.rank_ports:
+        vars_["endpoints"] = ",".join(all_endpoints)
     vars_.update(extra or {})
     return vars_
 

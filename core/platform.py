@@ -10,6 +10,7 @@ from core.accounts import Accounts
 from core.config import Config, load_config
 from core.errors import HpcaiError
 from core.files import Workspace
+from core.experiments import ExperimentService
 from core.images import ImageCatalog
 from core.jobs import JobService
 from core.plugin_settings import PluginSettings
@@ -61,7 +62,7 @@ class Platform:
 
     @cached_property
     def images(self) -> ImageCatalog:
-        return ImageCatalog(self.config.images_file, self.config.home)
+        return ImageCatalog(self.config.images_file, self.config.home, self.config.images_dir)
 
     @cached_property
     def jobs(self) -> JobService:
@@ -86,3 +87,8 @@ class Platform:
     @cached_property
     def monitor(self) -> ClusterMonitor:
         return ClusterMonitor(self, ttl=float(self.config.raw.get("portal", {}).get("monitor_ttl", 30)))
+
+    @cached_property
+    def experiments(self) -> ExperimentService:
+        """Experiment data from the tracking server, filtered by what each user may see."""
+        return ExperimentService(self)

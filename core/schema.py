@@ -78,6 +78,8 @@ def _message(err: jsonschema.ValidationError, prop: dict[str, Any]) -> str:
         return "must not be empty"
     if v == "maxLength":
         return f"must be at most {err.validator_value} characters"
+    if v == "pattern" and err.validator_value == r"\S":
+        return "must not be empty or blank"
     if v == "pattern":
         return f"{err.instance!r} does not match the required pattern {err.validator_value}"
     return err.message

@@ -1,1 +1,63 @@
-import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+"""Shared fixtures: an isolated hpcai home per test, and the CLI run as a real subprocess."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+pytest_plugins = ["tests.fixtures_services"]
+
+BIN = pathlib.Path(sys.executable).parent
+
+
+class Cli:
+    """Runs hpcai's console scripts in a fresh process, against one test's data directory."""
+
+    def __init__(self, env: dict[str, str], cwd: pathlib.Path):
+        self.env, self.cwd = env, cwd
+
+    def __call__(self, *args: str, prog: str = "hpcai", input: str | None = None,
+                 cwd: pathlib.Path | None = None, timeout: float = 120,
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        exe = BIN / prog
+        cmd = [str(exe), *args] if exe.exists() else [sys.executable, "-m", "cli.main", *args]
+        return subprocess.run(cmd, env={**self.env, **(env or {})}, cwd=cwd or self.cwd, input=input,
+                              capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def hpcai_env(tmp_path: pathlib.Path) -> dict[str, str]:
+    data = tmp_path / "hpcai-data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HPCAI_")}
+    env.update({"HPCAI_DATA_DIR": str(data), "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+                "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+@pytest.fixture
+def cli(hpcai_env: dict[str, str], tmp_path: pathlib.Path) -> Cli:
+    return Cli(hpcai_env, tmp_path)
+
+
+@pytest.fixture
+def platform(hpcai_env: dict[str, str]):
+    """The same platform the CLI sees, in this process (to inspect the store)."""
+    from core.config import load_config
+    from core.platform import Platform
+
+    return Platform(load_config(hpcai_env))
+
+
+@pytest.fixture
+def project(tmp_path: pathlib.Path) -> pathlib.Path:
+    """A project directory holding the examples (the user's code)."""
+    d = tmp_path / "project"
+    d.mkdir()
+    for f in (ROOT / "examples" / "pytorch").glob("*.py"):
+        (d / f.name).write_text(f.read_text())
+    return d

@@ -19,9 +19,6 @@ from core.store import Store
 from core.watcher import Watcher
 from tests.webportal.conftest import scratch
 
-pytest_plugins = ["tests.fixtures_services"]
-
-
 @pytest.fixture(scope="module")
 def pg_store(pg_url: str) -> Iterator[Store]:
     """A fresh database of its own, migrated from empty by Alembic."""

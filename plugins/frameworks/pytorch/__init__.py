@@ -1,8 +1,9 @@
-"""PyTorch: standalone and DDP.
+"""PyTorch: standalone, DDP and Horovod.
 
 DDP contract: we start every rank ourselves (no torchrun) and give each process the variables
 `torch.distributed.init_process_group("env://")` reads. WORLD_SIZE and RANK count processes,
 not nodes (Kubeflow's pods-vs-processes trap); MASTER_PORT is the job's own allocated port.
+Horovod: horovodrun sets HOROVOD_* in each rank.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "RANK", "LOCAL_RANK", "WORLD_SIZE", "LO
 class PyTorch(Framework):
     name = "pytorch"
     title = "PyTorch"
-    modes = ("standalone", "ddp")
+    modes = ("standalone", "ddp", "horovod")
     image_tag = "PyTorch"
     default_job_name = "pytorch"
     reserved_env = {"ddp": DDP_ENV}

@@ -33,8 +33,11 @@ class Host(Runtime):
         extra: dict[str, str] = {}
         if image is not None:
             # jairun puts HPCAI_IMAGE_BIN first on PATH, so `python` is the image's python.
-            extra = {"HPCAI_IMAGE_BIN": str(Path(image.reference) / "bin"),
+            extra = {**image.env, "HPCAI_IMAGE_BIN": str(Path(image.reference) / "bin"),
                      "VIRTUAL_ENV": image.reference}
+        if shm_mb:
+            # Host processes share the node's /dev/shm; the request is passed on for the code.
+            extra["HPCAI_SHM_MB"] = str(shm_mb)
         return Wrapped(argv=list(argv), env=extra)
 
 

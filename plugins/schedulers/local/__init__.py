@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from core import gpus
 from core.api import JobRef, Scheduler, ScriptContext
 from core.errors import HpcaiError, ValidationError
 from core.hookspecs import hookimpl
@@ -28,19 +29,6 @@ from core.types import ClusterInfo, JobState, JobStatus
 from plugins.schedulers.local.ledger import Entry, Ledger, pid_alive, session_pids, signal_session
 
 KILL_GRACE_SECONDS = 10.0
-
-
-def _gpu_count() -> int:
-    try:
-        import pynvml  # nvidia-ml-py
-
-        pynvml.nvmlInit()
-        try:
-            return int(pynvml.nvmlDeviceGetCount())
-        finally:
-            pynvml.nvmlShutdown()
-    except Exception:  # no library, no driver or no GPU: this machine has none for us
-        return 0
 
 
 def _ts(value: float | None) -> datetime | None:
@@ -56,7 +44,9 @@ class LocalScheduler(Scheduler):
     def configure(self, settings: dict[str, Any], spool: str) -> None:
         super().configure(settings, spool)
         self.total_cpus = int(settings.get("cpus") or os.cpu_count() or 1)
-        self.total_gpus = int(settings["gpus"]) if "gpus" in settings else _gpu_count()
+        found = gpus.inventory() if "gpus" not in settings or "migs" not in settings else []
+        self.total_gpus = int(settings["gpus"]) if "gpus" in settings else len(found)
+        self.total_migs = int(settings["migs"]) if "migs" in settings else sum(len(g.mig) for g in found)
         self.poll_interval = float(settings.get("poll_interval", 0.5))
         self.ledger = Ledger(Path(spool) / ".local")
 
@@ -65,9 +55,12 @@ class LocalScheduler(Scheduler):
             raise ValidationError(
                 f"the job needs {plan.total_cpus} CPU slots but this machine has {self.total_cpus}",
                 field="resource_spec", fix="choose a smaller spec or fewer instances")
-        if plan.total_gpus > self.total_gpus:
+        mig = any(r.request.gpu_mode == "mig" for r in plan.roles if r.request.gpus)
+        have = self.total_migs if mig else self.total_gpus
+        if plan.total_gpus > have:
             raise ValidationError(
-                f"the job needs {plan.total_gpus} GPUs but this machine has {self.total_gpus}",
+                f"the job needs {plan.total_gpus} {'MIG instances' if mig else 'GPUs'} "
+                f"but this machine has {have}",
                 field="resource_spec", fix="choose a CPU spec or fewer instances")
 
     def render(self, plan: LaunchPlan, ctx: ScriptContext) -> str:
@@ -97,6 +90,7 @@ class LocalScheduler(Scheduler):
             uid = gid = None
         conf = {"script": script_path, "cwd": ctx.cwd, "stdout": ctx.stdout, "stderr": ctx.stderr,
                 "env": ctx.env, "total_cpus": self.total_cpus, "total_gpus": self.total_gpus,
+                "total_migs": self.total_migs,
                 "poll_interval": self.poll_interval, "uid": uid, "gid": gid}
         (job_dir / "local.json").write_text(json.dumps(conf, indent=2))
         with self.ledger.locked() as data:
@@ -104,6 +98,7 @@ class LocalScheduler(Scheduler):
             data["next_id"] = job_id + 1
             Ledger.put(data, Entry(id=job_id, job_dir=str(job_dir), cpus=plan.total_cpus,
                                    gpus=plan.total_gpus, submit_ts=time.time(),
+                                   gpu_mode=next((r.request.gpu_mode for r in plan.roles if r.request.gpus), None),
                                    time_limit_min=plan.time_limit_min))
         log = open(job_dir / "supervisor.log", "ab")
         try:

@@ -32,6 +32,7 @@ class Entry:
     end_ts: float | None = None
     suspended: bool = False
     gpu_ids: list[int] = field(default_factory=list)
+    gpu_mode: str | None = None  # exclusive (default) | shared | mig: which slots gpu_ids number
     time_limit_min: int | None = None
 
 

@@ -17,21 +17,32 @@ import sys
 import time
 from pathlib import Path
 
+from core import gpus
 from plugins.schedulers.local.ledger import Entry, Ledger, pid_alive, signal_session
 
 GRACE_SECONDS = 10
 
 
-def _used(entries: list[Entry], me: int) -> tuple[int, set[int]]:
-    cpus, gpus = 0, set()
+def _used(entries: list[Entry], me: Entry) -> tuple[int, set[int]]:
+    """CPU slots in use, and the GPU slots `me` may not take.
+
+    Exclusive jobs own their GPUs; shared jobs may share a GPU with other shared jobs (never with
+    an exclusive one); MIG jobs take MIG instances, a pool of their own.
+    """
+    cpus, taken = 0, set()
+    mine = "mig" if me.gpu_mode == "mig" else "gpu"
     for e in entries:
-        if e.id != me and e.state == "running" and pid_alive(e.supervisor_pid):
+        if e.id != me.id and e.state == "running" and pid_alive(e.supervisor_pid):
             cpus += e.cpus
-            gpus.update(e.gpu_ids)
-    return cpus, gpus
+            if ("mig" if e.gpu_mode == "mig" else "gpu") != mine:
+                continue
+            if me.gpu_mode == "shared" and e.gpu_mode == "shared":
+                continue
+            taken.update(e.gpu_ids)
+    return cpus, taken
 
 
-def admit(ledger: Ledger, job_id: int, total_cpus: int, total_gpus: int) -> Entry | None:
+def admit(ledger: Ledger, job_id: int, total_cpus: int, total_gpus: int, total_migs: int = 0) -> Entry | None:
     """Claim slots when this job is the oldest queued one and they are free (strict FIFO)."""
     with ledger.locked() as data:
         entries = Ledger.entries(data)
@@ -46,8 +57,9 @@ def admit(ledger: Ledger, job_id: int, total_cpus: int, total_gpus: int) -> Entr
         queued = sorted((e for e in entries if e.state == "queued"), key=lambda e: e.id)
         if queued[0].id != job_id:
             return None
-        used_cpus, used_gpus = _used(entries, job_id)
-        free_gpus = [g for g in range(total_gpus) if g not in used_gpus]
+        used_cpus, used_gpus = _used(entries, me)
+        pool = total_migs if me.gpu_mode == "mig" else total_gpus
+        free_gpus = [g for g in range(pool) if g not in used_gpus]
         if used_cpus + me.cpus > total_cpus or me.gpus > len(free_gpus):
             return None
         me.state = "running"
@@ -67,7 +79,7 @@ def main(ledger_dir: str, job_id: str) -> int:
     while True:
         if (job_dir / "cancelled").exists():
             return _finish(ledger, jid, None)
-        admitted = admit(ledger, jid, conf["total_cpus"], conf["total_gpus"])
+        admitted = admit(ledger, jid, conf["total_cpus"], conf["total_gpus"], conf.get("total_migs", 0))
         if admitted is not None:
             entry = admitted
             break
@@ -78,7 +90,8 @@ def main(ledger_dir: str, job_id: str) -> int:
     env.update({"HPCAI_JOB_ID": job_id, "LSB_JOBID": job_id,
                 "HPCAI_HOSTS": f"127.0.0.1:{max(entry.cpus, 1)}"})
     if entry.gpus:
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in entry.gpu_ids)
+        env["CUDA_VISIBLE_DEVICES"] = gpus.visible_devices(entry.gpu_mode, entry.gpu_ids,
+                                                           gpus.inventory() if entry.gpu_mode == "mig" else [])
     stdout_path = Path(conf["stdout"].replace("%J", job_id))
     stdout_path.parent.mkdir(parents=True, exist_ok=True)
     out = open(stdout_path, "ab")

@@ -20,9 +20,9 @@ def upgrade() -> None:
         sa.Column("name", sa.String(64), primary_key=True),
         sa.Column("password_hash", sa.String(255), nullable=False),
         sa.Column("role", sa.String(16), nullable=False),
-        sa.Column("full_name", sa.String(255)),
-        sa.Column("disabled", sa.Boolean),
-        sa.Column("created_at", sa.DateTime(timezone=True)),
+        sa.Column("full_name", sa.String(255), nullable=False),
+        sa.Column("disabled", sa.Boolean, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_table(
         "account_groups",
@@ -33,10 +33,10 @@ def upgrade() -> None:
         "api_tokens",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("user", sa.String(64), nullable=False),
-        sa.Column("label", sa.String(128)),
+        sa.Column("label", sa.String(128), nullable=False),
         sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
         sa.Column("prefix", sa.String(16), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True)),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_used", sa.DateTime(timezone=True)),
     )
     op.create_index("ix_api_tokens_user", "api_tokens", ["user"])
@@ -47,8 +47,8 @@ def upgrade() -> None:
         sa.Column("app", sa.String(64), nullable=False),
         sa.Column("name", sa.String(128), nullable=False),
         sa.Column("values", sa.JSON, nullable=False),
-        sa.Column("is_default", sa.Boolean),
-        sa.Column("created_at", sa.DateTime(timezone=True)),
+        sa.Column("is_default", sa.Boolean, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("user", "app", "name", name="uq_presets_user_app_name"),
     )
 
@@ -57,8 +57,8 @@ def upgrade() -> None:
         "plugin_settings",
         sa.Column("plugin", sa.String(128), primary_key=True),
         sa.Column("enabled", sa.Boolean, nullable=False),
-        sa.Column("changed_by", sa.String(64)),
-        sa.Column("changed_at", sa.DateTime(timezone=True)),
+        sa.Column("changed_by", sa.String(64), nullable=False),
+        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
     )
 
 

@@ -6,7 +6,7 @@ import os
 import shlex
 from typing import Any
 
-from core.api import ProxyRules, ServiceContext, ServiceType, StartPlan
+from core.api import ServiceContext, ServiceType, StartPlan
 from core.errors import ValidationError
 from core.hookspecs import hookimpl
 

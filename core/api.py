@@ -313,3 +313,76 @@ class DatasetBackend(Descriptor):
         `progress(fraction)` as it goes; return the options of the copy."""
         raise ValidationError(f"{self.title or self.name} datasets are shared by connection, not copied",
                               field="share_directory")
+
+
+# --- services (spec 06 §services): long-lived servers run as scheduler jobs ---------------------
+
+@dataclass
+class ServiceContext:
+    """What a service type knows when it builds its start plan (all job-side paths)."""
+
+    alias: str
+    user: str
+    job_dir: str  # `{job_dir}` in argv is resolved job-side; this is the same directory
+    base_path: str  # the proxy prefix, e.g. /dockerService/tensorboard-alice-1a2b3c4d
+
+
+@dataclass
+class StartPlan:
+    """How the job side starts a service. `{port}`, `{port1}`.. `{bind}`, `{job_dir}` and
+    `{base_path}` in argv, env values, `files` and `prepare` are filled in by hooks/svcrun,
+    which picks free ports on the node and reports them back in `<job_dir>/service.json`."""
+
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    ports: int = 1  # free ports the job side picks; `{port}` is the one the proxy forwards to
+    health_path: str = "/"
+    files: dict[str, str] = field(default_factory=dict)  # relative path in job dir -> content
+    prepare: list[list[str]] = field(default_factory=list)  # commands run before the server
+    cwd: str | None = None
+    ready_timeout_s: int = 300
+
+
+@dataclass
+class ProxyRules:
+    """How /dockerService/<alias>/... maps onto the service."""
+
+    strip_prefix: bool = True  # forward `/x` (True) or `/dockerService/<alias>/x` (False)
+    upstream_prefix: str = ""  # prepended to the forwarded path (custom services' proxy path)
+    rewrite_redirects: bool = True
+    rewrite_cookie_path: bool = True
+    request_headers: dict[str, str] = field(default_factory=dict)  # added when absent
+
+
+class ServiceType(Descriptor):
+    kind: ClassVar[str] = "service"
+    #: the product's classification column (visualization, serving, compose, custom)
+    category: str = "custom"
+    #: model-serving types may be protected by API keys (`auth` option)
+    api_keys: bool = False
+    #: the binary (or Python module) the type needs on the node; shown by `hpcai plugins`
+    requires: str = ""
+
+    def check(self, options: dict[str, Any]) -> None:
+        """Pre-start checks (model directory layout, files exist); raise ValidationError."""
+
+    @abstractmethod
+    def start_plan(self, options: dict[str, Any], ctx: ServiceContext) -> StartPlan:
+        ...
+
+    def proxy_rules(self, options: dict[str, Any]) -> ProxyRules:
+        return ProxyRules()
+
+    def auth_enabled(self, options: dict[str, Any]) -> bool:
+        return self.api_keys and bool(options.get("auth"))
+
+    def request_example(self, url: str, options: dict[str, Any]) -> str:
+        """A ready-to-paste request; `url` is the external URL, keys appear as ${YOUR_API_KEY}."""
+        return f"curl {url}/"
+
+    def status_note(self) -> str:
+        import shutil
+
+        if self.requires and shutil.which(self.requires) is None:
+            return f"{self.requires} is not installed on this host (it must exist on the nodes)"
+        return ""

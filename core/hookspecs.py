@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from core.api import DatasetBackend, Framework, JobOption, ParallelMode, Runtime, Scheduler
+    from core.api import DatasetBackend, Framework, JobOption, ParallelMode, Runtime, Scheduler, ServiceType
     from core.types import JobRequest, JobState
 
 hookspec = pluggy.HookspecMarker("hpcai")
@@ -53,6 +53,12 @@ def hpcai_dataset_backends() -> list["DatasetBackend"]:
     """Return dataset-backend descriptors (data files, PostgreSQL, HDFS, MySQL ...): the
     categories each holds, its option schema, connection test, streamed preview and how a job
     gets the data. A new storage backend is a new plugin implementing this hook."""
+
+
+@hookspec
+def hpcai_service_types() -> list["ServiceType"]:
+    """Return service-type descriptors (TensorBoard, TorchServe ...): option schema, start plan
+    (command, ports, health path), proxy rules, request example, whether API keys apply."""
 
 
 # --- policy hooks: every implementation is called, in registration order ---------------------

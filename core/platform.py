@@ -18,6 +18,7 @@ from core.plugin_settings import PluginSettings
 from core.monitor import ClusterMonitor
 from core.plugins import Registry, get_registry
 from core.presets import Presets
+from core.services import ServiceManager
 from core.specs import SpecCatalog
 from core.store import Store, open_store
 
@@ -79,6 +80,10 @@ class Platform:
     @cached_property
     def workspace(self) -> Workspace:
         return Workspace(self.config)
+
+    @cached_property
+    def services(self) -> ServiceManager:
+        return ServiceManager(self)
 
     @cached_property
     def monitor(self) -> ClusterMonitor:

@@ -17,7 +17,8 @@ from typing import Any, Iterable, TypeVar
 import pluggy
 
 from core import hookspecs
-from core.api import DatasetBackend, Descriptor, Framework, JobOption, ParallelMode, Runtime, Scheduler
+from core.api import (DatasetBackend, Descriptor, Framework, JobOption, ParallelMode, Runtime, Scheduler,
+                      ServiceType)
 from core.config import Config
 from core.errors import HpcaiError, ValidationError
 
@@ -32,6 +33,7 @@ KINDS: dict[str, tuple[str, type[Descriptor]]] = {
     "runtime": ("hpcai_runtimes", Runtime),
     "option": ("hpcai_job_options", JobOption),
     "dataset_backend": ("hpcai_dataset_backends", DatasetBackend),
+    "service": ("hpcai_service_types", ServiceType),
 }
 
 D = TypeVar("D", bound=Descriptor)

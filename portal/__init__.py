@@ -50,7 +50,7 @@ def create_app(platform: Platform | None = None, watcher: Any = None,
     app.extensions["hpcai"] = platform
     app.extensions["hpcai_watcher"] = watcher
 
-    from portal import api, auth, datasets, views
+    from portal import api, auth, datasets, services, views
 
     auth.init(app)
     app.register_blueprint(auth.bp)
@@ -58,4 +58,6 @@ def create_app(platform: Platform | None = None, watcher: Any = None,
     app.register_blueprint(api.bp)
     app.register_blueprint(datasets.api_bp)
     app.register_blueprint(datasets.pages_bp)
+    app.register_blueprint(services.bp)
+    app.register_blueprint(services.api)
     return app

@@ -29,6 +29,8 @@ from portal.web import platform
 bp = Blueprint("auth", __name__)
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 OPEN_ENDPOINTS = {"auth.login", "static", "api.openapi"}
+# The service proxy checks access itself (session, authorised user or service API key).
+PROXY_ENDPOINTS = {"services.proxy", "services.proxy_root", "services.proxy_bare"}
 
 
 def csrf_token() -> str:
@@ -77,6 +79,8 @@ def init(app: Flask) -> None:
     @app.before_request
     def _before() -> Any:
         _load_account()
+        if request.endpoint in PROXY_ENDPOINTS:
+            return None
         if request.endpoint in OPEN_ENDPOINTS:
             if request.endpoint == "auth.login":
                 _check_csrf()
@@ -91,6 +95,8 @@ def init(app: Flask) -> None:
 
     @app.after_request
     def _headers(resp: Any) -> Any:
+        if request.endpoint in PROXY_ENDPOINTS:
+            return resp  # a proxied service's own headers (its scripts, frames) stay as they are
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
         resp.headers.setdefault("Referrer-Policy", "same-origin")

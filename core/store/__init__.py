@@ -2,8 +2,8 @@
 
 from core.store.db import MAX_ID, Store, id_in_range, open_store
 from core.store.models import (AccountRow, ApiTokenRow, Base, DatasetRow, GroupMemberRow, JobRow, PluginSettingRow,
-                               PortAllocation, PresetRow, ResourceSpecRow)
+                               PortAllocation, PresetRow, ResourceSpecRow, ServiceKeyRow, ServiceRow)
 
 __all__ = ["Store", "open_store", "MAX_ID", "id_in_range", "Base", "JobRow", "PortAllocation",
            "ResourceSpecRow", "AccountRow", "GroupMemberRow", "ApiTokenRow", "PresetRow", "PluginSettingRow",
-           "DatasetRow"]
+           "DatasetRow", "ServiceRow", "ServiceKeyRow"]

@@ -173,3 +173,38 @@ class PluginSettingRow(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, nullable=False)
     changed_by: Mapped[str] = mapped_column(String(64), default="")
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class ServiceRow(Base):
+    """A service of "My services": its type's options; each start is a new scheduler job."""
+
+    __tablename__ = "services"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alias: Mapped[str] = mapped_column(String(160), unique=True, nullable=False)  # <type>-<user>-<uuid8>
+    user: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(128), nullable=False)
+    type: Mapped[str] = mapped_column(String(64), nullable=False)
+    description: Mapped[str] = mapped_column(Text, default="")
+    resource_spec: Mapped[str] = mapped_column(String(128), nullable=False)
+    image: Mapped[str | None] = mapped_column(String(255))
+    shm_mb: Mapped[int | None] = mapped_column(Integer)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    authorized: Mapped[list[str]] = mapped_column(JSON, default=list)  # users who may use it
+    classification: Mapped[str | None] = mapped_column(String(64))
+    job_uuid: Mapped[str | None] = mapped_column(String(36))  # the current (last) start
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ServiceKeyRow(Base):
+    """A service API key (spec F250): at most 5 per user, only the SHA-256 is kept."""
+
+    __tablename__ = "service_api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    key_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    prefix: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,14 +1,14 @@
 """Datasets (spec 05): one row per dataset, secrets encrypted in their own column.
 
 Revision ID: 0005_datasets
-Revises: 0001
+Revises: 0002_portal
 Create Date: 2026-11-27
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_datasets"
-down_revision = "0001"
+down_revision = "0002_portal"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,486 @@
+"""My services (spec 06 §services): long-lived servers run as scheduler jobs, reached through
+the portal's proxy at /dockerService/<alias>/, optionally protected by API keys.
+
+A service row keeps the type's options; every start submits a new job whose body is
+hooks/svcrun with the type's start plan. svcrun picks free ports on the node and writes
+`<job_dir>/service.json`; the service's state comes from the job (kept current by the
+watcher) plus that file. Nothing here knows a concrete service type.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import socket
+import uuid as uuidlib
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+
+from core import schema as schemas
+from core.api import ProxyRules, ServiceContext, ServiceType
+from core.errors import HpcaiError, NotFound, PermissionDenied, ValidationError, ValidationErrors
+from core.plan import RoleGroup
+from core.store import JobRow, ServiceKeyRow, ServiceRow, id_in_range
+from core.types import JobRequest, JobState
+
+if TYPE_CHECKING:
+    from core.platform import Platform
+
+PROXY_PREFIX = "/dockerService"
+MAX_KEYS = 5
+KEY_PREFIX = "hsk_"
+LOG_TAIL_LINES = 20
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+#: fields every service has (the product's create form); each type adds its own
+COMMON_FIELDS = ("name", "type", "resource_spec", "image", "shm_mb", "description", "classification")
+
+
+def common_schema(types: dict[str, str], specs: list[str]) -> dict[str, Any]:
+    return {
+        "type": "object", "required": ["name", "type", "resource_spec"],
+        "properties": {
+            "name": {"type": "string", "title": "Name", "x-order": 1, "pattern": NAME.pattern,
+                     "x-fix": "letters, digits, . _ - (at most 64), starting with a letter or digit"},
+            "type": {"type": "string", "title": "Service type", "enum": sorted(types), "x-order": 2,
+                     "x-enum-labels": types},
+            "resource_spec": {"type": "string", "title": "Resource specification", "enum": specs,
+                              "x-widget": "resource-spec", "x-order": 3},
+            "image": {"type": "string", "title": "Image", "x-order": 4,
+                      "description": "catalog image (etc/images.toml); empty = the node's own install"},
+            "shm_mb": {"type": "integer", "title": "Shared memory (MB)", "minimum": 0, "x-order": 5},
+            "description": {"type": "string", "title": "Description", "x-widget": "textarea", "x-order": 90},
+            "classification": {"type": "string", "title": "Classification", "x-order": 91},
+        },
+    }
+
+
+def _key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class ServiceView:
+    """Everything the detail page, the API and the proxy need about one service."""
+
+    id: int
+    alias: str
+    name: str
+    type: str
+    user: str
+    state: str  # stopped | queued | starting | running | failed | unknown
+    description: str
+    resource_spec: str
+    image: str | None
+    shm_mb: int | None
+    classification: str | None
+    options: dict[str, Any]
+    authorized: list[str]
+    auth: bool
+    category: str
+    job_id: int | None = None
+    scheduler_job_id: str | None = None
+    job_dir: str | None = None
+    node: str | None = None
+    host: str | None = None
+    port: int | None = None
+    ports: list[int] = field(default_factory=list)
+    internal_url: str | None = None
+    external_path: str = ""
+    command: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    reason: str | None = None
+    log_tail: list[str] = field(default_factory=list)
+    log_file: str | None = None
+    request_example: str = ""
+    usage: dict[str, Any] = field(default_factory=dict)
+    created_at: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ServiceManager:
+    def __init__(self, platform: "Platform"):
+        self.p = platform
+
+    # --- types and schema ---------------------------------------------------------------------
+
+    def types(self) -> dict[str, ServiceType]:
+        reg = self.p.registry
+        return {name: reg.get("service", name) for name in reg.names("service")}
+
+    def type(self, name: str) -> ServiceType:
+        st: ServiceType = self.p.registry.get("service", name, "type")
+        return st
+
+    def form_schema(self, type_name: str | None, user: str) -> dict[str, Any]:
+        types = {n: (t.title or n) for n, t in self.types().items()}
+        specs = [s.name for s in self.p.specs.visible(user, self.p.jobs.groups_of(user))]
+        fragments: list[tuple[str, dict[str, Any]]] = [("core", common_schema(types, specs))]
+        if type_name:
+            fragments.append((f"service {type_name}", self.type(type_name).option_schema()))
+        return schemas.merge(fragments)
+
+    def _validate(self, values: dict[str, Any], user: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Flat values -> (common fields, the type's options), every error named at once."""
+        type_name = values.get("type")
+        if not type_name:
+            raise ValidationError("is required", field="type",
+                                  fix="choose one of: " + ", ".join(sorted(self.types())))
+        st = self.type(type_name)
+        schema = self.form_schema(st.name, user)
+        values = {k: v for k, v in values.items() if v is not None and v != ""}
+        values = schemas.with_defaults(schema, values)
+        errors = schemas.validate(schema, values)
+        if errors:
+            raise ValidationErrors(errors)
+        common = {k: values.get(k) for k in COMMON_FIELDS}
+        options = {k: v for k, v in values.items() if k not in COMMON_FIELDS}
+        if common.get("image"):
+            self.p.images.resolve(common["image"])  # refused with the catalog's message (FAQ 6)
+        return common, options
+
+    # --- create / read --------------------------------------------------------------------------
+
+    def create(self, values: dict[str, Any], user: str, start: bool = True) -> ServiceRow:
+        common, options = self._validate(values, user)
+        with self.p.store.session() as s:
+            if s.scalar(select(ServiceRow.id).where(ServiceRow.user == user,
+                                                    ServiceRow.name == common["name"])):
+                raise ValidationError(f"you already have a service named '{common['name']}'",
+                                      field="name", fix="choose another name")
+            alias = f"{common['type']}-{user}-{uuidlib.uuid4().hex[:8]}".lower()
+            row = ServiceRow(alias=alias, user=user, name=common["name"], type=common["type"],
+                             description=common.get("description") or "",
+                             resource_spec=common["resource_spec"], image=common.get("image"),
+                             shm_mb=common.get("shm_mb"), options=options, authorized=[],
+                             classification=common.get("classification"))
+            s.add(row)
+        if start:
+            return self.start(row.alias, user)
+        return row
+
+    def _row(self, ref: str | int) -> ServiceRow:
+        text = str(ref).strip()
+        with self.p.store.session() as s:
+            row = None
+            if text.isdigit() and id_in_range(int(text)):
+                row = s.get(ServiceRow, int(text))
+            if row is None:
+                row = s.scalars(select(ServiceRow).where(ServiceRow.alias == text)).first()
+        if row is None:
+            raise NotFound(f"no service '{ref}'", field="service", fix="see My services for yours")
+        return row
+
+    def may_use(self, row: ServiceRow, user: str | None) -> bool:
+        return user is not None and (user == row.user or user in (row.authorized or []))
+
+    def get(self, ref: str | int, user: str) -> ServiceRow:
+        row = self._row(ref)
+        if not (self.may_use(row, user) or self.p.jobs.is_admin(user)):
+            raise NotFound(f"no service '{ref}'", field="service", fix="see My services for yours")
+        return row
+
+    def list(self, user: str, all_users: bool = False) -> list[ServiceRow]:
+        q = select(ServiceRow)
+        if not (all_users and self.p.jobs.is_admin(user)):
+            q = q.where(ServiceRow.user == user)
+        with self.p.store.session() as s:
+            rows = list(s.scalars(q.order_by(ServiceRow.id.desc())))
+            if not all_users:  # services others authorised this user to use
+                rows += [r for r in s.scalars(select(ServiceRow).where(ServiceRow.user != user))
+                         if user in (r.authorized or [])]
+        return rows
+
+    def job(self, row: ServiceRow) -> JobRow | None:
+        if not row.job_uuid:
+            return None
+        with self.p.store.session() as s:
+            return s.scalars(select(JobRow).where(JobRow.uuid == row.job_uuid)).first()
+
+    @staticmethod
+    def report(job: JobRow | None) -> dict[str, Any]:
+        """What the job side wrote in service.json (host, ports, starting/ready/exited)."""
+        if job is None:
+            return {}
+        try:
+            return json.loads((Path(job.job_dir) / "service.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def state(self, row: ServiceRow, job: JobRow | None = None, info: dict[str, Any] | None = None) -> str:
+        job = job if job is not None else self.job(row)
+        if job is None:
+            return "stopped"
+        js = JobState(job.state)
+        if js == JobState.CANCELLED:
+            return "stopped"
+        if js in (JobState.FAILED, JobState.SUCCEEDED):
+            return "failed"  # a server that ends by itself has failed, whatever its exit code
+        if js == JobState.QUEUED:
+            return "queued"
+        if js == JobState.RUNNING:
+            info = info if info is not None else self.report(job)
+            return "running" if info.get("state") == "ready" else "starting"
+        return js.value  # suspended, unknown
+
+    def view(self, row: ServiceRow, external_base: str = "") -> ServiceView:
+        st = self.type(row.type)
+        job = self.job(row)
+        info = self.report(job)
+        state = self.state(row, job, info)
+        path = f"{PROXY_PREFIX}/{row.alias}"
+        v = ServiceView(id=row.id, alias=row.alias, name=row.name, type=row.type, user=row.user,
+                        state=state, description=row.description or "", resource_spec=row.resource_spec,
+                        image=row.image, shm_mb=row.shm_mb, classification=row.classification,
+                        options=dict(row.options or {}), authorized=list(row.authorized or []),
+                        auth=st.auth_enabled(row.options or {}), category=st.category,
+                        external_path=path + "/",
+                        created_at=row.created_at.isoformat() if row.created_at else None)
+        v.request_example = st.request_example(f"{external_base}{path}", row.options or {})
+        if job is not None:
+            v.job_id, v.scheduler_job_id, v.job_dir = job.id, job.scheduler_job_id, job.job_dir
+            v.node = job.exec_hosts
+            v.reason = job.reason
+            v.log_file = f"output.{job.scheduler_job_id}.txt" if job.scheduler_job_id else None
+            splan = (job.request or {}).get("options", {}).get("service_plan", {})
+            v.command = " ".join(splan.get("argv", []))
+            v.env = dict(splan.get("env", {}))
+            if info and state in ("starting", "running"):
+                v.host, v.port, v.ports = info.get("host"), info.get("port"), list(info.get("ports", []))
+                v.internal_url = f"http://{v.host}:{v.port}/"
+                v.usage = _usage(info.get("pid"))
+            if state == "failed":
+                v.log_tail = self.log_tail(job)
+        return v
+
+    def log_path(self, job: JobRow) -> Path | None:
+        if job.stdout_path and Path(job.stdout_path).exists():
+            return Path(job.stdout_path)
+        cands = sorted(Path(job.job_dir).glob("output.*.txt"))
+        return cands[0] if cands else None
+
+    def log_tail(self, job: JobRow, lines: int = LOG_TAIL_LINES) -> list[str]:
+        path = self.log_path(job)
+        if path is None:
+            return []
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - 16384))
+            return f.read().decode(errors="replace").splitlines()[-lines:]
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def _control_check(self, row: ServiceRow, user: str, action: str) -> None:
+        """The creator may do everything; an admin may start, stop and restart others' services."""
+        if row.user == user:
+            return
+        if action in ("start", "stop", "restart") and self.p.jobs.is_admin(user):
+            return
+        if user in (row.authorized or []) or self.p.jobs.is_admin(user):
+            raise PermissionDenied(f"only {row.user} may {action} service {row.alias}", field="service")
+        raise NotFound(f"no service '{row.alias}'", field="service")
+
+    def check(self, row: ServiceRow) -> ServiceType:
+        """Everything that must hold before a start (FAQ 6, 17, 20): refuse with the reason."""
+        st = self.type(row.type)
+        st.check(dict(row.options or {}))
+        if row.image:
+            image = self.p.images.resolve(row.image)
+            why = self.p.registry.get("runtime", self.p.config.default_runtime).check_image(image)
+            if why:
+                raise ValidationError(why, field="image")
+        return st
+
+    def start(self, ref: str | int, user: str) -> ServiceRow:
+        row = self._row(ref)
+        self._control_check(row, user, "start")
+        if self.state(row) in ("queued", "starting", "running"):
+            raise ValidationError(f"service {row.alias} is already {self.state(row)}", field="service")
+        st = self.check(row)
+        owner = row.user
+        spec = self.p.specs.get_visible(row.resource_spec, owner, self.p.jobs.groups_of(owner), "resource_spec")
+        ctx = ServiceContext(alias=row.alias, user=owner, job_dir="{job_dir}",
+                             base_path=f"{PROXY_PREFIX}/{row.alias}")
+        plan = st.start_plan(dict(row.options or {}), ctx)
+        runtime = self.p.registry.get("runtime", self.p.config.default_runtime)
+        image = self.p.images.resolve(row.image) if row.image else None
+        wrapped = runtime.wrap(plan.argv, image, [], dict(plan.env), spec.gpus, row.shm_mb)
+        splan = {"argv": wrapped.argv, "env": {**wrapped.env, **plan.env}, "ports": plan.ports,
+                 "health_path": plan.health_path, "files": plan.files, "prepare": plan.prepare,
+                 "cwd": plan.cwd, "ready_timeout_s": plan.ready_timeout_s, "base_path": ctx.base_path,
+                 "bind": self.bind_address()}
+        body = ('#!/bin/bash\nexec "$HPCAI_PYTHON" "$HPCAI_HOME/hooks/svcrun" <<\'HPCAI_SERVICE_PLAN\'\n'
+                + json.dumps(splan, indent=1) + "\nHPCAI_SERVICE_PLAN\n")
+        workdir = self.p.workspace.home(owner)
+        req = JobRequest(user=owner, command="", workdir=str(workdir), mode="standalone", name=row.alias,
+                         batch_script=body, groups=[RoleGroup(1, spec.to_request())], source="service",
+                         shm_mb=row.shm_mb, classification=row.classification,
+                         options={"service_plan": splan})
+        prep = self.p.jobs.prepare(req)
+        job = self.p.jobs.submit_prepared(prep)
+        with self.p.store.session() as s:
+            r = s.get(ServiceRow, row.id)
+            r.job_uuid, r.updated_at = job.uuid, now()
+            return r
+
+    def stop(self, ref: str | int, user: str) -> ServiceRow:
+        row = self._row(ref)
+        self._control_check(row, user, "stop")
+        self._stop_job(row)
+        return self._row(row.id)
+
+    def _stop_job(self, row: ServiceRow) -> None:
+        job = self.job(row)
+        if job is not None and not JobState(job.state).terminal:
+            self.p.jobs.kill(job.id, row.user)
+
+    def restart(self, ref: str | int, user: str) -> ServiceRow:
+        row = self._row(ref)
+        self._control_check(row, user, "restart")
+        self._stop_job(row)
+        return self.start(row.id, user)
+
+    def modify(self, ref: str | int, values: dict[str, Any], user: str) -> ServiceRow:
+        """New parameters; a running service restarts with them, a stopped one uses them next start."""
+        row = self._row(ref)
+        self._control_check(row, user, "modify")
+        merged = {"name": row.name, "type": row.type, "resource_spec": row.resource_spec,
+                  "image": row.image, "shm_mb": row.shm_mb, "description": row.description,
+                  "classification": row.classification, **(row.options or {}), **values}
+        if merged["type"] != row.type:
+            raise ValidationError("the type of a service cannot change", field="type",
+                                  fix="create a new service of the other type")
+        common, options = self._validate(merged, row.user)
+        was_live = self.state(row) in ("queued", "starting", "running")
+        with self.p.store.session() as s:
+            r = s.get(ServiceRow, row.id)
+            r.name, r.resource_spec, r.image = common["name"], common["resource_spec"], common.get("image")
+            r.shm_mb, r.description = common.get("shm_mb"), common.get("description") or ""
+            r.classification, r.options, r.updated_at = common.get("classification"), options, now()
+        if was_live:
+            self._stop_job(row)
+            return self.start(row.id, user)
+        return self._row(row.id)
+
+    def authorize(self, ref: str | int, users: list[str], user: str) -> ServiceRow:
+        row = self._row(ref)
+        self._control_check(row, user, "authorize")
+        for name in users:
+            if self.p.accounts.find(name) is None:
+                raise ValidationError(f"no user '{name}'", field="authorized", fix="give existing user names")
+        with self.p.store.session() as s:
+            r = s.get(ServiceRow, row.id)
+            r.authorized = sorted(set(users) - {row.user})
+            return r
+
+    def delete(self, ref: str | int, user: str) -> None:
+        row = self._row(ref)
+        self._control_check(row, user, "delete")
+        self._stop_job(row)
+        with self.p.store.session() as s:
+            s.delete(s.get(ServiceRow, row.id))
+
+    # --- proxy support ---------------------------------------------------------------------------
+
+    def bind_address(self) -> str:
+        return str(self.p.config.raw.get("services", {}).get("bind", "127.0.0.1"))
+
+    def allowed_hosts(self, job: JobRow | None) -> set[str]:
+        """The proxy forwards only to cluster hosts: this host, configured nodes, the job's nodes."""
+        hosts = set(_local_names())
+        hosts |= set(self.p.config.raw.get("services", {}).get("cluster_hosts", []))
+        if job is not None and job.exec_hosts:
+            hosts |= {h.split(":")[0].split("*")[-1] for h in re.split(r"[,\s]+", job.exec_hosts) if h}
+        return hosts
+
+    def target(self, row: ServiceRow) -> tuple[str, int, ProxyRules]:
+        """Where the proxy forwards to, or an error saying why it cannot (not running ...)."""
+        job = self.job(row)
+        info = self.report(job)
+        state = self.state(row, job, info)
+        if state != "running":
+            raise HpcaiError(f"service {row.alias} is {state}", field="service",
+                             fix="start it and wait until it is running")
+        host, port = str(info.get("host")), int(info.get("port") or 0)
+        if host not in self.allowed_hosts(job) or not 0 < port < 65536:
+            raise PermissionDenied(f"service {row.alias} reports {host}:{port}, not a host of this cluster",
+                                   field="service")
+        return host, port, self.type(row.type).proxy_rules(dict(row.options or {}))
+
+    # --- API keys ----------------------------------------------------------------------------------
+
+    def create_key(self, user: str, name: str = "") -> tuple[int, str]:
+        """A new API key, returned once (only its hash is stored). At most MAX_KEYS per user."""
+        with self.p.store.session() as s:
+            count = s.scalar(select(func.count()).select_from(ServiceKeyRow).where(ServiceKeyRow.user == user))
+            if (count or 0) >= MAX_KEYS:
+                raise ValidationError(f"you already have {MAX_KEYS} API keys, the most allowed",
+                                      field="api_key", fix="delete one you no longer use first")
+            key = KEY_PREFIX + secrets.token_urlsafe(32)
+            row = ServiceKeyRow(user=user, name=name[:128], key_hash=_key_hash(key), prefix=key[:10])
+            s.add(row)
+            s.flush()
+            return row.id, key
+
+    def keys(self, user: str) -> list[ServiceKeyRow]:
+        with self.p.store.session() as s:
+            return list(s.scalars(select(ServiceKeyRow).where(ServiceKeyRow.user == user)
+                                  .order_by(ServiceKeyRow.id)))
+
+    def delete_key(self, user: str, key_id: int) -> None:
+        with self.p.store.session() as s:
+            row = s.get(ServiceKeyRow, key_id) if id_in_range(key_id) else None
+            if row is None or row.user != user:
+                raise NotFound(f"no API key {key_id}", field="api_key")
+            s.delete(row)
+
+    def key_user(self, key: str) -> str | None:
+        """Whose key this is (looked up on every request, so a deleted key stops at once)."""
+        if not key.startswith(KEY_PREFIX):
+            return None
+        digest = _key_hash(key)
+        with self.p.store.session() as s:
+            row = s.scalars(select(ServiceKeyRow).where(ServiceKeyRow.key_hash == digest)).first()
+        return row.user if row is not None and hmac.compare_digest(row.key_hash, digest) else None
+
+    def may_access(self, row: ServiceRow, session_user: str | None, bearer: str | None) -> bool:
+        """Owner's or an authorised user's portal session; or, with auth on, any of their keys."""
+        if self.may_use(row, session_user):
+            return True
+        if bearer and self.type(row.type).auth_enabled(row.options or {}):
+            return self.may_use(row, self.key_user(bearer))
+        return False
+
+
+@functools.lru_cache(maxsize=1)
+def _local_names() -> tuple[str, ...]:
+    """This host's names (getfqdn may ask DNS: once per process, not once per proxied request)."""
+    return ("127.0.0.1", "localhost", socket.gethostname(), socket.getfqdn())
+
+
+def _usage(pid: Any) -> dict[str, Any]:
+    """CPU seconds and resident memory of the server process (same node only; Linux /proc)."""
+    try:
+        stat = Path(f"/proc/{int(pid)}/stat").read_text().rsplit(")", 1)[1].split()
+        status = Path(f"/proc/{int(pid)}/status").read_text()
+    except (OSError, ValueError, TypeError, IndexError):
+        return {}
+    import os
+
+    tick = os.sysconf("SC_CLK_TCK")
+    rss = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+    return {"cpu_seconds": round((int(stat[11]) + int(stat[12])) / tick, 2), "rss_mb": round(rss / 1024, 1)}

@@ -21,26 +21,26 @@ def upgrade() -> None:
         sa.Column("user", sa.String(64), nullable=False),
         sa.Column("name", sa.String(128), nullable=False),
         sa.Column("type", sa.String(64), nullable=False),
-        sa.Column("description", sa.Text),
+        sa.Column("description", sa.Text, nullable=False),
         sa.Column("resource_spec", sa.String(128), nullable=False),
         sa.Column("image", sa.String(255)),
         sa.Column("shm_mb", sa.Integer),
-        sa.Column("options", sa.JSON),
-        sa.Column("authorized", sa.JSON),
+        sa.Column("options", sa.JSON, nullable=False),
+        sa.Column("authorized", sa.JSON, nullable=False),
         sa.Column("classification", sa.String(64)),
         sa.Column("job_uuid", sa.String(36)),
-        sa.Column("created_at", sa.DateTime(timezone=True)),
-        sa.Column("updated_at", sa.DateTime(timezone=True)),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_services_user", "services", ["user"])
     op.create_table(
         "service_api_keys",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("user", sa.String(64), nullable=False),
-        sa.Column("name", sa.String(128)),
+        sa.Column("name", sa.String(128), nullable=False),
         sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
         sa.Column("prefix", sa.String(16), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True)),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_service_api_keys_user", "service_api_keys", ["user"])
 

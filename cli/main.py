@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from cli.common import dump_json, guarded, job_dict, short_time, table
-from core import __version__
+from core import __version__, tracking
 from core.errors import ValidationError
 from core.platform import Platform
 from core.schema import is_visible
@@ -232,9 +234,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if args.json:
         dump_json({"plugins": [i.as_dict() for i in infos], "errors": reg.load_errors})
         return 0
-    table(["KIND", "NAME", "PLUGIN", "DISTRIBUTION", "VERSION", "ENABLED", "FIELDS"],
+    table(["KIND", "NAME", "PLUGIN", "DISTRIBUTION", "VERSION", "ENABLED", "FIELDS", "NOTE"],
           [[i.kind, i.name, i.plugin, i.distribution, i.version, "yes" if i.enabled else "no",
-            ",".join(i.descriptor.option_schema().get("properties", {})) or "-"] for i in infos])
+            ",".join(i.descriptor.option_schema().get("properties", {})) or "-", i.note or ""]
+           for i in infos])
     for err in reg.load_errors:
         print(f"warning: {err}", file=sys.stderr)
     return 0
@@ -300,6 +303,31 @@ def cmd_profile(_args: argparse.Namespace) -> int:
     return 0
 
 
+@guarded(PROG)
+def cmd_mlflow(args: argparse.Namespace) -> int:
+    """Start the tracking server, say where it is once healthy, and run until interrupted."""
+    settings = tracking.settings_from_config(Platform().config)
+    if args.host or args.port:
+        settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
+    if args.status:
+        info = tracking.describe(settings)
+        dump_json(info)
+        return 0 if info["healthy"] else 1
+    server = tracking.start_server(settings, wait_s=args.wait)
+    if not server.owned:
+        print(f"MLflow is already running at {server.url}")
+        return 0
+    print(f"MLflow tracking server ready at {server.url} (store {settings.backend_store_uri}, "
+          f"artifacts {settings.artifacts_destination}, log {settings.log_file})", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        return server.wait()
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        server.stop()
+
+
 # --- the parser --------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -358,6 +386,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("profile", help="shell lines for the product's #BSUB scripts (eval \"$(hpcai profile)\")")
     pr.set_defaults(func=cmd_profile)
+
+    ml = sub.add_parser("mlflow", help="run the managed MLflow tracking server ([tracking] of etc/hpcai.toml)")
+    ml.add_argument("--host", help="address to listen on (default from [tracking])")
+    ml.add_argument("--port", type=int, help="port to listen on (default from [tracking])")
+    ml.add_argument("--wait", type=float, metavar="SECONDS", help="longest wait for /health at start")
+    ml.add_argument("--status", action="store_true", help="print the settings and whether the server answers")
+    ml.set_defaults(func=cmd_mlflow)
     return p
 
 

@@ -143,6 +143,9 @@ class JobRef:
 class Scheduler(Descriptor):
     kind: ClassVar[str] = "scheduler"
     capabilities: frozenset[str] = frozenset()  # arrays, hetjobs, suspend, gpus, queues
+    #: how hooks/jairun starts the ranks inside the allocation: "fork" (processes on the batch
+    #: host, placed from HPCAI_HOSTS) or "srun" (one Slurm step; each task places itself)
+    launcher: str = "fork"
 
     def configure(self, settings: dict[str, Any], spool: str) -> None:
         """Receive this scheduler's section of etc/hpcai.toml and the spool directory."""

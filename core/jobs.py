@@ -293,7 +293,11 @@ class JobService:
                           framework=fw.name if fw else None, mode=mode_name, runtime=runtime.name,
                           scheduler=scheduler.name, env=dict(req.env), queue=req.queue,
                           options=dict(req.options),
-                          time_limit_min=req.time_limit_min, rank_ports=mode.rank_ports)
+                          time_limit_min=req.time_limit_min, launcher=scheduler.launcher,
+                          array_size=req.array_size or 0, rank_ports=mode.rank_ports)
+        if plan.array_size and "arrays" not in scheduler.capabilities:
+            raise ValidationError(f"the {scheduler.name} scheduler does not run job arrays",
+                                  field="array_size", fix="drop the array size or choose another scheduler")
         self._contract(plan, fw, mode, runtime, image, req)
         scheduler.check(plan)
         if req.cwd and not Path(req.cwd).is_dir():
@@ -429,7 +433,8 @@ class JobService:
             if row is None and ":" in text:
                 sched, sid = text.split(":", 1)
                 row = s.scalars(select(JobRow).where(JobRow.scheduler == sched,
-                                                     JobRow.scheduler_job_id == sid)).first()
+                                                     JobRow.scheduler_job_id == sid)
+                                .order_by(JobRow.id.desc())).first()  # newest: ids get reused
             if row is None and len(text) >= 6:
                 row = s.scalars(select(JobRow).where(JobRow.uuid.startswith(text))).first()
         if row is None:
@@ -441,8 +446,11 @@ class JobService:
     def get_by_scheduler_id(self, sched_id: str, user: str, scheduler: str | None = None) -> JobRow:
         scheduler = scheduler or self.p.config.default_scheduler
         with self.p.store.session() as s:
+            # A scheduler reuses ids after it loses its state (Slurm after a reinstall): the
+            # newest job with this id is the one the user means.
             row = s.scalars(select(JobRow).where(JobRow.scheduler == scheduler,
-                                                 JobRow.scheduler_job_id == sched_id)).first()
+                                                 JobRow.scheduler_job_id == sched_id)
+                            .order_by(JobRow.id.desc())).first()
         if row is None or (row.user != user and not is_admin(user)):
             raise NotFound(f"no job <{sched_id}>", field="job", fix="see `jjobs` for your jobs")
         return row

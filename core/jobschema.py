@@ -10,7 +10,7 @@ from typing import Any
 # Fields that map onto JobRequest attributes; every other field lands in JobRequest.options.
 CORE_FIELDS = ("name", "project", "framework", "image", "mode", "workdir", "create_exec_dir",
                "mounts", "command", "env", "shm_mb", "runtime", "scheduler", "queue",
-               "time_limit_min")
+               "time_limit_min", "array_size")
 
 
 def core_schema(frameworks: list[str], modes: list[str], runtimes: list[str],
@@ -51,6 +51,8 @@ def core_schema(frameworks: list[str], modes: list[str], runtimes: list[str],
             "queue": {"type": "string", "title": "Queue", "x-order": 40},
             "time_limit_min": {"type": "integer", "title": "Time limit (minutes)", "minimum": 1,
                                "x-order": 41},
+            "array_size": {"type": "integer", "title": "Array tasks", "minimum": 1, "x-order": 44,
+                           "description": "run N copies as a job array; each sees HPCAI_ARRAY_INDEX"},
             "runtime": {"type": "string", "title": "Runtime", "enum": runtimes, "x-order": 42},
             "scheduler": {"type": "string", "title": "Scheduler", "enum": schedulers, "x-order": 43},
         },

@@ -72,6 +72,7 @@ class LaunchPlan:
     time_limit_min: int | None = None
     options: dict[str, Any] = field(default_factory=dict)  # plugin-contributed job fields
     launcher: str = "fork"  # how jairun starts ranks: fork (this node) or srun (Slurm)
+    array_size: int = 0  # >0: a job array of that many tasks (HPCAI_ARRAY_INDEX 0..n-1)
     #: ports each rank owns (its endpoint), allocated after the job's own ports in `ports`
     rank_ports: int = 0
     version: int = PLAN_VERSION

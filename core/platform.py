@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from core.config import Config, load_config
+from core.experiments import ExperimentService
 from core.images import ImageCatalog
 from core.jobs import JobService
 from core.plugins import Registry, get_registry
@@ -35,3 +36,8 @@ class Platform:
     @cached_property
     def jobs(self) -> JobService:
         return JobService(self)
+
+    @cached_property
+    def experiments(self) -> ExperimentService:
+        """Experiment data from the tracking server, filtered by what each user may see."""
+        return ExperimentService(self)

@@ -105,6 +105,7 @@ class JobRequest:
     time_limit_min: int | None = None
     mem_limit_mb: int | None = None
     extra_ports: int = 0
+    array_size: int | None = None  # run the job as an array of this many tasks
     # Plugin-contributed fields (mode topology, job options), validated against merged schemas.
     options: dict[str, Any] = field(default_factory=dict)
     # Explicit topology from a machine file; when set it replaces the mode's spec pickers.

@@ -9,9 +9,16 @@
 set -euo pipefail
 
 # Debian packages the project needs; later issues add to this list (slurmctld, ...).
-APT_PACKAGES="postgresql procps psmisc openmpi-bin"
+# Slurm (issue 3): single-node test cluster (tests/services/slurm.sh).
+# Grid Engine (issue 3): DRMAA target (tests/services/gridengine.sh); needs the debconf
+# answers preseeded below, and libjemalloc2 for LD_PRELOAD (see notes/environment.md).
+APT_PACKAGES="postgresql procps psmisc munge slurmctld slurmd slurm-client \
+gridengine-master gridengine-exec gridengine-client gridengine-drmaa1.0 libjemalloc2 \
+openmpi-bin"
 
 TORCH_SPEC="torch==2.13.0"
+# setup.cfg extras installed into .venv (test tools, the tracking server and its SDK extras).
+EXTRAS="test,tracking"
 WHEEL_DIR="/opt/wheels"
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -50,6 +57,17 @@ else
         if [[ "$(id -u)" != "0" ]]; then
             command -v sudo >/dev/null 2>&1 || die "need root (or sudo) to install: ${missing[*]}"
             SUDO="sudo"
+        fi
+        if [[ " ${missing[*]} " == *" gridengine-"* ]]; then
+            # Without these answers gridengine-common asks interactively / leaves no cell.
+            $SUDO debconf-set-selections <<SEL
+gridengine-common shared/gridengineconfig boolean true
+gridengine-common shared/gridenginecell string default
+gridengine-common shared/gridenginemaster string $(hostname -s)
+gridengine-client shared/gridengineconfig boolean true
+gridengine-client shared/gridenginecell string default
+gridengine-client shared/gridenginemaster string $(hostname -s)
+SEL
         fi
         log "apt: installing ${missing[*]}"
         t0=$SECONDS
@@ -93,8 +111,8 @@ quiet_pip() { "${PIP[@]}" "$@" 2>&1 | { grep -v "^WARNING: Location 'file:" || t
 t0=$SECONDS
 log "pip: installing $TORCH_SPEC"
 quiet_pip install "${pip_args[@]}" "$TORCH_SPEC"
-log "pip: installing -e '.[test]'"
-(cd "$REPO_ROOT" && quiet_pip install "${pip_args[@]}" --config-settings editable_mode=compat -e '.[test]')
+log "pip: installing -e '.[$EXTRAS]'"
+(cd "$REPO_ROOT" && quiet_pip install "${pip_args[@]}" --config-settings editable_mode=compat -e ".[$EXTRAS]")
 # A resolver can still sneak another torch in; refuse to leave that behind.
 got="$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("torch"))')"
 [[ "$got" == "${TORCH_SPEC#torch==}"* ]] || die "torch $got installed, expected ${TORCH_SPEC#torch==}"

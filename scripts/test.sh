@@ -34,7 +34,23 @@ t0=$SECONDS
 bash "$PG" status >/dev/null 2>&1 || started+=("$PG")
 bash "$PG" start
 export HPCAI_TEST_PG_URL="$(bash "$PG" url)"
-echo "test.sh: setup ${t_setup}s, services $((SECONDS - t0))s; HPCAI_TEST_PG_URL=$HPCAI_TEST_PG_URL"
+
+# Slurm (tests/schedulers, tests/services): a private single-host cluster; needs root.
+SLURM=tests/services/slurm.sh
+if [[ "${HPCAI_TEST_SLURM:-auto}" != "0" && "$(id -u)" == "0" ]] && command -v slurmctld >/dev/null; then
+    bash "$SLURM" status >/dev/null 2>&1 || started+=("$SLURM")
+    bash "$SLURM" start
+    export HPCAI_TEST_SLURM_CONF="$(bash "$SLURM" conf)"
+fi
+# Grid Engine (the DRMAA backend of tests/schedulers): one per host, needs root.
+GE=tests/services/gridengine.sh
+if [[ "${HPCAI_TEST_GRIDENGINE:-auto}" != "0" && "$(id -u)" == "0" ]] && command -v sge_qmaster >/dev/null; then
+    bash "$GE" status >/dev/null 2>&1 || started+=("$GE")
+    bash "$GE" start
+    export HPCAI_TEST_GRIDENGINE=1
+fi
+echo "test.sh: setup ${t_setup}s, services $((SECONDS - t0))s; HPCAI_TEST_PG_URL=$HPCAI_TEST_PG_URL" \
+    "HPCAI_TEST_SLURM_CONF=${HPCAI_TEST_SLURM_CONF:-}"
 
 # Scratch space for tests lives under var/ (git-ignored); no user HPCAI_HOME leaks in.
 unset HPCAI_HOME

@@ -20,6 +20,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PG_SCRIPT = REPO_ROOT / "tests" / "services" / "postgres.sh"
 PG_CTL = Path("/usr/lib/postgresql/15/bin/pg_ctl")
+SLURM_SCRIPT = REPO_ROOT / "tests" / "services" / "slurm.sh"
 
 
 def _pg(action: str) -> subprocess.CompletedProcess[str]:
@@ -62,6 +63,56 @@ def pg_url() -> Iterator[str]:
     finally:
         if not was_running and os.environ.get("HPCAI_KEEP_SERVICES") != "1":
             _pg("stop")
+
+
+def _slurm(action: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(SLURM_SCRIPT), action], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="session")
+def slurm_conf() -> Iterator[str]:
+    """Path of slurm.conf of the private test cluster (tests/services/slurm.sh): nodes cpu1
+    (partition debug, default) and gpu1 (partition gpu, 2 fake GPUs), partition all = both."""
+    conf = os.environ.get("HPCAI_TEST_SLURM_CONF")
+    if conf:
+        yield conf
+        return
+    if os.getuid() != 0 or not Path("/usr/sbin/slurmctld").exists():
+        pytest.skip("Slurm tests need root and Debian's slurmctld (run scripts/setup.sh, scripts/test.sh)")
+    was_running = _slurm("status").returncode == 0
+    started = _slurm("start")
+    if started.returncode != 0:
+        pytest.fail(f"tests/services/slurm.sh start failed:\n{started.stderr}", pytrace=False)
+    try:
+        yield _slurm("conf").stdout.strip()
+    finally:
+        if not was_running and os.environ.get("HPCAI_KEEP_SERVICES") != "1":
+            _slurm("stop")
+
+
+GE_SCRIPT = REPO_ROOT / "tests" / "services" / "gridengine.sh"
+
+
+@pytest.fixture(scope="session")
+def gridengine() -> Iterator[None]:
+    """A running single-host Grid Engine (tests/services/gridengine.sh): queue all.q, PE smp."""
+    if os.environ.get("HPCAI_TEST_GRIDENGINE") == "1":
+        yield
+        return
+    if os.getuid() != 0 or not Path("/usr/sbin/sge_qmaster").exists():
+        pytest.skip("Grid Engine tests need root and Debian's gridengine-master (scripts/setup.sh)")
+    run = lambda action: subprocess.run(["bash", str(GE_SCRIPT), action], cwd=REPO_ROOT,  # noqa: E731
+                                        capture_output=True, text=True, timeout=120)
+    was_running = run("status").returncode == 0
+    started = run("start")
+    if started.returncode != 0:
+        pytest.fail(f"tests/services/gridengine.sh start failed:\n{started.stderr}", pytrace=False)
+    try:
+        yield
+    finally:
+        if not was_running and os.environ.get("HPCAI_KEEP_SERVICES") != "1":
+            run("stop")
 
 
 @pytest.fixture

@@ -78,7 +78,10 @@ class Store:
         from alembic import command
 
         try:
-            with self.engine.begin() as conn:
+            with self._migration_lock(), self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    # Concurrent first starts: the second waits here, then finds nothing to do.
+                    conn.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
                 cfg = alembic_config(self.url)
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
@@ -91,6 +94,21 @@ class Store:
                 f"the platform database at {_safe(self.url)} is unreachable: "
                 f"{str(exc.orig).strip().splitlines()[0]}",
                 fix="check HPCAI_DB_URL / [core] database and that the server runs") from exc
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """SQLite has no advisory locks: two first-time CLI processes serialise on a lock file."""
+        if not self.url.startswith("sqlite:///"):
+            yield
+            return
+        import fcntl
+
+        with open(self.url.removeprefix("sqlite:///") + ".migrate.lock", "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     def tables(self) -> set[str]:
         return set(inspect(self.engine).get_table_names())

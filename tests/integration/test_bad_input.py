@@ -45,7 +45,7 @@ CASES = {
     "unknown framework": (["--framework", "nosuch", "--resource-spec", "cpu-1"], "framework: unknown framework 'nosuch'", "paddle, pytorch, tensorflow"),
     "unknown mode": ([*OK, "--mode", "warp"], "mode: framework pytorch does not offer mode 'warp'", "choose one of: standalone, ddp"),
     "unknown runtime": ([*OK, "--runtime", "vm"], "runtime: unknown runtime 'vm'", "choose one of: host"),
-    "unknown scheduler": ([*OK, "--scheduler", "pbs"], "scheduler: unknown scheduler 'pbs'", "choose one of: local"),
+    "unknown scheduler": ([*OK, "--scheduler", "pbs"], "scheduler: unknown scheduler 'pbs'", "local"),
     "empty command": ([*OK, "--command", "  "], "command: must not be empty or blank", "give the command to run"),
     "missing command": ([*OK], "command: is required", "give the command to run"),
     "missing workdir": ([*OK, "--workdir", "/no/such/dir"], "workdir: directory /no/such/dir does not exist", "give an existing project directory"),

@@ -1,0 +1,341 @@
+"""Experiment data for the portal and the API: a user's experiments, a job's runs with the
+product's columns (spec 02 §2, "experiment data"), run comparison over steps and CSV export.
+
+MLflow has no access control, so visibility is decided here: an experiment belongs to the user
+in its `hpcai.owner` tag (set by libaiflow.init) and is seen by that user, by admins and, when
+its owner shares it, by the members of the group in its `hpcai.group` tag. In experiments
+without an owner (MLflow's Default one, or made with plain mlflow) a user sees only their own
+runs. A job's runs are seen by whoever may see the job.
+
+Talks to the tracking server's REST API over HTTP; the core never imports mlflow.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from core import tracking
+from core.errors import HpcaiError, NotFound, PermissionDenied, ValidationError
+from core.store import JobRow
+from core.users import groups_of, is_admin
+
+if TYPE_CHECKING:
+    from core.platform import Platform
+
+OWNER_TAG = "hpcai.owner"
+GROUP_TAG = "hpcai.group"
+JOB_UUID_TAG = "hpcai.job_uuid"
+PAGE = 1000
+
+
+class TrackingUnavailable(HpcaiError):
+    status = 503
+
+
+class TrackingClient:
+    """The few MLflow REST calls the platform needs (api/2.0), with paging done here."""
+
+    def __init__(self, url: str, timeout: float = 15.0):
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _req(self, method: str, path: str, body: dict[str, Any] | None = None,
+             query: dict[str, Any] | None = None) -> dict[str, Any]:
+        url = f"{self.url}/api/2.0/mlflow/{path}"
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                return json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            try:
+                detail = json.loads(exc.read() or b"{}")
+            except ValueError:
+                detail = {}
+            if exc.code == 404 or detail.get("error_code") == "RESOURCE_DOES_NOT_EXIST":
+                raise NotFound(detail.get("message", f"{path}: not found")) from None
+            if exc.code < 500:
+                raise ValidationError(detail.get("message", f"{path}: HTTP {exc.code}")) from None
+            raise TrackingUnavailable(f"the tracking server failed ({exc.code}) on {path}",
+                                      fix="see the MLflow server log") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise TrackingUnavailable(f"the tracking server {self.url} is unreachable ({exc})",
+                                      fix="start it with `hpcai mlflow` or check [tracking] in "
+                                          "etc/hpcai.toml") from None
+
+    def _pages(self, path: str, body: dict[str, Any], key: str) -> Iterator[dict[str, Any]]:
+        token = None
+        while True:
+            page = self._req("POST", path, {**body, **({"page_token": token} if token else {})})
+            yield from page.get(key, [])
+            token = page.get("next_page_token")
+            if not token:
+                return
+
+    def experiments(self) -> list[dict[str, Any]]:
+        return list(self._pages("experiments/search", {"max_results": PAGE, "view_type": "ACTIVE_ONLY"},
+                                "experiments"))
+
+    def experiment(self, experiment_id: str) -> dict[str, Any]:
+        return self._req("GET", "experiments/get", query={"experiment_id": experiment_id})["experiment"]
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        self._req("POST", "experiments/set-experiment-tag",
+                  {"experiment_id": experiment_id, "key": key, "value": value})
+
+    def runs(self, experiment_ids: list[str], filter_string: str = "") -> list[dict[str, Any]]:
+        if not experiment_ids:
+            return []
+        body = {"experiment_ids": experiment_ids, "filter": filter_string, "max_results": PAGE,
+                "order_by": ["attributes.start_time DESC"], "run_view_type": "ACTIVE_ONLY"}
+        return list(self._pages("runs/search", body, "runs"))
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        return self._req("GET", "runs/get", query={"run_id": run_id})["run"]
+
+    def metric_history(self, run_id: str, key: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        token = None
+        while True:
+            q = {"run_id": run_id, "metric_key": key, "max_results": 25000}
+            if token:
+                q["page_token"] = token
+            page = self._req("GET", "metrics/get-history", query=q)
+            out.extend(page.get("metrics", []))
+            token = page.get("next_page_token")
+            if not token:
+                return out
+
+    def logged_model(self, model_id: str) -> dict[str, Any]:
+        return self._req("GET", f"logged-models/{urllib.parse.quote(model_id)}")["model"]
+
+
+def _tags(entity: dict[str, Any]) -> dict[str, str]:
+    return {t["key"]: t.get("value", "") for t in entity.get("tags", [])}
+
+
+@dataclass
+class Experiment:
+    experiment_id: str
+    name: str
+    owner: str | None
+    group: str | None
+    tags: dict[str, str]
+    creation_time: datetime | None
+    last_update_time: datetime | None
+
+
+@dataclass
+class RunRow:
+    """One run as the product's "experiment data" table shows it."""
+
+    run_id: str
+    experiment_id: str
+    job_id: int | None  # the platform's job id (hpcai jobs), when the run came from a job
+    job_uuid: str | None
+    scheduler_job_id: str | None
+    start_time: datetime | None
+    duration_s: float | None
+    run_name: str
+    user: str
+    source: str
+    version: str
+    status: str
+    models: list[str] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)  # the user's tags (not mlflow.*/hpcai.*)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "experiment_id": self.experiment_id, "job_id": self.job_id,
+                "job_uuid": self.job_uuid, "scheduler_job_id": self.scheduler_job_id,
+                "start_time": self.start_time.isoformat() if self.start_time else None,
+                "duration_s": self.duration_s, "run_name": self.run_name, "user": self.user,
+                "source": self.source, "version": self.version, "status": self.status,
+                "models": self.models, "metrics": self.metrics, "params": self.params, "tags": self.tags}
+
+
+def _ms(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(int(value) / 1000, UTC) if value else None
+
+
+class ExperimentService:
+    def __init__(self, platform: Platform, client: TrackingClient | None = None):
+        self.p = platform
+        self.client = client or TrackingClient(tracking.settings_from_config(platform.config).url)
+
+    # --- visibility ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _experiment(raw: dict[str, Any]) -> Experiment:
+        tags = _tags(raw)
+        return Experiment(experiment_id=raw["experiment_id"], name=raw["name"],
+                          owner=tags.get(OWNER_TAG) or None, group=tags.get(GROUP_TAG) or None,
+                          tags={k: v for k, v in tags.items() if not k.startswith("mlflow.")},
+                          creation_time=_ms(raw.get("creation_time")),
+                          last_update_time=_ms(raw.get("last_update_time")))
+
+    @staticmethod
+    def can_see(exp: Experiment, user: str) -> bool:
+        """May `user` see every run of this experiment?"""
+        return (is_admin(user) or (exp.owner is not None and exp.owner == user)
+                or (exp.group is not None and exp.group in groups_of(user)))
+
+    def list_experiments(self, user: str) -> list[Experiment]:
+        """The experiments `user` owns, those shared with their groups, and ownerless ones in
+        which they have runs (all of them for admins)."""
+        exps = [self._experiment(e) for e in self.client.experiments()]
+        seen = [e for e in exps if self.can_see(e, user)]
+        ownerless = [e.experiment_id for e in exps if e.owner is None and e not in seen]
+        mine = {r["info"]["experiment_id"] for r in
+                self.client.runs(ownerless, f"tags.`mlflow.user` = {_quote(user)}")}
+        return [e for e in exps if e in seen or e.experiment_id in mine]
+
+    def get_experiment(self, experiment_id: str, user: str) -> Experiment:
+        exp = self._experiment(self.client.experiment(str(experiment_id)))
+        if exp.owner is not None and not self.can_see(exp, user):
+            raise NotFound(f"no experiment {experiment_id}", field="experiment_id")
+        return exp
+
+    def share(self, experiment_id: str, user: str, group: str | None) -> Experiment:
+        """Share an experiment with one of the owner's groups (None: stop sharing)."""
+        exp = self.get_experiment(experiment_id, user)
+        if exp.owner != user and not is_admin(user):
+            raise PermissionDenied(f"experiment {exp.name} belongs to {exp.owner or 'nobody'}",
+                                   field="experiment_id", fix="ask its owner to share it")
+        if group is not None and group not in groups_of(exp.owner or user) and not is_admin(user):
+            raise ValidationError(f"{exp.owner} is not a member of group '{group}'", field="group",
+                                  fix="choose one of: " + ", ".join(groups_of(exp.owner or user)))
+        self.client.set_experiment_tag(exp.experiment_id, GROUP_TAG, group or "")
+        return self.get_experiment(experiment_id, user)
+
+    # --- runs ----------------------------------------------------------------------------------
+
+    def experiment_runs(self, experiment_id: str, user: str) -> list[RunRow]:
+        exp = self.get_experiment(experiment_id, user)
+        flt = "" if self.can_see(exp, user) else f"tags.`mlflow.user` = {_quote(user)}"
+        return self._rows(self.client.runs([exp.experiment_id], flt))
+
+    def job_runs(self, job_ref: str | int, user: str) -> list[RunRow]:
+        """The runs a job made ("experiment data" of a job), newest first."""
+        job = self.p.jobs.get(job_ref, user)  # NotFound unless the user may see the job
+        exp_ids = [e["experiment_id"] for e in self.client.experiments()]
+        return self._rows(self.client.runs(exp_ids, f"tags.`{JOB_UUID_TAG}` = {_quote(job.uuid)}"))
+
+    def runs(self, run_ids: list[str], user: str) -> list[RunRow]:
+        """Runs by id, each checked against what `user` may see."""
+        raws = []
+        exps: dict[str, Experiment] = {}
+        for run_id in run_ids:
+            raw = self.client.run(run_id)
+            exp_id = raw["info"]["experiment_id"]
+            if exp_id not in exps:
+                exps[exp_id] = self._experiment(self.client.experiment(exp_id))
+            if not self._may_see_run(exps[exp_id], raw, user):
+                raise NotFound(f"no run {run_id}", field="run_ids")
+            raws.append(raw)
+        return self._rows(raws)
+
+    def _may_see_run(self, exp: Experiment, raw: dict[str, Any], user: str) -> bool:
+        if self.can_see(exp, user):
+            return True
+        tags = _tags(raw.get("data", {}))
+        # A job's runs belong to the job's user; in ownerless experiments, to the run's user.
+        run_user = tags.get("hpcai.user") or (tags.get("mlflow.user") if exp.owner is None else None)
+        return run_user == user
+
+    def compare(self, run_ids: list[str], user: str, keys: list[str] | None = None) -> dict[str, Any]:
+        """Metric curves over steps for several runs: {runs, metrics: {key: {run_id: [points]}}}."""
+        if not run_ids:
+            raise ValidationError("choose at least one run", field="run_ids")
+        rows = self.runs(run_ids, user)
+        wanted = keys or sorted({k for r in rows for k in r.metrics})
+        curves: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for key in wanted:
+            for row in rows:
+                if key not in row.metrics:
+                    continue
+                points = sorted(self.client.metric_history(row.run_id, key),
+                                key=lambda m: (int(m.get("step", 0)), int(m.get("timestamp", 0))))
+                curves.setdefault(key, {})[row.run_id] = [
+                    {"step": int(m.get("step", 0)), "value": m.get("value"),
+                     "timestamp": int(m.get("timestamp", 0))} for m in points]
+        return {"runs": [r.as_dict() for r in rows], "metrics": curves}
+
+    def _rows(self, raws: list[dict[str, Any]]) -> list[RunRow]:
+        uuids = {_tags(r.get("data", {})).get(JOB_UUID_TAG) for r in raws} - {None}
+        job_ids: dict[str, int] = {}
+        if uuids:
+            with self.p.store.session() as s:
+                job_ids = {row.uuid: row.id for row in s.scalars(select(JobRow).where(JobRow.uuid.in_(uuids)))}
+        return [self._row(r, job_ids) for r in raws]
+
+    def _row(self, raw: dict[str, Any], job_ids: dict[str, int]) -> RunRow:
+        info, data = raw["info"], raw.get("data", {})
+        tags = _tags(data)
+        start, end = info.get("start_time"), info.get("end_time")
+        duration = (int(end) - int(start)) / 1000 if start and end else None
+        models = [m["model_id"] for m in raw.get("outputs", {}).get("model_outputs", [])]
+        history = tags.get("mlflow.log-model.history")
+        if history:
+            try:
+                models += [m.get("artifact_path", "") for m in json.loads(history)]
+            except ValueError:
+                pass
+        uuid = tags.get(JOB_UUID_TAG)
+        return RunRow(
+            run_id=info["run_id"], experiment_id=info["experiment_id"],
+            job_id=job_ids.get(uuid) if uuid else None, job_uuid=uuid,
+            scheduler_job_id=tags.get("hpcai.job_id"), start_time=_ms(start), duration_s=duration,
+            run_name=info.get("run_name") or tags.get("mlflow.runName", ""),
+            user=tags.get("hpcai.user") or tags.get("mlflow.user") or info.get("user_id", ""),
+            source=tags.get("mlflow.source.name", ""), version=tags.get("mlflow.source.git.commit", ""),
+            status=info.get("status", ""), models=models,
+            metrics={m["key"]: m["value"] for m in data.get("metrics", [])},
+            params={p["key"]: p["value"] for p in data.get("params", [])},
+            tags={k: v for k, v in tags.items() if not k.startswith(("mlflow.", "hpcai."))})
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+CSV_COLUMNS = ["Job ID", "Run ID", "Start Time", "Duration (s)", "Run Name", "User", "Source",
+               "Version", "Status", "Models"]
+
+
+def runs_csv(rows: list[RunRow]) -> str:
+    """The table as CSV: the product's columns, then one column per metric, parameter and tag."""
+    metric_keys = sorted({k for r in rows for k in r.metrics})
+    param_keys = sorted({k for r in rows for k in r.params})
+    tag_keys = sorted({k for r in rows for k in r.tags})
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(CSV_COLUMNS + [f"metrics.{k}" for k in metric_keys] + [f"params.{k}" for k in param_keys]
+               + [f"tags.{k}" for k in tag_keys])
+    for r in rows:
+        w.writerow([r.job_id if r.job_id is not None else "", r.run_id,
+                    r.start_time.isoformat() if r.start_time else "",
+                    "" if r.duration_s is None else f"{r.duration_s:.3f}", r.run_name, r.user, r.source,
+                    r.version, r.status, " ".join(r.models)]
+                   + [_num(r.metrics.get(k)) for k in metric_keys] + [r.params.get(k, "") for k in param_keys]
+                   + [r.tags.get(k, "") for k in tag_keys])
+    return out.getvalue()
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else repr(float(value))

@@ -1,0 +1,19 @@
+#!/bin/bash
+#BSUB -J train
+#BSUB -q ai_excl
+#BSUB -n 2
+#BSUB -R "rusage[mem=4096]"
+#BSUB -gpu "num=1:mode=exclusive_process:gmodel=TeslaV100"
+#BSUB -W 1:30
+#BSUB -o /home/carol/p/output.%J.txt
+#BSUB -e /home/carol/p/error.%J.txt
+#BSUB -cwd /home/carol/p
+# hpcai job script for LSF: train (u-3); ranks: 1
+export HPCAI_JOB_DIR=/spool/carol/u-3
+export HPCAI_JOB_ID="${LSB_JOBID}"
+export HPCAI_HOSTS="$(echo $LSB_MCPU_HOSTS | awk '{for (i = 1; i < NF; i += 2) printf "%s%s:%s", (i > 1 ? "," : ""), $i, $(i + 1)}')"
+cd /home/carol/p || exit 1
+/bin/bash /spool/carol/u-3/body.sh
+ec=$?
+echo "$ec" > /spool/carol/u-3/exit_code
+exit "$ec"

@@ -24,6 +24,7 @@ HERE = Path(__file__).resolve().parent
 IMAGES_DIR = REPO / "var" / "images"
 SITE_CONFIG = """
 [core]
+default_scheduler = "{scheduler}"
 data_dir = "{data}"
 images_dir = "{images}"
 images = "{catalog}"
@@ -33,19 +34,21 @@ allow_cpu_for_gpu_only = {cpu_ok}
 [schedulers.local]
 cpus = 8
 poll_interval = 0.2
+{extra}
 """
 
 
 class Site:
     """Environment variables that point hpcai at a scratch site, and helpers to use it."""
 
-    def __init__(self, root: Path, cpu_ok: bool = True, catalog: Path = REPO / "etc" / "images.toml"):
+    def __init__(self, root: Path, cpu_ok: bool = True, catalog: Path = REPO / "etc" / "images.toml",
+                 scheduler: str = "local", extra: str = ""):
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.config = root / "hpcai.toml"
         self.config.write_text(SITE_CONFIG.format(data=root / "data", images=IMAGES_DIR,
                                                   cpu_ok="true" if cpu_ok else "false",
-                                                  catalog=catalog))
+                                                  catalog=catalog, scheduler=scheduler, extra=extra))
         self.env = {"HPCAI_CONFIG": str(self.config), "HPCAI_DATA_DIR": str(root / "data")}
         for k in ("HPCAI_DB_URL", "HPCAI_IMAGES_DIR", "HPCAI_SPOOL", "HPCAI_ALLOW_CPU_FOR_GPU_ONLY"):
             os.environ.pop(k, None)

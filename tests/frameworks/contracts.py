@@ -55,12 +55,16 @@ def ranks(fw: str, mode: str) -> list[tuple[int, str, int]]:
     return out
 
 
-def expected(fw: str, mode: str, plan: dict[str, Any], job_dir: str) -> dict[str, dict[str, str]]:
+def expected(fw: str, mode: str, plan: dict[str, Any], job_dir: str,
+             hosts: list[str] | None = None) -> dict[str, dict[str, str]]:
+    """`hosts[rank]` is where each rank ran (the node file); all on 127.0.0.1 by default."""
     world = ranks(fw, mode)
+    hosts = hosts or [HOST] * len(world)
+    order = list(dict.fromkeys(hosts))
     ports = plan["ports"]
     rank_ports = plan.get("rank_ports", 0)
     job_ports = len(ports) - len(world) * rank_ports
-    own = {r: f"{HOST}:{ports[job_ports + r * rank_ports]}" for r, _, _ in world} if rank_ports else {}
+    own = {r: f"{hosts[r]}:{ports[job_ports + r * rank_ports]}" for r, _, _ in world} if rank_ports else {}
 
     def endpoints(role: str) -> list[str]:
         return [own[r] for r, ro, _ in world if ro == role]
@@ -70,12 +74,14 @@ def expected(fw: str, mode: str, plan: dict[str, Any], job_dir: str) -> dict[str
         env: dict[str, str] = {"HPCAI_RANK": str(rank), "HPCAI_ROLE": role,
                                "HPCAI_HOSTFILE": f"{job_dir}/hostfile",
                                "HPCAI_NODEFILE": f"{job_dir}/nodefile"}
+        local_world = hosts.count(hosts[rank])
         if mode in ("ddp", "deepspeed"):
-            env.update({"MASTER_ADDR": HOST, "MASTER_PORT": str(ports[0]), "RANK": str(rank),
-                        "LOCAL_RANK": str(rank), "WORLD_SIZE": str(len(world)),
-                        "LOCAL_WORLD_SIZE": str(len(world)), "NODE_RANK": "0"})
+            env.update({"MASTER_ADDR": hosts[0], "MASTER_PORT": str(ports[0]), "RANK": str(rank),
+                        "LOCAL_RANK": str(hosts[:rank].count(hosts[rank])), "WORLD_SIZE": str(len(world)),
+                        "LOCAL_WORLD_SIZE": str(local_world), "NODE_RANK": str(order.index(hosts[rank]))})
         if mode == "deepspeed":
-            env.update({"DS_HOSTFILE": f"{job_dir}/hostfile", "CROSS_SIZE": "1", "LOCAL_SIZE": "2"})
+            env.update({"DS_HOSTFILE": f"{job_dir}/hostfile", "CROSS_SIZE": str(len(order)),
+                        "LOCAL_SIZE": str(local_world)})
         if (fw, mode) == ("tensorflow", "ps"):
             env["TF_CONFIG"] = json.dumps({
                 "cluster": {"chief": endpoints("chief"), "worker": endpoints("worker"),
@@ -84,14 +90,14 @@ def expected(fw: str, mode: str, plan: dict[str, Any], job_dir: str) -> dict[str
         if (fw, mode) == ("paddle", "ps"):
             env.update({"PADDLE_PSERVERS_IP_PORT_LIST": ",".join(endpoints("server")),
                         "PADDLE_TRAINER_ENDPOINTS": ",".join(endpoints("worker")),
-                        "PADDLE_TRAINERS_NUM": "2", "POD_IP": HOST,
+                        "PADDLE_TRAINERS_NUM": "2", "POD_IP": hosts[rank],
                         "PADDLE_PORT": own[rank].rsplit(":", 1)[1],
                         "TRAINING_ROLE": "PSERVER" if role == "server" else "TRAINER"})
             if role == "worker":
                 env["PADDLE_TRAINER_ID"] = str(idx)
         if (fw, mode) == ("mindspore", "ps"):
             env.update({"MS_ROLE": {"scheduler": "MS_SCHED", "server": "MS_PSERVER", "worker": "MS_WORKER"}[role],
-                        "MS_SCHED_HOST": HOST, "MS_SCHED_PORT": str(ports[0]),
+                        "MS_SCHED_HOST": hosts[0], "MS_SCHED_PORT": str(ports[0]),
                         "MS_WORKER_NUM": "2", "MS_SERVER_NUM": "1"})
         if mode == "mpi":
             env.update({"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"})

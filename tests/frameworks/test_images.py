@@ -116,7 +116,6 @@ def test_failed_build_leaves_nothing_behind(tmp_path: Path) -> None:
 name = "broken"
 runtime = "host"
 [image.build]
-requirements = ["six==1.17.0"]
 post = ["echo compiling; exit 3"]
 ''')
     cat = ImageCatalog(toml, REPO, tmp_path / "images")

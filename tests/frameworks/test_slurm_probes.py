@@ -1,0 +1,45 @@
+"""The same env-contract probes on the real Slurm test cluster (tests/services/slurm.sh):
+ranks are started by jairun's srun launcher, on the nodes Slurm chose."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.frameworks.conftest import HERE, Site
+from tests.frameworks.contracts import expected
+from tests.frameworks.test_contracts import PROBE, comparable, values
+
+pytestmark = [pytest.mark.integration]
+# MindSpore PS (a 1-CPU scheduler role beside the spec-sized roles: a heterogeneous job) stayed
+# pending on the 2-node test cluster; it runs on local (test_contracts).
+SLURM_PAIRS = [("pytorch", "ddp"), ("tensorflow", "ps"), ("paddle", "ps"),
+               ("deepspeed", "deepspeed"), ("mxnet", "standalone")]
+
+
+@pytest.fixture(scope="module")
+def slurm_site(tmp_path_factory, slurm_conf: str):  # type: ignore[no-untyped-def]
+    extra = f'[schedulers.slurm]\nslurm_conf = "{slurm_conf}"\n'
+    s = Site(tmp_path_factory.mktemp("slurm-site"), catalog=HERE / "probe_images.toml", scheduler="slurm",
+             extra=extra)
+    yield s
+    s.close()
+
+
+@pytest.mark.parametrize("fw,mode", SLURM_PAIRS, ids=[f"{f}-{m}" for f, m in SLURM_PAIRS])
+def test_probe_sees_the_contract_on_slurm(slurm_site: Site, fw: str, mode: str) -> None:
+    assert PROBE.exists()
+    row = slurm_site.run(values(slurm_site, fw, mode, queue="all"), timeout=240)  # cpu1 + gpu1
+    log = slurm_site.log(row)
+    assert row.state == "succeeded", log
+    plan = json.loads((Path(row.job_dir) / "plan.json").read_text())
+    seen = list(slurm_site.probes(row).values())
+    hosts = (Path(row.job_dir) / "nodefile").read_text().split()
+    want = expected(fw, mode, plan, row.job_dir, hosts)
+    assert len(seen) == len(want), log
+    for rec in seen:
+        label = next(lab for lab, env in want.items() if env["HPCAI_RANK"] == rec["env"]["HPCAI_RANK"])
+        got = {k: rec["env"].get(k) for k in want[label]}
+        assert comparable(got) == comparable(want[label]), label

@@ -42,8 +42,13 @@ export HPCAI_TEST_MARIADB_URL="$(bash "$MARIADB" url)"
 # Slurm (tests/schedulers, tests/services): a private single-host cluster; needs root.
 SLURM=tests/services/slurm.sh
 if [[ "${HPCAI_TEST_SLURM:-auto}" != "0" && "$(id -u)" == "0" ]] && command -v slurmctld >/dev/null; then
-    bash "$SLURM" status >/dev/null 2>&1 || started+=("$SLURM")
-    bash "$SLURM" start
+    if bash "$SLURM" status >/dev/null 2>&1; then
+        bash "$SLURM" start
+    else
+        started+=("$SLURM")
+        bash "$SLURM" start
+        bash "$SLURM" purge  # jobs saved by an earlier, ended session
+    fi
     export HPCAI_TEST_SLURM_CONF="$(bash "$SLURM" conf)"
 fi
 # Grid Engine (the DRMAA backend of tests/schedulers): one per host, needs root.

@@ -203,6 +203,14 @@ stop() {
     done
 }
 
+purge() {
+    # Jobs left in the saved state by an earlier, ended test session (their processes are gone
+    # with it) would hold the nodes and keep this session's jobs pending: cancel them all.
+    local ids
+    ids="$(timeout 10 squeue -h -o %A 2>/dev/null | sort -u)" || return 0
+    [[ -n "$ids" ]] && timeout 10 scancel $ids 2>/dev/null || true
+}
+
 status() {
     if alive "$DIR/slurmctld.pid" slurmctld >/dev/null && ctld_answers && nodes_ready; then
         echo "running: slurmctld on $HOST:$PORT, SLURM_CONF=$CONF"
@@ -214,10 +222,11 @@ status() {
 
 case "${1:-}" in
     start) start ;;
+    purge) purge ;;
     stop) stop ;;
     status) status ;;
     conf) echo "$CONF" ;;
     stop-ctld) stop_ctld ;;
     start-ctld) start_ctld ;;
-    *) echo "usage: $0 {start|stop|status|conf|stop-ctld|start-ctld}" >&2; exit 2 ;;
+    *) echo "usage: $0 {start|purge|stop|status|conf|stop-ctld|start-ctld}" >&2; exit 2 ;;
 esac

@@ -24,6 +24,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from core import schema as schemas
+from core.users import chown_tree
 from core.api import DataFile, DatasetBackend, DatasetContext, Table
 from core.datakinds import CATEGORIES, check_category, check_name
 from core.errors import HpcaiError, NotFound, PermissionDenied, ValidationError, ValidationErrors
@@ -657,7 +658,7 @@ class DatasetService:
             if csv and backend.tabular and backend.connection_based:
                 ctx = DatasetContext(user=row.owner, check_path=lambda p, f: Path(p), settings=self.settings)
                 backend.materialise(options, ctx, d / f"{env_name(row.name).lower()}.csv")
-        _chown(d, user)
+        chown_tree(d, user)
 
 
 def _bounded(value: Any, low: int, high: int, field: str) -> int:
@@ -681,18 +682,3 @@ def _why(action: str, row: DatasetRow) -> str:
 def _empty(path: Path) -> None:
     for child in path.iterdir():
         shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
-
-
-def _chown(path: Path, user: str) -> None:
-    if os.getuid() != 0:
-        return
-    import pwd
-
-    try:
-        pw = pwd.getpwnam(user)
-    except KeyError:
-        return
-    for root, _dirs, files in os.walk(path):
-        os.chown(root, pw.pw_uid, pw.pw_gid)
-        for f in files:
-            os.chown(os.path.join(root, f), pw.pw_uid, pw.pw_gid)

@@ -28,6 +28,7 @@ from core.ports import allocate_ports, release_ports
 from core.store import JobRow, id_in_range
 from core.types import LIVE_STATES, JobRequest, JobState, JobStatus, Mount
 from core.users import groups_of as unix_groups_of
+from core.users import chown_tree
 from core.users import is_admin as unix_is_admin
 
 if TYPE_CHECKING:
@@ -432,7 +433,7 @@ class JobService:
         body = d / "body.sh"
         body.write_text(prep.body)
         body.chmod(0o755)
-        _chown_tree(d, prep.request.user)
+        chown_tree(d, prep.request.user, include_parent=True)
 
     def _link_output(self, prep: Prepared, sched_id: str) -> None:
         """When #BSUB -o put the log elsewhere, the job directory still has output.<id>.txt."""
@@ -629,21 +630,4 @@ def _array_copy(prep: Prepared, index: int, spool: Path) -> Prepared:
 
 def _jsonable(req: JobRequest) -> dict[str, Any]:
     return json.loads(json.dumps(asdict(req), default=str))
-
-
-def _chown_tree(path: Path, user: str) -> None:
-    """Job directories belong to the job's user (root submits on their behalf)."""
-    if os.getuid() != 0:
-        return
-    import pwd
-
-    try:
-        pw = pwd.getpwnam(user)
-    except KeyError:
-        return
-    for root, dirs, files in os.walk(path):
-        os.chown(root, pw.pw_uid, pw.pw_gid)
-        for f in files:
-            os.chown(os.path.join(root, f), pw.pw_uid, pw.pw_gid)
-    os.chown(path.parent, pw.pw_uid, pw.pw_gid)
 

@@ -6,6 +6,7 @@ import getpass
 import grp
 import os
 import pwd
+from pathlib import Path
 
 
 def current_user() -> str:
@@ -25,3 +26,20 @@ def groups_of(user: str) -> list[str]:
 def is_admin(user: str) -> bool:
     """root and members of the `hpcai-admin` group administer the platform."""
     return user == "root" or "hpcai-admin" in groups_of(user)
+
+
+def chown_tree(path: Path, user: str, include_parent: bool = False) -> None:
+    """Give a directory tree to `user` (root creates job and data directories on their behalf);
+    `include_parent` also gives them the directory that holds it (their spool directory)."""
+    if os.getuid() != 0:
+        return
+    try:
+        pw = pwd.getpwnam(user)
+    except KeyError:
+        return
+    for root, _dirs, files in os.walk(path):
+        os.chown(root, pw.pw_uid, pw.pw_gid)
+        for f in files:
+            os.chown(os.path.join(root, f), pw.pw_uid, pw.pw_gid)
+    if include_parent:
+        os.chown(path.parent, pw.pw_uid, pw.pw_gid)

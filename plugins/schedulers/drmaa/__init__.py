@@ -27,6 +27,7 @@ from typing import Any
 from core.api import JobRef, Scheduler, ScriptContext
 from core.errors import HpcaiError, SchedulerUnavailable, ValidationError
 from core.hookspecs import hookimpl
+from core.jobfiles import combine_statuses, plan_field, read_int
 from core.plan import LaunchPlan
 from core.types import ClusterInfo, JobState, JobStatus
 
@@ -183,7 +184,7 @@ class DrmaaScheduler(Scheduler):
             return {}
         ids: dict[str, list[str]] = {}
         for ref in refs:
-            n = _plan_field(ref, "array_size", 0)
+            n = plan_field(ref.job_dir, "array_size", 0)
             ids[ref.scheduler_job_id] = [f"{ref.scheduler_job_id}.{i}" for i in range(1, n + 1)] if n \
                 else [ref.scheduler_job_id]
         try:
@@ -194,16 +195,16 @@ class DrmaaScheduler(Scheduler):
         for ref in refs:
             parts = [self._one(ref, states.get(i, "UNDETERMINED"), idx if len(ids[ref.scheduler_job_id]) > 1 else None)
                      for idx, i in enumerate(ids[ref.scheduler_job_id])]
-            out[ref.scheduler_job_id] = _combine(parts)
+            out[ref.scheduler_job_id] = combine_statuses(parts)
         return out
 
     def _one(self, ref: JobRef, raw: str, index: int | None) -> JobStatus:
         d = Path(ref.job_dir)
-        code = _read_int(d / ("exit_code" if index is None else f"exit_code.{index}"))
+        code = read_int(d / ("exit_code" if index is None else f"exit_code.{index}"))
         if (d / "cancelled").exists() and raw in ("GONE", "DONE", "FAILED"):
             return JobStatus(JobState.CANCELLED, "CANCELLED", "cancelled", code)
         if (d / "time_limit").exists() and raw in ("GONE", "DONE", "FAILED"):
-            limit = _plan_field(ref, "time_limit_min", None)
+            limit = plan_field(ref.job_dir, "time_limit_min", None)
             return JobStatus(JobState.FAILED, "TIMEOUT", f"time limit of {limit} min exceeded", code)
         if raw in ("GONE", "DONE", "FAILED"):
             if code is None and raw == "GONE":
@@ -262,30 +263,7 @@ class DrmaaScheduler(Scheduler):
         return ClusterInfo(queue=queue, free_cpus=slots, total_cpus=slots, queued_jobs=0, running_jobs=0)
 
 
-def _combine(parts: list[JobStatus]) -> JobStatus:
-    if len(parts) == 1:
-        return parts[0]
-    order = [JobState.RUNNING, JobState.SUSPENDED, JobState.QUEUED, JobState.UNKNOWN,
-             JobState.FAILED, JobState.CANCELLED, JobState.SUCCEEDED]
-    best = min(parts, key=lambda s: order.index(s.state))
-    done = sum(1 for p in parts if p.state.terminal)
-    codes = [p.exit_code for p in parts if p.exit_code]
-    return JobStatus(best.state, best.raw_state, f"{done} of {len(parts)} tasks ended",
-                     max(codes) if codes else best.exit_code)
 
-
-def _read_int(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _plan_field(ref: JobRef, name: str, default: Any) -> Any:
-    try:
-        return json.loads((Path(ref.job_dir) / "plan.json").read_text()).get(name) or default
-    except (OSError, ValueError):
-        return default
 
 
 @hookimpl

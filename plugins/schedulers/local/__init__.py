@@ -23,6 +23,7 @@ from core import gpus
 from core.api import JobRef, Scheduler, ScriptContext
 from core.errors import HpcaiError, ValidationError
 from core.hookspecs import hookimpl
+from core.jobfiles import read_int
 from core.plan import LaunchPlan
 from core.types import ClusterInfo, JobState, JobStatus
 
@@ -133,7 +134,7 @@ class LocalScheduler(Scheduler):
         alive = pid_alive(e.supervisor_pid)
         if ec_file.exists() or not alive:
             # The exit-code file is the truth; a dead supervisor without one lost the job.
-            code = _read_int(ec_file)
+            code = read_int(ec_file)
             if cancelled:
                 return JobStatus(JobState.CANCELLED, "CANCELLED", "killed by the user", code, **times)
             if (job_dir / "time_limit").exists():
@@ -221,12 +222,6 @@ class LocalScheduler(Scheduler):
                            total_cpus=self.total_cpus, queued_jobs=len(queued), running_jobs=len(running),
                            free_gpus=max(self.total_gpus - used_gpus, 0))
 
-
-def _read_int(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
 
 
 def _wait_until(check, timeout: float) -> bool:  # type: ignore[no-untyped-def]

@@ -25,6 +25,7 @@ from typing import Any
 from core.api import JobRef, Scheduler, ScriptContext
 from core.errors import HpcaiError, SchedulerUnavailable, ValidationError
 from core.hookspecs import hookimpl
+from core.jobfiles import combine_statuses, plan_field, read_int
 from core.plan import LaunchPlan
 from core.types import ClusterInfo, JobState, JobStatus
 
@@ -195,7 +196,7 @@ class LsfScheduler(Scheduler):
         out: dict[str, JobStatus] = {}
         for ref in refs:
             recs = [r for r in records.get(ref.scheduler_job_id, []) if "ERROR" not in r]
-            limit = _plan_field(ref, "time_limit_min", None)
+            limit = plan_field(ref.job_dir, "time_limit_min", None)
             if not recs:
                 out[ref.scheduler_job_id] = self._from_files(ref, records.get(ref.scheduler_job_id))
                 continue
@@ -203,13 +204,13 @@ class LsfScheduler(Scheduler):
             for rec in recs:
                 idx = (rec.get("JOBINDEX") or "0").strip()
                 name = f"exit_code.{int(idx) - 1}" if idx.isdigit() and int(idx) > 0 else "exit_code"
-                parts.append(status_of(rec, _read_int(Path(ref.job_dir) / name), limit))
-            out[ref.scheduler_job_id] = _combine(parts)
+                parts.append(status_of(rec, read_int(Path(ref.job_dir) / name), limit))
+            out[ref.scheduler_job_id] = combine_statuses(parts)
         return out
 
     def _from_files(self, ref: JobRef, recs: list[dict[str, str]] | None) -> JobStatus:
-        codes = [c for c in (_read_int(f) for f in Path(ref.job_dir).glob("exit_code*")) if c is not None]
-        if codes and len(codes) >= _plan_field(ref, "array_size", 1):
+        codes = [c for c in (read_int(f) for f in Path(ref.job_dir).glob("exit_code*")) if c is not None]
+        if codes and len(codes) >= plan_field(ref.job_dir, "array_size", 1):
             worst = max(codes)
             if worst == 0:
                 return JobStatus(JobState.SUCCEEDED, "DONE", None, 0)
@@ -259,30 +260,7 @@ class LsfScheduler(Scheduler):
                            queued_jobs=count("PEND"), running_jobs=count("RUN"))
 
 
-def _combine(parts: list[JobStatus]) -> JobStatus:
-    if len(parts) == 1:
-        return parts[0]
-    order = [JobState.RUNNING, JobState.SUSPENDED, JobState.QUEUED, JobState.UNKNOWN,
-             JobState.FAILED, JobState.CANCELLED, JobState.SUCCEEDED]
-    best = min(parts, key=lambda s: order.index(s.state))
-    done = sum(1 for p in parts if p.state.terminal)
-    codes = [p.exit_code for p in parts if p.exit_code]
-    return JobStatus(best.state, best.raw_state, f"{done} of {len(parts)} tasks ended",
-                     max(codes) if codes else best.exit_code, exec_hosts=best.exec_hosts)
 
-
-def _read_int(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _plan_field(ref: JobRef, name: str, default: Any) -> Any:
-    try:
-        return json.loads((Path(ref.job_dir) / "plan.json").read_text()).get(name) or default
-    except (OSError, ValueError):
-        return default
 
 
 @hookimpl

@@ -15,7 +15,6 @@ pyslurm is not used: PyPI has no build for Slurm 22.05 (see `hpcai plugins`).
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import subprocess
@@ -27,6 +26,7 @@ from typing import Any
 from core.api import JobRef, Scheduler, ScriptContext
 from core.errors import HpcaiError, SchedulerUnavailable, ValidationError
 from core.hookspecs import hookimpl
+from core.jobfiles import combine_statuses, plan_field, read_int
 from core.plan import LaunchPlan
 from core.types import ClusterInfo, JobState, JobStatus
 from plugins.schedulers.slurm import render as rendering
@@ -36,7 +36,6 @@ from plugins.schedulers.slurm.status import (
     STATES,
     AcctRecord,
     SlurmJob,
-    combine,
     parse_sacct,
     parse_squeue_json,
     reason_words,
@@ -194,7 +193,7 @@ class SlurmScheduler(Scheduler):
         state = STATES.get(job.state, JobState.UNKNOWN)
         hosts = job.nodes or None
         ec_file = Path(ref.job_dir) / ("exit_code" if job.array_task_id is None else f"exit_code.{job.array_task_id}")
-        code = _read_int(ec_file)
+        code = read_int(ec_file)
         if code is None and job.exit_status is not None and state.terminal:
             code = job.exit_status >> 8 if job.exit_status > 255 or job.exit_status % 256 == 0 \
                 else 128 + (job.exit_status & 0x7F)
@@ -217,13 +216,13 @@ class SlurmScheduler(Scheduler):
 
     def _from_queue(self, members: list[SlurmJob], ref: JobRef) -> JobStatus:
         limit = _time_limit(ref)
-        return combine([self._one(m, ref, limit) for m in members])
+        return combine_statuses([self._one(m, ref, limit) for m in members])
 
     def _from_files(self, ref: JobRef) -> JobStatus | None:
         """The exit_code file(s) alone: the job script wrote them as its last act."""
         files = sorted(Path(ref.job_dir).glob("exit_code*"))
-        codes = [c for c in (_read_int(f) for f in files) if c is not None]
-        if not codes or len(codes) < _plan_field(ref, "array_size", 0):
+        codes = [c for c in (read_int(f) for f in files) if c is not None]
+        if not codes or len(codes) < plan_field(ref.job_dir, "array_size", 0):
             return None  # no file yet, or array tasks still to come
         worst = max(codes)
         if worst == 0:
@@ -347,22 +346,10 @@ def _gpu_count(gres: str) -> int:
     return n
 
 
-def _read_int(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _plan_field(ref: JobRef, name: str, default: Any) -> Any:
-    try:
-        return json.loads((Path(ref.job_dir) / "plan.json").read_text()).get(name) or default
-    except (OSError, ValueError):
-        return default
 
 
 def _time_limit(ref: JobRef) -> str | None:
-    minutes = _plan_field(ref, "time_limit_min", None)
+    minutes = plan_field(ref.job_dir, "time_limit_min", None)
     return f"{minutes} min" if minutes else None
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from core.types import JobState, JobStatus
+from core.types import JobState
 
 STATES: dict[str, JobState] = {
     "PENDING": JobState.QUEUED, "REQUEUED": JobState.QUEUED, "REQUEUE_HOLD": JobState.QUEUED,
@@ -164,23 +164,3 @@ def parse_sacct(text: str) -> dict[str, AcctRecord]:
         out[jid] = AcctRecord(jid, state.split()[0] if state else "UNKNOWN", code, _iso(submit),
                               _iso(start), _iso(end), nodes)
     return out
-
-
-def combine(parts: list[JobStatus]) -> JobStatus:
-    """The state of an array (or het job) from its members: any live member keeps it live."""
-    order = [JobState.RUNNING, JobState.SUSPENDED, JobState.QUEUED, JobState.UNKNOWN,
-             JobState.FAILED, JobState.CANCELLED, JobState.SUCCEEDED]
-    best = min(parts, key=lambda s: order.index(s.state))
-    codes = [p.exit_code for p in parts if p.exit_code]
-    starts = [p.start_time for p in parts if p.start_time]
-    ends = [p.end_time for p in parts if p.end_time]
-    done = sum(1 for p in parts if p.state.terminal)
-    reason = best.reason
-    if len(parts) > 1:
-        reason = f"{done} of {len(parts)} tasks ended" + (f"; {reason}" if reason else "")
-    return JobStatus(best.state, best.raw_state, reason,
-                     exit_code=max(codes) if codes else (0 if best.state == JobState.SUCCEEDED else best.exit_code),
-                     start_time=min(starts) if starts else None,
-                     end_time=max(ends) if ends and best.state.terminal else None,
-                     exec_hosts=best.exec_hosts)
-

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# THE demo command: installs everything (idempotent), then runs a real 2-rank DDP training
-# job on the embedded defaults (local scheduler, SQLite store, host runtime) and follows
-# its log to the end.
+# THE demo command: installs everything (idempotent), runs a real 2-rank DDP training job on
+# the embedded defaults (local scheduler, SQLite store, host runtime), follows its log to the
+# end, then serves the portal on http://127.0.0.1:8080 (Ctrl-C stops it; HPCAI_DEMO_SERVE=0
+# skips it). The portal's admin password is HPCAI_ADMIN_PASSWORD, or printed on first start.
 set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
@@ -32,3 +33,8 @@ state=$(hpcai show "$id" --json | python3 -c 'import json,sys; print(json.load(s
 echo
 echo "The job directory holds plan.json, the rendered job.sh, output.<id>.txt and logs/."
 echo "Try: hpcai jobs | hpcai submit --framework pytorch --help | eval \"\$(hpcai profile)\"; jjobs"
+if [[ "${HPCAI_DEMO_SERVE:-1}" != "0" ]]; then
+    echo
+    echo "== the portal: http://127.0.0.1:${HPCAI_DEMO_PORT:-8080}/ (log in as admin, who sees every job, the demo job included; Ctrl-C stops it)"
+    exec hpcai serve --port "${HPCAI_DEMO_PORT:-8080}"
+fi

@@ -7,34 +7,18 @@ from dataclasses import asdict
 from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request
-from werkzeug.exceptions import HTTPException
 
-from core.errors import HpcaiError, ValidationError
+from core.errors import ValidationError
 from core.types import JobState, ResourceSpec
 from portal.auth import admin_required
 from portal.openapi import openapi_document
-from portal.web import job_dict, platform, poke_watcher, user
+from portal.web import json_body, json_errors, job_dict, platform, poke_watcher, user
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 TRAINING_APP = "ai_batch"
 
 
-@bp.errorhandler(HpcaiError)
-def _hpcai_error(exc: HpcaiError) -> Any:
-    return jsonify(exc.as_dict()), exc.status
-
-
-@bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException) -> Any:
-    return jsonify({"error": exc.description, "field": None, "fix": None}), exc.code
-
-
-def _body() -> dict[str, Any]:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise ValidationError("the body must be a JSON object", field="body",
-                              fix="send Content-Type: application/json and an object")
-    return data
+json_errors(bp)
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -108,7 +92,7 @@ def _spec(data: dict[str, Any]) -> ResourceSpec:
 @bp.route("/specs", methods=["POST"])
 @admin_required
 def spec_save() -> Any:
-    spec = _spec(_body())
+    spec = _spec(json_body())
     platform().specs.save(spec)
     return jsonify(asdict(spec)), 201
 
@@ -128,7 +112,7 @@ def plugins() -> Any:
 @bp.route("/plugins/<plugin>", methods=["POST"])
 @admin_required
 def plugin_switch(plugin: str) -> Any:
-    data = _body()
+    data = json_body()
     if not isinstance(data.get("enabled"), bool):
         raise ValidationError("must be true or false", field="enabled")
     reg = platform().switch_plugin(plugin, data["enabled"], user())
@@ -160,7 +144,7 @@ def jobs_list() -> Any:
 @bp.route("/jobs", methods=["POST"])
 def job_submit() -> Any:
     p = platform()
-    values = _body()
+    values = json_body()
     dry_run = request.args.get("dry_run") in ("1", "true")
     if values.get("workdir") is not None:
         if not isinstance(values["workdir"], str):
@@ -240,7 +224,7 @@ def presets_list() -> Any:
 
 @bp.route("/presets", methods=["POST"])
 def preset_save() -> Any:
-    data = _body()
+    data = json_body()
     name, values, app = data.get("name"), data.get("values", {}), data.get("app") or TRAINING_APP
     if not isinstance(name, str):
         raise ValidationError("is required", field="name", fix="give the preset a name")
@@ -284,7 +268,7 @@ def files_upload() -> Any:
 
 @bp.route("/files/mkdir", methods=["POST"])
 def files_mkdir() -> Any:
-    data = _body()
+    data = json_body()
     path, name = data.get("path"), data.get("name")
     if not isinstance(path, str) or not isinstance(name, str):
         raise ValidationError("path and name are required strings", field="name")
@@ -322,7 +306,7 @@ def users_list() -> Any:
 @bp.route("/users", methods=["POST"])
 @admin_required
 def user_create() -> Any:
-    data = _body()
+    data = json_body()
     for k in ("name", "password"):
         if not isinstance(data.get(k), str):
             raise ValidationError("is required", field=k)

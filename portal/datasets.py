@@ -12,33 +12,17 @@ from dataclasses import asdict
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
 
 from core.datakinds import ANNOTATIONS, CATEGORIES, SUFFIXES
 from core.errors import HpcaiError, NotFound, ValidationError
-from portal.web import platform, user
+from portal.web import json_body, json_errors, platform, user
 
 api_bp = Blueprint("datasets_api", __name__, url_prefix="/api/v1")
 pages_bp = Blueprint("datasets", __name__)
 MAX_RAW_BYTES = 64 * 1024 * 1024
 
 
-@api_bp.errorhandler(HpcaiError)
-def _hpcai_error(exc: HpcaiError) -> Any:
-    return jsonify(exc.as_dict()), exc.status
-
-
-@api_bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException) -> Any:
-    return jsonify({"error": exc.description, "field": None, "fix": None}), exc.code
-
-
-def _body() -> dict[str, Any]:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise ValidationError("the body must be a JSON object", field="body",
-                              fix="send Content-Type: application/json and an object")
-    return data
+json_errors(api_bp)
 
 
 def _arg(name: str) -> str | None:
@@ -95,7 +79,7 @@ def list_datasets() -> Any:
 
 @api_bp.route("/datasets", methods=["POST"])
 def create() -> Any:
-    body = _body()
+    body = json_body()
     area = _area(body.pop("area", None))
     ds = platform().datasets
     row = ds.create(user(), body, area=area)
@@ -105,7 +89,7 @@ def create() -> Any:
 @api_bp.route("/dataset-drafts/<action>", methods=["POST"])
 def draft(action: str) -> Any:
     """Connection test / file list / preview of the New-dataset dialog, before OK."""
-    body = _body()
+    body = json_body()
     area = _area(body.pop("area", None))
     ds = platform().datasets
     if action == "test":
@@ -130,7 +114,7 @@ def get(ref: str) -> Any:
 @api_bp.route("/datasets/<ref>", methods=["PUT", "PATCH"])
 def modify(ref: str) -> Any:
     ds = platform().datasets
-    row = ds.modify(user(), _ref(ref), _body())
+    row = ds.modify(user(), _ref(ref), json_body())
     return jsonify(ds.info(row, user()))
 
 
@@ -142,7 +126,7 @@ def delete(ref: str) -> Any:
 
 @api_bp.route("/datasets/<ref>/share", methods=["POST"])
 def share(ref: str) -> Any:
-    body = _body()
+    body = json_body()
     background = body.pop("background", True)
     if not isinstance(background, bool):
         raise ValidationError("must be true or false", field="background")

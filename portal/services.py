@@ -24,12 +24,11 @@ from flask import (
     send_file,
     url_for,
 )
-from werkzeug.exceptions import HTTPException
 
 from core.errors import HpcaiError, NotFound, PermissionDenied, ValidationError
 from core.services import PROXY_PREFIX
 from portal import forms
-from portal.web import platform, poke_watcher, user
+from portal.web import json_body, json_errors, platform, poke_watcher, user
 
 bp = Blueprint("services", __name__)
 api = Blueprint("services_api", __name__, url_prefix="/api/v1")
@@ -200,22 +199,7 @@ def _rewrite_cookie(value: str, prefix: str) -> str:
 
 # --- REST API -----------------------------------------------------------------------------------
 
-@api.errorhandler(HpcaiError)
-def _api_error(exc: HpcaiError) -> Any:
-    return jsonify(exc.as_dict()), exc.status
-
-
-@api.errorhandler(HTTPException)
-def _http_error(exc: HTTPException) -> Any:
-    return jsonify({"error": exc.description, "field": None, "fix": None}), exc.code
-
-
-def _json() -> dict[str, Any]:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise ValidationError("the body must be a JSON object", field="body",
-                              fix="send Content-Type: application/json and an object")
-    return data
+json_errors(api)
 
 
 def _external() -> str:
@@ -238,7 +222,7 @@ def api_list() -> Any:
 
 @api.route("/services", methods=["POST"])
 def api_create() -> Any:
-    data = _json()
+    data = json_body()
     start = data.pop("start", True) is not False
     row = platform().services.create(data, user(), start=start)
     poke_watcher()
@@ -254,7 +238,7 @@ def api_get(ref: str) -> Any:
 @api.route("/services/<ref>", methods=["PATCH"])
 def api_modify(ref: str) -> Any:
     mgr = platform().services
-    row = mgr.modify(ref, _json(), user())
+    row = mgr.modify(ref, json_body(), user())
     poke_watcher()
     return jsonify(mgr.view(row, _external()).as_dict())
 
@@ -270,7 +254,7 @@ def api_delete(ref: str) -> Any:
 def api_action(ref: str, action: str) -> Any:
     mgr = platform().services
     if action == "authorize":
-        users = _json().get("users", [])
+        users = json_body().get("users", [])
         if not isinstance(users, list):
             raise ValidationError("must be a list of user names", field="users")
         row = mgr.authorize(ref, [str(u) for u in users], user())

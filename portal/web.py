@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import current_app, g
+from flask import Blueprint, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from core.accounts import Account
+from core.errors import HpcaiError, ValidationError
 from core.platform import Platform
 from core.store import JobRow
 
@@ -47,4 +49,24 @@ def job_dict(row: JobRow, full: bool = False) -> dict[str, Any]:
     }
     if full:
         data.update({"request": row.request, "plan": row.plan, "script": row.script})
+    return data
+
+
+def json_errors(bp: Blueprint) -> None:
+    """Every error of an API blueprint is a JSON body {error, field, fix} with its 4xx status."""
+
+    @bp.errorhandler(HpcaiError)
+    def _hpcai_error(exc: HpcaiError) -> Any:
+        return jsonify(exc.as_dict()), exc.status
+
+    @bp.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:
+        return jsonify({"error": exc.description, "field": None, "fix": None}), exc.code
+
+
+def json_body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ValidationError("the body must be a JSON object", field="body",
+                              fix="send Content-Type: application/json and an object")
     return data

@@ -44,6 +44,11 @@ class Framework(Descriptor):
     gpu_only_modes: tuple[str, ...] = ()
     #: environment variables this plugin sets per mode; conflicts are refused at submit time
     reserved_env: dict[str, tuple[str, ...]] = {}
+    #: the service type (by name) that shows this framework's training logs, e.g. "tensorboard";
+    #: job details offer it over the job's directory when that service type is enabled (F113)
+    dashboard: str = ""
+    #: the label of that link on the job page ("Access TensorBoard")
+    dashboard_title: str = ""
 
     def contract(self, mode: str, plan: LaunchPlan) -> dict[str, dict[str, str]]:
         """Environment templates per role name (values may use `{{rank}}`, `{{head_host}}` ...)."""
@@ -216,6 +221,20 @@ class JobOption(Descriptor):
         """Called after the job directory is written and before the scheduler sees the job:
         put files the job needs there (a materialised dataset ...). An error undoes the
         submission."""
+
+
+@dataclass(frozen=True)
+class JobLink:
+    """A link or action a plugin adds to a job's detail page and API (hpcai_job_links).
+
+    `href` is a path of the portal (or any URL) to open; `service` names a service type that
+    the core starts (or reuses) over the job's directory, opened through /dockerService/."""
+
+    id: str  # stable, unique per job page ("experiment-data", "dashboard-tensorboard")
+    title: str
+    href: str = ""
+    service: str = ""
+    description: str = ""
 
 
 # --- datasets ----------------------------------------------------------------------------------

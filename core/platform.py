@@ -11,6 +11,7 @@ from core.config import Config, load_config
 from core.datasets import DatasetService
 from core.errors import HpcaiError
 from core.experiments import ExperimentService
+from core.joblinks import JobLinks
 from core.files import Workspace
 from core.images import ImageCatalog
 from core.jobs import JobService
@@ -92,6 +93,11 @@ class Platform:
     @cached_property
     def datasets(self) -> DatasetService:
         return DatasetService(self)
+
+    @cached_property
+    def links(self) -> JobLinks:
+        """Links and actions of a job's page (dashboards, experiment data)."""
+        return JobLinks(self)
 
     @cached_property
     def experiments(self) -> ExperimentService:

@@ -50,7 +50,7 @@ def create_app(platform: Platform | None = None, watcher: Any = None,
     app.extensions["hpcai"] = platform
     app.extensions["hpcai_watcher"] = watcher
 
-    from portal import api, auth, datasets, services, views
+    from portal import api, auth, datasets, experiments, joblinks, services, views
 
     auth.init(app)
     app.register_blueprint(auth.bp)
@@ -60,4 +60,8 @@ def create_app(platform: Platform | None = None, watcher: Any = None,
     app.register_blueprint(datasets.pages_bp)
     app.register_blueprint(services.bp)
     app.register_blueprint(services.api)
+    app.register_blueprint(experiments.pages)
+    app.register_blueprint(experiments.api)
+    app.register_blueprint(joblinks.pages)
+    app.register_blueprint(joblinks.api)
     return app

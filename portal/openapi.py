@@ -156,6 +156,11 @@ def openapi_document(p: Platform) -> dict[str, Any]:
     from portal.datasets import openapi_paths as dataset_paths
 
     paths.update(dataset_paths())
+    from portal.experiments import openapi_paths as experiment_paths
+    from portal.joblinks import openapi_paths as joblink_paths
+
+    paths.update(experiment_paths())
+    paths.update(joblink_paths())
     for action in ("kill", "suspend", "resume"):
         paths[f"/jobs/{{job_id}}/{action}"] = {"post": {"summary": f"{action} a job", "parameters": [job_id],
                                                         "responses": {"200": ok(), **_errors(400, 401, 404, 503)}}}

@@ -24,6 +24,8 @@ class Paddle(Framework):
     title = "PaddlePaddle"
     modes = ("standalone", "ps")
     image_tag = "PaddlePaddle"
+    dashboard = "visualdl"  # job details: "Access VisualDL" over the job's logs (F113)
+    dashboard_title = "Access VisualDL"
     default_job_name = "PaddlePaddle"
     reserved_env = {"ps": PS_ENV}
 

@@ -28,6 +28,8 @@ class TensorFlow(Framework):
     title = "TensorFlow"
     modes = ("standalone", "ps", "horovod")
     image_tag = "TensorFlow"
+    dashboard = "tensorboard"  # job details: "Access TensorBoard" over the job's logs (F113)
+    dashboard_title = "Access TensorBoard"
     default_job_name = "tensorflow"
     reserved_env = {"ps": ("TF_CONFIG",)}
 

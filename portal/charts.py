@@ -17,6 +17,12 @@ def color(i: int) -> str:
     return PALETTE[i % len(PALETTE)]
 
 
+def swatch(i: int) -> Markup:
+    """The run's colour as a small square (an SVG: the portal's CSP allows no inline style)."""
+    return Markup(f'<svg class="swatch" width="12" height="12" aria-hidden="true"><rect width="12" height="12" '
+                  f'rx="3" fill="{color(i)}"/></svg>')
+
+
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     """About `count` round tick values covering [lo, hi] (1, 2, 2.5, 5 x 10^n steps)."""
     if hi <= lo:

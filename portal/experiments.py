@@ -181,7 +181,7 @@ def compare() -> Any:
     only_diff = request.args.get("diff") == "1"
     metric_keys = differing(rows, "metrics") if only_diff else sorted({k for r in rows for k in r.metrics})
     param_keys = differing(rows, "params") if only_diff else sorted({k for r in rows for k in r.params})
-    return render_template("experiment_compare.html", rows=rows, charts=chart_series(cmp), colors=charts.color,
+    return render_template("experiment_compare.html", rows=rows, charts=chart_series(cmp), swatch=charts.swatch,
                            metric_keys=metric_keys, param_keys=param_keys, only_diff=only_diff, run_ids=ids)
 
 

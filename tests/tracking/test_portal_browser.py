@@ -136,6 +136,7 @@ def test_experiment_data_compare_and_tensorboard(server: dict[str, Any], browser
 
     page.click("#link-experiment-data")
     page.wait_for_url(re.compile(rf".*/jobs/{job}/experiments$"))
+    page.wait_for_selector("html[data-exp-ready]")
     expect(page.locator("#runs tbody tr")).to_have_count(3)
     expect(page.locator("#run-count")).to_have_text("Showing 3 matching runs")
     row = page.locator("#runs tbody tr", has_text="lr-0.1")
@@ -152,6 +153,7 @@ def test_experiment_data_compare_and_tensorboard(server: dict[str, Any], browser
     page.check("#select-all")
     page.click("#compare")
     page.wait_for_url(re.compile(r".*/experiments/compare\?.*"))
+    page.wait_for_selector("html[data-exp-ready]")
     expect(page.locator("svg.chart")).to_have_count(2)
     expect(page.locator("figure[data-metric=loss] polyline")).to_have_count(3)
     expect(page.locator("#legend .legend-item")).to_have_count(3)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 #: the option of a dashboard service type that receives the job's run directory
 LOGDIR_OPTION = "logdir"
-LIVE = ("queued", "starting", "running")
+LIVE = ("queued", "starting", "running", "suspended", "unknown")  # never start a second one
 
 
 @dataclass

@@ -66,7 +66,7 @@ def hpcai_service_types() -> list["ServiceType"]:
 def hpcai_job_links(job: dict[str, Any]) -> list["JobLink"]:
     """Return links or actions for one job's detail page and API (e.g. "View experiment data"),
     or an empty list when none apply. Called each time a job's details are shown, only for
-    enabled plugins. `job` has the job's `id`, `uuid`, `user`, `framework`, `mode`, `state`,
+    enabled plugins. `job` has the job's `id`, `uuid`, `name`, `user`, `framework`, `mode`, `state`,
     `job_dir`, `workdir` and `request` (options included). Must be cheap: no network calls."""
 
 

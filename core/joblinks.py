@@ -46,7 +46,7 @@ class LinkView:
 
 def job_info(row: JobRow) -> dict[str, Any]:
     """What the hooks see of a job (plain data, no store row)."""
-    return {"id": row.id, "uuid": row.uuid, "user": row.user, "framework": row.framework,
+    return {"id": row.id, "uuid": row.uuid, "name": row.name, "user": row.user, "framework": row.framework,
             "mode": row.mode, "state": row.state, "job_dir": row.job_dir, "workdir": run_dir(row),
             "request": dict(row.request or {})}
 

@@ -10,6 +10,7 @@ Nothing here knows a concrete framework, service type or plugin.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from core.store import JobRow, ServiceRow
 if TYPE_CHECKING:
     from core.platform import Platform
 
+log = logging.getLogger(__name__)
 #: the option of a dashboard service type that receives the job's run directory
 LOGDIR_OPTION = "logdir"
 LIVE = ("queued", "starting", "running", "suspended", "unknown")  # never start a second one
@@ -75,7 +77,13 @@ class JobLinks:
                 title = fw.dashboard_title or f"Access {reg.get('service', fw.dashboard).title}"
                 links.append(JobLink(id=f"dashboard-{fw.dashboard}", title=title, service=fw.dashboard,
                                      description=f"{fw.title} training logs of this job"))
-        for found in reg.hook.hpcai_job_links(job=job_info(row)):
+        info = job_info(row)
+        for impl in reg.hook.hpcai_job_links.get_hookimpls():
+            try:
+                found = impl.function(**({"job": info} if "job" in impl.argnames else {}))
+            except Exception:  # a broken plugin must not take the job page down
+                log.exception("plugin %s: hpcai_job_links failed for job %s", impl.plugin_name, row.id)
+                continue
             links.extend(link for link in found or [] if isinstance(link, JobLink))
         seen: set[str] = set()
         unique = []

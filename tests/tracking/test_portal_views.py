@@ -303,3 +303,21 @@ def test_links_follow_the_installed_plugins(users: dict[str, Any], jobs: dict[st
         switch("tracking", True)
         switch("tensorboard", True)
     assert link_ids() == {"dashboard-tensorboard", "experiment-data"}
+
+
+def test_a_failing_link_plugin_does_not_break_the_job_page(platform: Platform, users: dict[str, Any],
+                                                           jobs: dict[str, Any]) -> None:
+    from core.hookspecs import hookimpl
+
+    class Broken:
+        @hookimpl
+        def hpcai_job_links(self, job: dict[str, Any]) -> list[Any]:
+            raise RuntimeError("a third-party plugin's bug")
+
+    manager = platform.registry.active
+    manager.register(Broken(), name="broken-links")
+    try:
+        page = users["alice"].get(f"/jobs/{jobs['tf'].id}")
+        assert page.status_code == 200 and "View experiment data" in page.get_data(as_text=True)
+    finally:
+        manager.unregister(name="broken-links")

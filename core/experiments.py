@@ -239,9 +239,11 @@ class ExperimentService:
         (e.g. `metrics.rmse < 0.8 and params.alpha = '0.5'`). MLflow's grammar has no OR, so
         AND-ing the visibility condition to it can only narrow what it finds."""
         exp = self.get_experiment(experiment_id, user)
-        conds = [search.strip()] if search.strip() else []
-        if not self.can_see(exp, user):
-            conds.append(f"tags.`mlflow.user` = {_quote(user)}")
+        # The visibility condition comes first: an unbalanced quote in `search` can then only
+        # swallow the search's own text, never the condition.
+        conds = [] if self.can_see(exp, user) else [f"tags.`mlflow.user` = {_quote(user)}"]
+        if search.strip():
+            conds.append(search.strip())
         try:
             return self._rows(self.client.runs([exp.experiment_id], " and ".join(conds)))
         except ValidationError as exc:

@@ -321,3 +321,25 @@ def test_a_failing_link_plugin_does_not_break_the_job_page(platform: Platform, u
         assert page.status_code == 200 and "View experiment data" in page.get_data(as_text=True)
     finally:
         manager.unregister(name="broken-links")
+
+
+def test_ownerless_experiment_shows_each_user_their_runs_only(mlflow_server: str, users: dict[str, Any]) -> None:
+    """An experiment made with plain mlflow has no owner: each user sees only their own runs in
+    it, whatever they type as a search (the condition cannot be quoted away)."""
+    from tests.tracking import rest
+
+    exp_id = rest.api(mlflow_server, "experiments/create", {"name": f"plain-mlflow-{TAG}"})["experiment_id"]
+    for who in ("alice", "bob"):
+        rest.api(mlflow_server, "runs/create", {"experiment_id": exp_id, "run_name": f"{who}-run",
+                                                "tags": [{"key": "mlflow.user", "value": who}]})
+    bob = users["bob"]
+    assert experiment_id(bob, f"plain-mlflow-{TAG}") == exp_id
+    runs = bob.get(f"/api/v1/experiments/{exp_id}/runs").get_json()["runs"]
+    assert [r["run_name"] for r in runs] == ["bob-run"]
+    for search in ("attributes.run_name = 'alice-run'", "tags.`mlflow.user` = 'alice'", "params.a = 'x",
+                   "params.a != 'x' or tags.`mlflow.user` != 'bob'"):
+        r = bob.get(f"/api/v1/experiments/{exp_id}/runs", query_string={"search": search})
+        assert r.status_code in (200, 400), r.get_json()
+        if r.status_code == 200:
+            assert {x["user"] for x in r.get_json()["runs"]} <= {"bob"}, search
+    assert len(users["admin"].get(f"/api/v1/experiments/{exp_id}/runs").get_json()["runs"]) == 2

@@ -97,6 +97,10 @@ class TrackingClient:
         self._req("POST", "experiments/set-experiment-tag",
                   {"experiment_id": experiment_id, "key": key, "value": value})
 
+    def delete_run(self, run_id: str) -> None:
+        """MLflow's soft delete: the run leaves searches; `mlflow gc` purges it later."""
+        self._req("POST", "runs/delete", {"run_id": run_id})
+
     def runs(self, experiment_ids: list[str], filter_string: str = "") -> list[dict[str, Any]]:
         if not experiment_ids:
             return []
@@ -234,14 +238,18 @@ class ExperimentService:
 
     # --- runs ----------------------------------------------------------------------------------
 
-    def experiment_runs(self, experiment_id: str, user: str, search: str = "") -> list[RunRow]:
-        """An experiment's runs `user` may see; `search` is an MLflow filter expression
-        (e.g. `metrics.rmse < 0.8 and params.alpha = '0.5'`). MLflow's grammar has no OR, so
-        AND-ing the visibility condition to it can only narrow what it finds."""
+    def experiment_runs(self, experiment_id: str, user: str, search: str = "",
+                        started_after: datetime | None = None) -> list[RunRow]:
+        """An experiment's runs `user` may see, started after `started_after` (the product's
+        time filter); `search` is an MLflow filter expression (e.g. `metrics.rmse < 0.8 and
+        params.alpha = '0.5'`). MLflow's grammar has no OR, so AND-ing the visibility condition
+        to it can only narrow what it finds."""
         exp = self.get_experiment(experiment_id, user)
         # The visibility condition comes first: an unbalanced quote in `search` can then only
         # swallow the search's own text, never the condition.
         conds = [] if self.can_see(exp, user) else [f"tags.`mlflow.user` = {_quote(user)}"]
+        if started_after is not None:
+            conds.append(f"attributes.start_time >= {int(started_after.timestamp() * 1000)}")
         if search.strip():
             conds.append(search.strip())
         try:
@@ -270,6 +278,21 @@ class ExperimentService:
                 raise NotFound(f"no run {run_id}", field="run_ids")
             raws.append(raw)
         return self._rows(raws)
+
+    def delete_runs(self, run_ids: list[str], user: str) -> int:
+        """Delete runs (soft, as MLflow's UI does). Each must be the user's own run, or in an
+        experiment the user owns; admins may delete any. Checked for all before any is deleted."""
+        if not run_ids:
+            raise ValidationError("choose at least one run", field="run_ids")
+        admin = self.is_admin(user)
+        for row in self.runs(run_ids, user):  # NotFound for runs the user may not even see
+            exp = self._experiment(self.client.experiment(row.experiment_id))
+            if not (admin or row.user == user or exp.owner == user):
+                raise PermissionDenied(f"run {row.run_name or row.run_id} belongs to {row.user}",
+                                       field="run_ids", fix="only its user or the experiment's owner may delete it")
+        for run_id in run_ids:
+            self.client.delete_run(run_id)
+        return len(run_ids)
 
     def _may_see_run(self, exp: Experiment, raw: dict[str, Any], user: str) -> bool:
         if self.can_see(exp, user):

@@ -9,6 +9,7 @@ the caller may see. MLflow's own UI is not exposed (see portal/README.md).
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
@@ -23,6 +24,10 @@ api = Blueprint("experiments_api", __name__, url_prefix="/api/v1")
 json_errors(api)
 
 MAX_COMPARE = 20
+#: the product's start-time filter ("All time", ...): query value -> (label, how far back)
+SINCE = {"": ("All time", None), "1h": ("Last hour", timedelta(hours=1)),
+         "24h": ("Last 24 hours", timedelta(days=1)), "7d": ("Last 7 days", timedelta(days=7)),
+         "30d": ("Last 30 days", timedelta(days=30))}
 OPENAPI_TAG = "experiments"
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -44,6 +49,15 @@ def run_ids_arg() -> list[str]:
     if bad:
         raise ValidationError(f"'{bad[0]}' is not a run id", field="run_ids", fix="run ids are 32 hex digits")
     return list(dict.fromkeys(ids))
+
+
+def since_arg() -> datetime | None:
+    value = request.args.get("since", "")
+    if value not in SINCE:
+        raise ValidationError(f"'{value}' is not a time filter", field="since",
+                              fix="one of: " + ", ".join(k for k in SINCE if k) + " (or leave it out)")
+    back = SINCE[value][1]
+    return datetime.now(UTC) - back if back else None
 
 
 def csv_response(rows: list[RunRow], filename: str) -> Response:
@@ -108,16 +122,16 @@ def experiment(experiment_id: str) -> Any:
         exp = p.experiments.get_experiment(experiment_id, user())
     except NotFound:
         abort(404)
-    search = request.args.get("search", "")
+    search, since = request.args.get("search", ""), request.args.get("since", "")
     error = None
     try:
-        rows = p.experiments.experiment_runs(exp.experiment_id, user(), search)
+        rows = p.experiments.experiment_runs(exp.experiment_id, user(), search, since_arg())
     except ValidationError as exc:
         rows, error = [], exc.text
     return render_template("experiment_runs.html", title=f"Experiment {exp.name}", experiment=exp, rows=rows,
-                           search=search, search_error=error,
+                           search=search, search_error=error, since=since, since_choices=SINCE,
                            csv_url=url_for("experiments.experiment_csv", experiment_id=exp.experiment_id,
-                                           search=search or None)), (400 if error else 200)
+                                           search=search or None, since=since or None)), (400 if error else 200)
 
 
 @pages.route("/experiments/<experiment_id>/runs.csv")
@@ -127,8 +141,26 @@ def experiment_csv(experiment_id: str) -> Any:
         exp = p.experiments.get_experiment(experiment_id, user())
     except NotFound:
         abort(404)
-    rows = p.experiments.experiment_runs(exp.experiment_id, user(), request.args.get("search", ""))
+    try:
+        rows = p.experiments.experiment_runs(exp.experiment_id, user(), request.args.get("search", ""),
+                                             since_arg())
+    except ValidationError:
+        abort(400)
     return csv_response(rows, f"{safe_name(exp.name)}-runs.csv")
+
+
+@pages.route("/experiments/runs/delete", methods=["POST"])
+def delete_runs() -> Any:
+    ids = [i for v in request.form.getlist("run_ids") for i in v.split(",") if i]
+    try:
+        n = platform().experiments.delete_runs(ids, user())
+        flash(f"{n} run{'s' if n != 1 else ''} deleted.")
+    except NotFound:
+        abort(404)
+    except HpcaiError as exc:
+        flash(exc.text, "error")
+    back = request.form.get("next", "")
+    return redirect(back if back.startswith("/") and not back.startswith("//") else url_for("experiments.index"))
 
 
 @pages.route("/experiments/<experiment_id>/share", methods=["POST"])
@@ -200,7 +232,8 @@ def api_get(experiment_id: str) -> Any:
 
 @api.route("/experiments/<experiment_id>/runs")
 def api_runs(experiment_id: str) -> Any:
-    rows = platform().experiments.experiment_runs(experiment_id, user(), request.args.get("search", ""))
+    rows = platform().experiments.experiment_runs(experiment_id, user(), request.args.get("search", ""),
+                                                  since_arg())
     return jsonify({"experiment_id": experiment_id, "runs": [r.as_dict() for r in rows]})
 
 
@@ -208,8 +241,18 @@ def api_runs(experiment_id: str) -> Any:
 def api_runs_csv(experiment_id: str) -> Any:
     p = platform()
     exp = p.experiments.get_experiment(experiment_id, user())
-    rows = p.experiments.experiment_runs(exp.experiment_id, user(), request.args.get("search", ""))
+    rows = p.experiments.experiment_runs(exp.experiment_id, user(), request.args.get("search", ""), since_arg())
     return csv_response(rows, f"{safe_name(exp.name)}-runs.csv")
+
+
+@api.route("/runs/delete", methods=["POST"])
+def api_delete_runs() -> Any:
+    ids = json_body().get("run_ids")
+    if not isinstance(ids, list) or not all(isinstance(i, str) and RUN_ID.match(i) for i in ids):
+        raise ValidationError("must be a list of run ids", field="run_ids", fix="run ids are 32 hex digits")
+    if len(ids) > MAX_COMPARE * 5:
+        raise ValidationError(f"at most {MAX_COMPARE * 5} runs at once", field="run_ids")
+    return jsonify({"deleted": platform().experiments.delete_runs(ids, user())})
 
 
 @api.route("/experiments/<experiment_id>/share", methods=["POST"])
@@ -264,6 +307,9 @@ def openapi_paths() -> dict[str, Any]:
     jid = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
     search = {"name": "search", "in": "query", "required": False, "schema": {"type": "string"},
               "description": "MLflow filter, e.g. metrics.rmse < 0.8 and params.alpha = '0.5'"}
+    since = {"name": "since", "in": "query", "required": False,
+             "schema": {"type": "string", "enum": [k for k in SINCE if k]},
+             "description": "runs started in the last hour, 24 hours, 7 or 30 days"}
     run_ids = {"name": "run_ids", "in": "query", "required": True, "style": "form", "explode": False,
                "schema": {"type": "array", "items": {"type": "string", "pattern": RUN_ID.pattern},
                           "maxItems": MAX_COMPARE}}
@@ -276,9 +322,9 @@ def openapi_paths() -> dict[str, Any]:
         "/experiments/{experiment_id}/runs": {"get": {
             "summary": "the experiment's runs you may see (Job ID, start time, duration, run name, user, "
                        "source, version, models, metrics, parameters, tags)",
-            "parameters": [eid, search], "responses": {"200": ok, **err(400, 401, 404, 503)}}},
+            "parameters": [eid, search, since], "responses": {"200": ok, **err(400, 401, 404, 503)}}},
         "/experiments/{experiment_id}/runs.csv": {"get": {"summary": "the same runs as CSV",
-                                                          "parameters": [eid, search],
+                                                          "parameters": [eid, search, since],
                                                           "responses": {"200": csv, **err(400, 401, 404, 503)}}},
         "/experiments/{experiment_id}/share": {"post": {
             "summary": "share your experiment with one of your groups (group null: private again)",
@@ -289,6 +335,14 @@ def openapi_paths() -> dict[str, Any]:
                                         "parameters": [jid], "responses": {"200": ok, **err(401, 404, 503)}}},
         "/jobs/{job_id}/runs.csv": {"get": {"summary": "experiment data of a job as CSV", "parameters": [jid],
                                             "responses": {"200": csv, **err(401, 404, 503)}}},
+        "/runs/delete": {"post": {
+            "summary": "delete runs (yours, or in your experiments; soft delete as in MLflow)",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["run_ids"], "properties": {"run_ids": {
+                    "type": "array", "items": {"type": "string", "pattern": RUN_ID.pattern}}}}}}},
+            "responses": {"200": ok, "403": {"description": "not yours to delete", "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                **err(400, 401, 404, 503)}}},
         "/runs/compare": {"get": {"summary": "metric curves over steps of several runs",
                                   "parameters": [run_ids, {"name": "keys", "in": "query", "required": False,
                                                            "schema": {"type": "string"},

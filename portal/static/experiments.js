@@ -8,6 +8,16 @@
       document.querySelectorAll("#runs input[name=run_ids]").forEach((b) => { b.checked = all.checked; });
     });
   }
+  // Delete: the ticked runs go to a separate POST form (with its CSRF token and confirmation).
+  const del = document.getElementById("delete-runs");
+  if (del) {
+    del.addEventListener("click", () => {
+      const ids = Array.from(document.querySelectorAll("#runs input[name=run_ids]:checked")).map((b) => b.value);
+      if (!ids.length) { window.alert("Tick the runs to delete first."); return; }
+      document.getElementById("delete-ids").value = ids.join(",");
+      document.getElementById("delete-form").requestSubmit();
+    });
+  }
   // Dashboard of a job: poll the service until it runs, then open it.
   const box = document.getElementById("dashboard-wait");
   if (box) {

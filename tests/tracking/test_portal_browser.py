@@ -179,6 +179,22 @@ def test_experiment_data_compare_and_tensorboard(server: dict[str, Any], browser
     tb.wait_for_timeout(1500)  # let the charts finish drawing before the picture
     shot(tb, "exp-05-tensorboard")
 
+    # An experiment's runs: search and start-time filter; delete a run (with confirmation).
+    page.goto(f"{base}/experiments")
+    page.click(f"#experiments a:has-text('{server['experiment']}')")
+    page.wait_for_selector("html[data-exp-ready]")
+    page.fill("input[name=search]", "metrics.loss < 0.7")
+    page.select_option("select[name=since]", "24h")
+    page.click("#search-form button[type=submit]")
+    page.wait_for_selector("html[data-exp-ready]")
+    expect(page.locator("#runs tbody tr")).to_have_count(2)  # 0.7^5 and 0.91^5, not 0.97^5
+    page.on("dialog", lambda d: d.accept())
+    page.locator("#runs tbody tr", has_text="lr-0.03").locator("input[name=run_ids]").check()
+    page.click("#delete-runs")
+    expect(page.locator(".flash")).to_contain_text("1 run deleted.")
+    expect(page.locator("#runs tbody tr")).to_have_count(1)
+    shot(page, "exp-06-experiment-runs")
+
     bob = login(browser, base, "bob", "bobpass12")
     assert bob.goto(f"{base}/jobs/{job}/experiments").status == 404
     bob.goto(f"{base}/experiments")

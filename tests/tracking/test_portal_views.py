@@ -171,6 +171,10 @@ def test_experiments_list_search_and_bad_input(users: dict[str, Any], jobs: dict
     assert "Showing 2 matching runs" in page and "Download CSV" in page
     found = alice.get(f"/api/v1/experiments/{exp_id}/runs", query_string={"search": "metrics.loss < 0.5"}).get_json()
     assert [r["run_name"] for r in found["runs"]] == ["lr-0.1"]  # 0.7^5 = 0.17; 0.91^5 = 0.62
+    recent = alice.get(f"/api/v1/experiments/{exp_id}/runs", query_string={"since": "1h"}).get_json()["runs"]
+    assert len(recent) == 2  # the start-time filter: both ran within the last hour
+    bad = alice.get(f"/api/v1/experiments/{exp_id}/runs", query_string={"since": "1y"})
+    assert bad.status_code == 400 and bad.get_json()["field"] == "since"
     bad = alice.get(f"/api/v1/experiments/{exp_id}/runs", query_string={"search": "loss <<< 1"})
     assert bad.status_code == 400 and bad.get_json()["field"] == "search"
     assert alice.get(f"/experiments/{exp_id}", query_string={"search": "loss <<< 1"}).status_code == 400
@@ -234,6 +238,8 @@ def test_visibility_between_users(users: dict[str, Any], jobs: dict[str, Any]) -
         assert len(carol.get(f"/api/v1/experiments/{exp_id}/runs").get_json()["runs"]) == 2
         assert carol.get("/api/v1/runs/compare", query_string={"run_ids": ",".join(alice_runs)}).status_code == 200
         assert share(carol, None).status_code == 403  # members see it; only the owner shares
+        r = carol.post("/api/v1/runs/delete", json={"run_ids": alice_runs[:1]}, headers={"X-CSRF-Token": carol.csrf})
+        assert r.status_code == 403 and r.get_json()["field"] == "run_ids"  # nor deletes its runs
     finally:
         assert share(alice, None).get_json()["group"] is None
     assert experiment_id(carol, ALICE_EXP) is None
@@ -241,7 +247,7 @@ def test_visibility_between_users(users: dict[str, Any], jobs: dict[str, Any]) -
 
 def test_openapi_lists_the_endpoints(users: dict[str, Any]) -> None:
     paths = users["alice"].get("/api/v1/openapi.json").get_json()["paths"]
-    for path in ("/experiments", "/experiments/{experiment_id}/runs", "/experiments/{experiment_id}/runs.csv",
+    for path in ("/experiments", "/experiments/{experiment_id}/runs", "/runs/delete", "/experiments/{experiment_id}/runs.csv",
                  "/experiments/{experiment_id}/share", "/jobs/{job_id}/runs", "/jobs/{job_id}/runs.csv",
                  "/runs/compare", "/runs/compare.svg", "/jobs/{job_id}/links", "/jobs/{job_id}/dashboards/{service}"):
         assert path in paths, path
@@ -343,3 +349,12 @@ def test_ownerless_experiment_shows_each_user_their_runs_only(mlflow_server: str
         if r.status_code == 200:
             assert {x["user"] for x in r.get_json()["runs"]} <= {"bob"}, search
     assert len(users["admin"].get(f"/api/v1/experiments/{exp_id}/runs").get_json()["runs"]) == 2
+    delete = lambda ids: bob.post("/api/v1/runs/delete", json={"run_ids": ids},  # noqa: E731
+                                  headers={"X-CSRF-Token": bob.csrf})
+    alice_run = next(r["run_id"] for r in users["alice"].get(f"/api/v1/experiments/{exp_id}/runs").get_json()["runs"])
+    assert delete([alice_run, runs[0]["run_id"]]).status_code == 404  # not his: nothing is deleted
+    assert len(users["admin"].get(f"/api/v1/experiments/{exp_id}/runs").get_json()["runs"]) == 2
+    assert delete(["nope"]).get_json()["field"] == "run_ids"
+    assert delete([runs[0]["run_id"]]).get_json() == {"deleted": 1}
+    assert bob.get(f"/api/v1/experiments/{exp_id}/runs").get_json()["runs"] == []
+    assert len(users["admin"].get(f"/api/v1/experiments/{exp_id}/runs").get_json()["runs"]) == 1

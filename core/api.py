@@ -330,7 +330,7 @@ class ServiceContext:
 @dataclass
 class StartPlan:
     """How the job side starts a service. `{port}`, `{port1}`.. `{bind}`, `{job_dir}` and
-    `{base_path}` in argv, env values, `files` and `prepare` are filled in by hooks/svcrun,
+    `{base_path}` in argv, env values, `files`, `prepare` and `cleanup` are filled in by hooks/svcrun,
     which picks free ports on the node and reports them back in `<job_dir>/service.json`."""
 
     argv: list[str]
@@ -339,6 +339,9 @@ class StartPlan:
     health_path: str = "/"
     files: dict[str, str] = field(default_factory=dict)  # relative path in job dir -> content
     prepare: list[list[str]] = field(default_factory=list)  # commands run before the server
+    # commands run after the server ended or was stopped (e.g. `podman-compose down`: the
+    # containers of a compose project outlive the `up` process that a stop signals)
+    cleanup: list[list[str]] = field(default_factory=list)
     cwd: str | None = None
     ready_timeout_s: int = 300
 

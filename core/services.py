@@ -262,10 +262,33 @@ class ServiceManager:
             if info and state in ("starting", "running"):
                 v.host, v.port, v.ports = info.get("host"), info.get("port"), list(info.get("ports", []))
                 v.internal_url = f"http://{v.host}:{v.port}/"
-                v.usage = _usage(info.get("pid"))
+                v.usage = self.usage(job, history=False)
             if state == "failed":
                 v.log_tail = self.log_tail(job)
         return v
+
+    @staticmethod
+    def usage(job: JobRow | None, history: bool = True) -> dict[str, Any]:
+        """Resource monitoring (F247): what hooks/svcrun sampled on the node in usage.json.
+
+        The latest CPU (percent of one core) and memory of the server's process tree, its
+        GPUs through NVML ([] and a note such as "no GPU" where there are none) and, with
+        history, the earlier samples (oldest first). {} before the first sample."""
+        if job is None:
+            return {}
+        try:
+            data = json.loads((Path(job.job_dir) / "usage.json").read_text())
+            samples = list(data["samples"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return {}
+        if not samples:
+            return {}
+        latest = samples[-1]
+        out = {**latest, "gpu_note": data.get("gpu_note", ""), "interval_s": data.get("interval_s")}
+        if history:
+            out["history"] = [{k: x.get(k) for k in ("at", "cpu_percent", "rss_mb", "processes")}
+                              for x in samples]
+        return out
 
     def log_path(self, job: JobRow) -> Path | None:
         if job.stdout_path and Path(job.stdout_path).exists():
@@ -316,13 +339,17 @@ class ServiceManager:
         ctx = ServiceContext(alias=row.alias, user=owner, job_dir="{job_dir}",
                              base_path=f"{PROXY_PREFIX}/{row.alias}")
         plan = st.start_plan(dict(row.options or {}), ctx)
+        # The site's environment for this type ([services.types.<type>] env), e.g. the podman
+        # configuration a compose service needs on this cluster's nodes; the plan's own wins.
+        plan.env = {**self.type_settings(row.type).get("env", {}), **plan.env}
         runtime = self.p.registry.get("runtime", self.p.config.default_runtime)
         image = self.p.images.resolve(row.image) if row.image else None
         wrapped = runtime.wrap(plan.argv, image, [], dict(plan.env), spec.gpus, row.shm_mb)
         splan = {"argv": wrapped.argv, "env": {**wrapped.env, **plan.env}, "ports": plan.ports,
                  "health_path": plan.health_path, "files": plan.files, "prepare": plan.prepare,
-                 "cwd": plan.cwd, "ready_timeout_s": plan.ready_timeout_s, "base_path": ctx.base_path,
-                 "bind": self.bind_address()}
+                 "cleanup": plan.cleanup, "cwd": plan.cwd, "ready_timeout_s": plan.ready_timeout_s,
+                 "base_path": ctx.base_path, "bind": self.bind_address(),
+                 "usage_interval_s": float(self.p.config.raw.get("services", {}).get("usage_interval_s", 5))}
         body = ('#!/bin/bash\nexec "$HPCAI_PYTHON" "$HPCAI_HOME/hooks/svcrun" <<\'HPCAI_SERVICE_PLAN\'\n'
                 + json.dumps(splan, indent=1) + "\nHPCAI_SERVICE_PLAN\n")
         workdir = self.p.workspace.home(owner)
@@ -395,6 +422,10 @@ class ServiceManager:
             s.delete(s.get(ServiceRow, row.id))
 
     # --- proxy support ---------------------------------------------------------------------------
+
+    def type_settings(self, type_name: str) -> dict[str, Any]:
+        settings: dict[str, Any] = self.p.config.raw.get("services", {}).get("types", {}).get(type_name, {})
+        return settings
 
     def bind_address(self) -> str:
         return str(self.p.config.raw.get("services", {}).get("bind", "127.0.0.1"))
@@ -470,17 +501,3 @@ class ServiceManager:
 def _local_names() -> tuple[str, ...]:
     """This host's names (getfqdn may ask DNS: once per process, not once per proxied request)."""
     return ("127.0.0.1", "localhost", socket.gethostname(), socket.getfqdn())
-
-
-def _usage(pid: Any) -> dict[str, Any]:
-    """CPU seconds and resident memory of the server process (same node only; Linux /proc)."""
-    try:
-        stat = Path(f"/proc/{int(pid)}/stat").read_text().rsplit(")", 1)[1].split()
-        status = Path(f"/proc/{int(pid)}/status").read_text()
-    except (OSError, ValueError, TypeError, IndexError):
-        return {}
-    import os
-
-    tick = os.sysconf("SC_CLK_TCK")
-    rss = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
-    return {"cpu_seconds": round((int(stat[11]) + int(stat[12])) / tick, 2), "rss_mb": round(rss / 1024, 1)}

@@ -271,6 +271,17 @@ def api_log(ref: str) -> Any:
     return _log_download(ref)
 
 
+@api.route("/services/<ref>/usage")
+def api_usage(ref: str) -> Any:
+    """Resource monitoring: CPU, memory and GPUs of the running service, with the recent samples."""
+    mgr = platform().services
+    row = mgr.get(ref, user())
+    job = mgr.job(row)
+    state = mgr.state(row, job)
+    live = state in ("starting", "running")
+    return jsonify({"alias": row.alias, "state": state, "usage": mgr.usage(job) if live else {}})
+
+
 def _log_download(ref: str) -> Any:
     mgr = platform().services
     row = mgr.get(ref, user())

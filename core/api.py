@@ -365,6 +365,8 @@ class ServiceType(Descriptor):
     api_keys: bool = False
     #: the binary (or Python module) the type needs on the node; shown by `hpcai plugins`
     requires: str = ""
+    #: runs on CPU resource specs only (the product's visualisation types, F228)
+    cpu_only: bool = False
 
     def check(self, options: dict[str, Any]) -> None:
         """Pre-start checks (model directory layout, files exist); raise ValidationError."""

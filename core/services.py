@@ -38,6 +38,11 @@ PROXY_PREFIX = "/dockerService"
 MAX_KEYS = 5
 KEY_PREFIX = "hsk_"
 LOG_TAIL_LINES = 20
+MAX_DESCRIPTION = 512  # the product's counter "0 / 512" (F233)
+#: what Modify may not change (F251): name, type and classification are fixed at creation
+IMMUTABLE = ("name", "type", "classification")
+#: categories whose UI is opened with "Access service" (F241); serving types show a request example
+ACCESS_CATEGORIES = ("visualization", "custom")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 #: fields every service has (the product's create form); each type adds its own
@@ -57,7 +62,8 @@ def common_schema(types: dict[str, str], specs: list[str]) -> dict[str, Any]:
             "image": {"type": "string", "title": "Image", "x-order": 4,
                       "description": "catalog image (etc/images.toml); empty = the node's own install"},
             "shm_mb": {"type": "integer", "title": "Shared memory (MB)", "minimum": 0, "x-order": 5},
-            "description": {"type": "string", "title": "Description", "x-widget": "textarea", "x-order": 90},
+            "description": {"type": "string", "title": "Description", "x-widget": "textarea", "x-order": 90,
+                            "maxLength": MAX_DESCRIPTION, "x-fix": f"at most {MAX_DESCRIPTION} characters"},
             "classification": {"type": "string", "title": "Classification", "x-order": 91},
         },
     }
@@ -107,6 +113,9 @@ class ServiceView:
     request_example: str = ""
     usage: dict[str, Any] = field(default_factory=dict)
     created_at: str | None = None
+    updated_at: str | None = None
+    gpus: int = 0  # cards of its resource spec (the list's GPU column)
+    can_access: bool = False  # "Access service" (F241): running, and a type with a web UI
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -151,6 +160,12 @@ class ServiceManager:
         options = {k: v for k, v in values.items() if k not in COMMON_FIELDS}
         if common.get("image"):
             self.p.images.resolve(common["image"])  # refused with the catalog's message (FAQ 6)
+        if st.cpu_only:  # F228: the visualisation types run on CPU specs
+            spec = self.p.specs.get_visible(common["resource_spec"], user, self.p.jobs.groups_of(user),
+                                            "resource_spec")
+            if spec.gpus:
+                raise ValidationError(f"{st.title or st.name} runs on CPU resource specs only",
+                                      field="resource_spec", fix="choose a specification without GPUs")
         return common, options
 
     # --- create / read --------------------------------------------------------------------------
@@ -194,7 +209,9 @@ class ServiceManager:
             raise NotFound(f"no service '{ref}'", field="service", fix="see My services for yours")
         return row
 
-    def list(self, user: str, all_users: bool = False) -> list[ServiceRow]:
+    def list(self, user: str, all_users: bool = False, search: str = "") -> list[ServiceRow]:
+        """The user's services (and those shared with them); `search` matches name, alias, type,
+        creator, image and description, case-insensitively (the list's global search, F226)."""
         q = select(ServiceRow)
         if not (all_users and self.p.jobs.is_admin(user)):
             q = q.where(ServiceRow.user == user)
@@ -203,6 +220,10 @@ class ServiceManager:
             if not all_users:  # services others authorised this user to use
                 rows += [r for r in s.scalars(select(ServiceRow).where(ServiceRow.user != user))
                          if user in (r.authorized or [])]
+        needle = search.strip().lower()
+        if needle:
+            rows = [r for r in rows if any(needle in (x or "").lower() for x in
+                                           (r.name, r.alias, r.type, r.user, r.image, r.description))]
         return rows
 
     def job(self, row: ServiceRow) -> JobRow | None:
@@ -249,7 +270,10 @@ class ServiceManager:
                         options=dict(row.options or {}), authorized=list(row.authorized or []),
                         auth=st.auth_enabled(row.options or {}), category=st.category,
                         external_path=path + "/",
-                        created_at=row.created_at.isoformat() if row.created_at else None)
+                        created_at=row.created_at.isoformat() if row.created_at else None,
+                        updated_at=row.updated_at.isoformat() if row.updated_at else None,
+                        gpus=self._spec_gpus(row.resource_spec),
+                        can_access=state == "running" and st.category in ACCESS_CATEGORIES)
         v.request_example = st.request_example(f"{external_base}{path}", row.options or {})
         if job is not None:
             v.job_id, v.scheduler_job_id, v.job_dir = job.id, job.scheduler_job_id, job.job_dir
@@ -263,9 +287,11 @@ class ServiceManager:
                 v.host, v.port, v.ports = info.get("host"), info.get("port"), list(info.get("ports", []))
                 v.internal_url = f"http://{v.host}:{v.port}/"
                 v.usage = self.usage(job, history=False)
-            if state == "failed":
-                v.log_tail = self.log_tail(job)
+            v.log_tail = self.log_tail(job)  # the reason of a failure, or the log of a running one
         return v
+
+    def _spec_gpus(self, name: str) -> int:
+        return next((s.gpus for s in self.p.specs.all() if s.name == name), 0)
 
     @staticmethod
     def usage(job: JobRow | None, history: bool = True) -> dict[str, Any]:
@@ -388,9 +414,10 @@ class ServiceManager:
         merged = {"name": row.name, "type": row.type, "resource_spec": row.resource_spec,
                   "image": row.image, "shm_mb": row.shm_mb, "description": row.description,
                   "classification": row.classification, **(row.options or {}), **values}
-        if merged["type"] != row.type:
-            raise ValidationError("the type of a service cannot change", field="type",
-                                  fix="create a new service of the other type")
+        for name in IMMUTABLE:
+            if name in values and (values[name] or None) != (getattr(row, name) or None):
+                raise ValidationError(f"the {name} of a service cannot change", field=name,
+                                      fix=f"create a new service with the other {name}")
         common, options = self._validate(merged, row.user)
         was_live = self.state(row) in ("queued", "starting", "running")
         with self.p.store.session() as s:

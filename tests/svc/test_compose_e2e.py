@@ -98,6 +98,7 @@ def test_compose_project_runs_under_podman_and_is_proxied(portal: Portal, podman
     alias = r.json()["alias"]
     v = portal.wait_state(alice, alias, ("running", "failed"), timeout=120)
     assert v["state"] == "running", v["log_tail"]
+    assert v["can_access"] is False  # F241: no "Access service" for compose; the proxy still serves it
     assert v["command"].startswith("podman-compose -p ") and v["env"]["CONTAINERS_CONF"] == podman_env["CONTAINERS_CONF"]
     page = alice.get(f"{portal.url}/dockerService/{alias}/index.html", timeout=10)
     assert page.status_code == 200 and "hello from a compose project" in page.text

@@ -114,6 +114,7 @@ def test_sklearn_xgboost_and_onnx_models_answer_tritonclient_through_the_proxy(
         v = portal.wait_state(alice, alias, ("running", "failed"), timeout=240)
         assert v["state"] == "running", (framework, v["log_tail"])
         assert "Authorization: Bearer ${YOUR_API_KEY}" in v["request_example"]
+        assert v["can_access"] is False  # a serving type: request example, no "Access service" (F241)
     key = alice.post(f"{portal.url}/api/v1/service-keys", json={"name": "tritonclient"}, timeout=10).json()["key"]
     services = {aliases[f]: [f"iris_{f}", inp, out, dtype] for f, (_file, inp, out, dtype) in kinds.items()}
     client = subprocess.run([str(image / "bin" / "python"), "-c", CLIENT, portal.url.removeprefix("http://"), key,

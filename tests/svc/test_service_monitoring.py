@@ -76,6 +76,7 @@ def test_cpu_and_memory_of_a_running_service(site: tuple[Platform, Any]) -> None
     v = wait_for(lambda: (lambda x: x if x["state"] in ("running", "failed") else None)(_refresh(p, c, alias)),
                  120, "the service to run")
     assert v["state"] == "running", v["log_tail"]
+    assert v["can_access"] is True  # a custom service has a web UI (F241)
     # enough samples to cover the spinning thread (one a second) and the child's 96 MB
     usage = wait_for(lambda: (lambda u: u if len(u.get("history", [])) >= 6 and u["rss_mb"] >= 96 else None)(
         c.get(f"/api/v1/services/{alias}/usage").get_json()["usage"]), 120, "six usage samples")

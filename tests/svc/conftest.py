@@ -1,7 +1,7 @@
 """Images the service tests run their servers in (etc/images.toml), built in the background.
 
-The build starts when collection finishes, so it overlaps every test that runs before
-tests/svc (the same scheme as tests/frameworks); it is cached under var/images keyed by the
+The build starts when collection finishes and the tests that need it run last, so it overlaps
+every other test of the session (the scheme of tests/frameworks); it is cached under var/images keyed by the
 pinned spec, so only the first run on a machine pays for it. A failed build fails the tests
 that need it, with the build's own error.
 """
@@ -41,8 +41,18 @@ def start_build(name: str) -> Future:
     return _builds[name]
 
 
+def _module(item: pytest.Item) -> str:
+    m = getattr(item, "module", None)
+    return m.__name__.rsplit(".", 1)[-1] if m is not None else ""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that wait for an image run last, so its build overlaps as many tests as possible."""
+    items[:] = [i for i in items if _module(i) not in NEEDS] + [i for i in items if _module(i) in NEEDS]
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
-    modules = {m.__name__.rsplit(".", 1)[-1] for item in session.items if (m := getattr(item, "module", None))}
+    modules = {_module(item) for item in session.items}
     for module, images in NEEDS.items():
         if module in modules:
             for name in images:

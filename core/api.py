@@ -344,6 +344,9 @@ class StartPlan:
     cleanup: list[list[str]] = field(default_factory=list)
     cwd: str | None = None
     ready_timeout_s: int = 300
+    # a Prometheus text endpoint of the server (e.g. TorchServe's metrics API), read job-side
+    # with every usage sample: the detail page's "Service metrics" (F246)
+    metrics_url: str | None = None
 
 
 @dataclass

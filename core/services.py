@@ -298,8 +298,9 @@ class ServiceManager:
         """Resource monitoring (F247): what hooks/svcrun sampled on the node in usage.json.
 
         The latest CPU (percent of one core) and memory of the server's process tree, its
-        GPUs through NVML ([] and a note such as "no GPU" where there are none) and, with
-        history, the earlier samples (oldest first). {} before the first sample."""
+        GPUs through NVML ([] and a note such as "no GPU" where there are none), the server's
+        own metrics where its type has them (TorchServe, F246) and, with history, the earlier
+        samples (oldest first). {} before the first sample."""
         if job is None:
             return {}
         try:
@@ -312,8 +313,8 @@ class ServiceManager:
         latest = samples[-1]
         out = {**latest, "gpu_note": data.get("gpu_note", ""), "interval_s": data.get("interval_s")}
         if history:
-            out["history"] = [{k: x.get(k) for k in ("at", "cpu_percent", "rss_mb", "processes")}
-                              for x in samples]
+            out["history"] = [{k: x.get(k) for k in ("at", "cpu_percent", "rss_mb", "processes", "metrics")
+                               if k in x} for x in samples]
         return out
 
     def log_path(self, job: JobRow) -> Path | None:
@@ -373,7 +374,8 @@ class ServiceManager:
         wrapped = runtime.wrap(plan.argv, image, [], dict(plan.env), spec.gpus, row.shm_mb)
         splan = {"argv": wrapped.argv, "env": {**wrapped.env, **plan.env}, "ports": plan.ports,
                  "health_path": plan.health_path, "files": plan.files, "prepare": plan.prepare,
-                 "cleanup": plan.cleanup, "cwd": plan.cwd, "ready_timeout_s": plan.ready_timeout_s,
+                 "cleanup": plan.cleanup, "metrics_url": plan.metrics_url, "cwd": plan.cwd,
+                 "ready_timeout_s": plan.ready_timeout_s,
                  "base_path": ctx.base_path, "bind": self.bind_address(),
                  "usage_interval_s": float(self.p.config.raw.get("services", {}).get("usage_interval_s", 5))}
         body = ('#!/bin/bash\nexec "$HPCAI_PYTHON" "$HPCAI_HOME/hooks/svcrun" <<\'HPCAI_SERVICE_PLAN\'\n'

@@ -46,13 +46,20 @@ class Sample:
     at: float  # time.time()
     cpu_seconds: float  # user + system time of the tree so far
     rss_bytes: int
-    processes: int
+    pids: list[int]
+
+    @property
+    def processes(self) -> int:
+        return len(self.pids)
 
 
-def sample(root: int) -> Sample | None:
-    """The tree's CPU time and resident memory now; None when root is gone."""
-    cpu_ticks, rss_pages, n = 0, 0, 0
+def sample(root: int, with_root: bool = True) -> Sample | None:
+    """The tree's CPU time and resident memory now (without root itself if asked: a
+    supervisor measuring what it runs); None when no process of the tree is left."""
+    cpu_ticks, rss_pages, seen = 0, 0, []
     for pid in tree(root):
+        if pid == root and not with_root:
+            continue
         try:
             f = _stat_fields(pid)
             statm = (PROC / str(pid) / "statm").read_text().split()
@@ -60,10 +67,25 @@ def sample(root: int) -> Sample | None:
             continue
         cpu_ticks += int(f[11]) + int(f[12])  # utime, stime
         rss_pages += int(statm[1])
-        n += 1
-    if n == 0:
+        seen.append(pid)
+    if not seen:
         return None
-    return Sample(at=time.time(), cpu_seconds=cpu_ticks / _TICK, rss_bytes=rss_pages * _PAGE, processes=n)
+    return Sample(at=time.time(), cpu_seconds=cpu_ticks / _TICK, rss_bytes=rss_pages * _PAGE, pids=sorted(seen))
+
+
+def zombie_children(parent: int) -> list[int]:
+    """Children of parent that have exited and wait to be reaped."""
+    out = []
+    for entry in os.scandir(PROC):
+        if not entry.name.isdigit():
+            continue
+        try:
+            f = _stat_fields(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue
+        if f[0] == "Z" and int(f[1]) == parent:
+            out.append(int(entry.name))
+    return out
 
 
 def cpu_percent(before: Sample, after: Sample) -> float:

@@ -76,7 +76,7 @@ def podman_env() -> Iterator[dict[str, str]]:
 def portal(podman_env: dict[str, str]) -> Iterator[Portal]:
     data = scratch("compose-e2e")
     extra = "[services.types.compose.env]\n" + "".join(f'{k} = "{v}"\n' for k, v in podman_env.items())
-    os.environ["HPCAI_CONFIG"] = str(site_config(data, extra))
+    os.environ["HPCAI_CONFIG"] = str(site_config(data, extra, usage_interval_s=1))
     try:
         p = Portal(data).start()
     finally:
@@ -106,6 +106,12 @@ def test_compose_project_runs_under_podman_and_is_proxied(portal: Portal, podman
     running = podman(podman_env, "ps", "--filter", f"label=io.podman.compose.project={project}",
                      "--format", "{{.Names}} {{.Status}}")
     assert running.startswith(f"{project}_web_1 Up"), running
+    # resource monitoring sees the container's processes, which podman detaches from `up`
+    pid = int(podman(podman_env, "inspect", "-f", "{{.State.Pid}}", f"{project}_web_1").strip())
+    usage = wait_for(lambda: (lambda u: u if pid in u.get("pids", []) else None)(
+        alice.get(f"{portal.url}/api/v1/services/{alias}/usage", timeout=10).json()["usage"]), 30,
+        f"the container's process {pid} in the usage samples")
+    assert usage["rss_mb"] > 0 and usage["gpu_note"] == "no GPU granted"
     # stopping the service takes the containers down (the plan's cleanup), not only `up`
     assert alice.post(f"{portal.url}/api/v1/services/{alias}/stop", timeout=60).status_code == 200
     portal.wait_state(alice, alias, ("stopped",), timeout=60)

@@ -370,6 +370,8 @@ class ServiceType(Descriptor):
     requires: str = ""
     #: runs on CPU resource specs only (the product's visualisation types, F228)
     cpu_only: bool = False
+    #: catalog image used when the user picks none (when the catalog has it)
+    default_image: str = ""
 
     def check(self, options: dict[str, Any]) -> None:
         """Pre-start checks (model directory layout, files exist); raise ValidationError."""

@@ -158,6 +158,8 @@ class ServiceManager:
             raise ValidationErrors(errors)
         common = {k: values.get(k) for k in COMMON_FIELDS}
         options = {k: v for k, v in values.items() if k not in COMMON_FIELDS}
+        if not common.get("image") and st.default_image and self.p.images.find(st.default_image):
+            common["image"] = st.default_image
         if common.get("image"):
             self.p.images.resolve(common["image"])  # refused with the catalog's message (FAQ 6)
         if st.cpu_only:  # F228: the visualisation types run on CPU specs

@@ -106,3 +106,26 @@ def test_access_service_only_for_types_with_a_web_ui(platform: Platform) -> None
                                    "alice", start=False)
     assert platform.services.view(row).can_access is False
     platform.services.delete(row.alias, "alice")
+
+
+def test_mlserver_runs_in_its_image_by_default(platform: Platform) -> None:
+    row = platform.services.create({"type": "mlserver", "name": "default-image", "resource_spec": "cpu-1",
+                                    "model_name": "m", "framework": "onnx", "model_uri": "/x.onnx"},
+                                   "alice", start=False)
+    assert row.image == "mlserver"
+    platform.services.delete(row.alias, "alice")
+
+
+def test_mlserver_onnx_plan_brings_its_runtime(platform: Platform) -> None:
+    """MLServer 1.7 has no ONNX runtime: ours is written next to the model's settings."""
+    import json
+
+    from core.api import ServiceContext
+
+    st = platform.services.type("mlserver")
+    ctx = ServiceContext(alias="mlserver-alice-1", user="alice", job_dir="{job_dir}", base_path="/dockerService/x")
+    plan = st.start_plan({"model_name": "m", "framework": "onnx", "model_uri": "/models/m.onnx"}, ctx)
+    assert json.loads(plan.files["models/m/model-settings.json"])["implementation"] == "onnx_runtime.OnnxModel"
+    assert "class OnnxModel(MLModel)" in plan.files["models/m/onnx_runtime.py"]
+    sklearn = st.start_plan({"model_name": "m", "framework": "sklearn", "model_uri": "/models/m.joblib"}, ctx)
+    assert "models/m/onnx_runtime.py" not in sklearn.files

@@ -29,6 +29,7 @@ class MLServer(ServiceType):
     category = "serving"
     api_keys = True
     requires = "mlserver"
+    default_image = "mlserver"  # etc/images.toml: MLServer's pins clash with hpcai's own environment
 
     def option_schema(self) -> dict[str, Any]:
         return {"type": "object", "required": ["model_name", "framework", "model_uri"], "properties": {

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -81,7 +82,14 @@ def portal(image: Path) -> Iterator[Portal]:
     finally:
         os.environ.pop("HPCAI_CONFIG")
     yield p
-    p.stop_all_services()
+    # the three servers stop together through the portal (each stop waits for its server to exit)
+    alice = p.login("alice", "alicepass12")
+    cookies, headers = alice.cookies.get_dict(), dict(alice.headers)
+    rows = p.platform.services.list("alice")
+    with ThreadPoolExecutor(max_workers=len(rows) or 1) as pool:
+        list(pool.map(lambda r: requests.post(f"{p.url}/api/v1/services/{r.alias}/stop", cookies=cookies,
+                                              headers=headers, timeout=60), rows))
+    p.stop_all_services()  # whatever did not stop above
     p.stop()
 
 

@@ -380,5 +380,8 @@ def test_the_report_view_is_generic_blocks(tmp_path):
     assert blocks[2]["columns"][-1] == "why it failed"
     assert [r[1] for r in blocks[2]["rows"]] == ["COMPLETE", "PRUNED", "FAIL"]
     assert blocks[2]["rows"][2][-1] == "ValueError: bad loss 'log'"
+    assert blocks[2]["rows"][0][4:6] == ["1.5", 7]
+    assert [f["title"] for f in blocks[3]["files"]] == ["Optimisation history", "Parameter importances",
+                                                         "Intermediate values"]
     assert [f["path"] for f in blocks[3]["files"]] == ["tune/optimization_history.html", "tune/param_importances.html",
                                                         "tune/intermediate_values.html"]

@@ -34,7 +34,7 @@ def _trial_row(t: optuna.trial.FrozenTrial, names: list[str]) -> dict[str, Any]:
             "params": t.params, "duration_s": dur,
             "last_step": steps[-1] if steps else None,
             "retry_of": t.system_attrs.get("failed_trial"),
-            "fail_reason": t.system_attrs.get("fail_reason")}
+            "fail_reason": t.user_attrs.get("fail_reason")}
 
 
 def summarize(study: optuna.Study, names: list[str]) -> dict[str, Any]:
@@ -161,6 +161,19 @@ def job_report(job: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
+PLOT_TITLES = {"pareto_front": "Pareto front", "optimization_history": "Optimisation history",
+               "param_importances": "Parameter importances", "intermediate_values": "Intermediate values"}
+
+
+def _plot_title(stem: str) -> str:
+    for key, title in PLOT_TITLES.items():
+        if stem == key:
+            return title
+        if stem.startswith(key + "_"):  # one per objective: optimization_history_accuracy
+            return f"{title}: {stem[len(key) + 1:]}"
+    return stem.replace("_", " ")
+
+
 def _cell(v: Any) -> Any:
     return f"{v:.6g}" if isinstance(v, float) else ("-" if v is None else v)
 
@@ -192,14 +205,14 @@ def view(summary: dict[str, Any], job_dir: Path) -> list[dict[str, Any]]:
                    "columns": ["trial", "state", *names, *params, "seconds", "last step", "retry of",
                                *(["why it failed"] if why else [])],
                    "rows": [[t["number"], t["state"], *[_cell(t["values"].get(n)) for n in names],
-                             *[_cell(t["params"].get(p)) for p in params], _cell(t["duration_s"]),
+                             *[_cell(t["params"].get(p)) for p in params],
+                             "-" if t["duration_s"] is None else f"{t['duration_s']:.1f}",
                              _cell(t["last_step"]), _cell(t.get("retry_of")),
                              *([_short(t.get("fail_reason"))] if why else [])] for t in summary["trials"]]})
     order = ("pareto_front", "optimization_history", "param_importances", "intermediate_values")
     plots = sorted(summary["plots"], key=lambda p: ([i for i, o in enumerate(order) if Path(p).stem.startswith(o)]
                                                     or [len(order)], p))
-    pages = [{"title": Path(p).stem.replace("_", " ").capitalize(), "path": os.path.relpath(p, job_dir)}
-             for p in plots]
+    pages = [{"title": _plot_title(Path(p).stem), "path": os.path.relpath(p, job_dir)} for p in plots]
     if pages:
         blocks.append({"kind": "pages", "title": "Plots", "files": pages})
     return blocks

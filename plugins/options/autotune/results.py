@@ -5,6 +5,7 @@ plotly.js is written once beside them instead of being loaded from a CDN, FAQ 13
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import math
 import os
@@ -19,6 +20,7 @@ import optuna
 from optuna.trial import TrialState
 
 RESULTS = "results.json"
+LOCK = ".write.lock"
 
 
 def _num(v: float | None) -> float | None:
@@ -94,10 +96,23 @@ def plots(study: optuna.Study, names: list[str]) -> dict[str, Callable[[], Any]]
 
 def write_results(study: optuna.Study, summary: dict[str, Any], out: Path,
                   say: Callable[[str], None]) -> None:
+    """Plots and the final results.json. The array tasks of one job share `out`: one at a time
+    (a lock), each reading the study once it holds the lock, so the last one to write has seen
+    every trial and nobody's older view lands over it."""
+    names = summary["metric_names"]
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        written = _draw(study, names, out, say)
+        write_summary({**summarize(study, names), "plots": written}, out)
+    say(f"results in {out}: {RESULTS}, trials.csv" + (", " + ", ".join(written) if written else ""))
+
+
+def _draw(study: optuna.Study, names: list[str], out: Path, say: Callable[[str], None]) -> list[str]:
     written = []
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     aside = Path(tempfile.mkdtemp(prefix=".plots-", dir=out))  # see write_summary
-    for name, make in plots(study, summary["metric_names"]).items():
+    for name, make in plots(study, names).items():
         if "importances" in name and (len(complete) < 2 or len(study.best_trials[0].params) < 2
                                       if complete else True):
             say(f"plot {name}: skipped (needs 2 completed trials and 2 hyper-parameters)")
@@ -114,9 +129,7 @@ def write_results(study: optuna.Study, summary: dict[str, Any], out: Path,
     for f in sorted(aside.iterdir(), key=lambda f: f.suffix != ".js"):  # the script before its pages
         f.replace(out / f.name)
     shutil.rmtree(aside, ignore_errors=True)
-    summary["plots"] = written
-    write_summary(summary, out)
-    say(f"results in {out}: {RESULTS}, trials.csv" + (", " + ", ".join(written) if written else ""))
+    return written
 
 
 def job_report(job: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:

@@ -153,8 +153,13 @@ def job_report(job: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
         if kind == "rdb" and settings.storage_url or kind == "journal" and journal.exists():
             storage = open_storage(kind, settings.storage_url, str(journal), settings.heartbeat_s,
                                    settings.grace_s, settings.max_retry)
-            study = optuna.load_study(study_name=options["autotune_study_name"], storage=storage)
-            summary = summarize(study, names)
+            try:
+                study = optuna.load_study(study_name=options["autotune_study_name"], storage=storage)
+                summary = summarize(study, names)
+            finally:  # the portal asks on every job page: no pool left behind per request
+                engine = getattr(storage, "engine", None)
+                if engine is not None:
+                    engine.dispose()
     except KeyError:  # the study was not created yet (job queued)
         summary = None
     except Exception as exc:  # noqa: BLE001 - fall back on the file the job wrote

@@ -17,7 +17,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -26,8 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures_services import free_port
-from tests.helpers import TERMINAL, show, wait_state
+from tests.helpers import TERMINAL, portal_server, show, wait_state
 
 pytestmark = pytest.mark.integration
 
@@ -185,30 +183,8 @@ def portal(study: dict[str, Any]) -> Iterator[dict[str, str]]:
     p = Platform(load_config(env))
     p.accounts.seed_admin("adminpass1")
     token = p.accounts.create_token("admin", "tune-test")
-    port = free_port()
-    log = open(study["root"] / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], cwd=REPO, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        end = time.time() + 60
-        while True:
-            try:
-                urllib.request.urlopen(base + "/login", timeout=2)
-                break
-            except OSError:
-                if time.time() > end or proc.poll() is not None:
-                    raise AssertionError("hpcai serve did not start:\n" + (study["root"] / "serve.log").read_text())
-                time.sleep(0.3)
+    with portal_server(env, study["root"] / "serve.log", REPO) as base:
         yield {"base": base, "token": token}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
-        log.close()
 
 
 def _get(portal: dict[str, str], path: str) -> tuple[int, Any]:

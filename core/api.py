@@ -208,7 +208,15 @@ class JobOption(Descriptor):
 
     def report(self, job: dict[str, Any]) -> dict[str, Any] | None:
         """What this option produced for one job (e.g. a study's results), or None when the job
-        did not use it. `job` has the job's `uuid`, `job_dir`, `state`, `plan` and `request`."""
+        did not use it. `job` has the job's `uuid`, `job_dir`, `state`, `plan` and `request`.
+
+        The API and CLI return the dict as it is. Its optional `view` key is what the portal's
+        job page shows, in order, with no code of its own per option: a list of blocks
+          {"kind": "fields", "title": T, "items": [[label, value], ...]}
+          {"kind": "table", "title": T, "columns": [name, ...], "rows": [[cell, ...], ...]}
+          {"kind": "pages", "title": T, "files": [{"title": T, "path": P}, ...]}
+        where P is an HTML page inside the job directory (relative to it; shown in a sandboxed
+        frame, its relative links served from the same directory)."""
         return None
 
     def prepare(self, request: JobRequest, plan: LaunchPlan, platform: Any) -> None:

@@ -7,6 +7,7 @@ the registry by name and talk to the core through the descriptors of core.api.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -30,6 +31,8 @@ from core.types import LIVE_STATES, JobRequest, JobState, JobStatus, Mount
 from core.users import groups_of as unix_groups_of
 from core.users import chown_tree
 from core.users import is_admin as unix_is_admin
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from core.platform import Platform
@@ -459,13 +462,34 @@ class JobService:
         """What a job option produced for this job (auto-tuning: the study's results)."""
         row = self.get(ref, user)
         desc = self.p.registry.get("option", option, "option")
-        job = {"id": row.id, "uuid": row.uuid, "name": row.name, "state": row.state,
-               "job_dir": row.job_dir, "plan": row.plan or {}, "request": row.request or {}}
-        report = desc.report(job)
+        report = desc.report(_option_job(row))
         if report is None:
             raise ValidationError(f"job {row.id} did not use {option}", field="job",
                                   fix=f"give a job submitted with --{option}")
         return report
+
+    def option_reports(self, ref: str | int, user: str) -> list[dict[str, Any]]:
+        """Every enabled job option's report for this job (those that have one), for the job
+        page and the API: [{"option", "title", "report"} or {"option", "title", "error"}]. A
+        report that cannot be made (a study database down) is an error entry, not a failure."""
+        row = self.get(ref, user)
+        out: list[dict[str, Any]] = []
+        for name in self.p.registry.names("option"):
+            desc = self.p.registry.get("option", name, "option")
+            entry: dict[str, Any] = {"option": name, "title": desc.title}
+            try:
+                report = desc.report(_option_job(row))
+            except HpcaiError as exc:
+                entry["error"] = exc.message
+            except Exception as exc:  # noqa: BLE001 - one option's failure must not hide the job
+                log.warning("report of option %s for job %s failed: %s", name, row.id, exc)
+                entry["error"] = f"{exc.__class__.__name__}: {exc}"
+            else:
+                if report is None:
+                    continue
+                entry["report"] = report
+            out.append(entry)
+        return out
 
     def get(self, ref: str | int, user: str) -> JobRow:
         """A job by id, scheduler id (`local:12` or `12` when unambiguous) or uuid prefix."""
@@ -604,6 +628,12 @@ class JobService:
             raise ValidationError(f"job {row.id} is {row.state}; only ended jobs can be deleted",
                                   field="job", fix="kill it first")
         self._forget(row.uuid, Path(row.job_dir))
+
+
+def _option_job(row: JobRow) -> dict[str, Any]:
+    """What JobOption.report sees of a job."""
+    return {"id": row.id, "uuid": row.uuid, "name": row.name, "state": row.state,
+            "job_dir": row.job_dir, "plan": row.plan or {}, "request": row.request or {}}
 
 
 def _array_copy(prep: Prepared, index: int, spool: Path) -> Prepared:

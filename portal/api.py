@@ -200,6 +200,16 @@ def job_log(job_id: int) -> Any:
     return jsonify({"offset": offset, "next_offset": end, "text": text, "state": row.state})
 
 
+@bp.route("/jobs/<int:job_id>/reports")
+def job_reports(job_id: int) -> Any:
+    return jsonify(platform().jobs.option_reports(job_id, user()))
+
+
+@bp.route("/jobs/<int:job_id>/reports/<option>")
+def job_report(job_id: int, option: str) -> Any:
+    return jsonify(platform().jobs.option_report(job_id, user(), option))
+
+
 @bp.route("/jobs/<int:job_id>/<action>", methods=["POST"])
 def job_action(job_id: int, action: str) -> Any:
     if action not in ("kill", "suspend", "resume"):

@@ -28,7 +28,8 @@ from portal.web import platform
 
 bp = Blueprint("auth", __name__)
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
-OPEN_ENDPOINTS = {"auth.login", "static", "api.openapi"}
+OPEN_ENDPOINTS = {"auth.login", "static", "api.openapi",
+                  "views.job_file"}  # checks a signed key in its path itself (a sandbox sends no cookie)
 # The service proxy checks access itself (session, authorised user or service API key).
 PROXY_ENDPOINTS = {"services.proxy", "services.proxy_root", "services.proxy_bare"}
 

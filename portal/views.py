@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import mimetypes
 import time
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, Iterator
 
 from flask import (
@@ -17,9 +19,11 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_file,
     stream_with_context,
     url_for,
 )
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from core.errors import HpcaiError, NotFound
 from core.types import GPU_MODES, JobState, ResourceSpec
@@ -203,7 +207,46 @@ def job_detail(job_id: int) -> Any:
     plan = row.plan or {}
     return render_template("job.html", job=row, plan_json=json.dumps(plan, indent=2),
                            request_json=json.dumps(row.request, indent=2), roles=plan.get("roles", []),
-                           live=not JobState(row.state).terminal)
+                           live=not JobState(row.state).terminal,
+                           option_reports=platform().jobs.option_reports(job_id, user()),
+                           files_key=_files_signer().dumps([job_id, user()]))
+
+
+# --- pages a job wrote (option reports' plots) ---------------------------------------------------
+# They are the job's own HTML: served in a sandbox (an opaque origin that cannot act as the
+# viewer) and reached through a signed key in the path, since a sandboxed page sends no session
+# cookie when it loads its relative scripts (plotly.min.js beside the plot).
+
+FILES_KEY_AGE_S = 12 * 3600
+
+
+def _files_signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="job-files")
+
+
+@bp.route("/jobs/<int:job_id>/files/<key>/<path:name>")
+def job_file(job_id: int, key: str, name: str) -> Any:
+    try:
+        signed_job, who = _files_signer().loads(key, max_age=FILES_KEY_AGE_S)
+    except BadSignature:
+        abort(403)
+    if signed_job != job_id:
+        abort(403)
+    try:
+        row = platform().jobs.get(job_id, who)  # the signer may still see the job
+    except HpcaiError:
+        abort(404)
+    root = Path(row.job_dir).resolve()
+    path = (root / name).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        abort(404)
+    resp = send_file(path, mimetype=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+                     max_age=0)
+    base = url_for("views.job_file", job_id=job_id, key=key, name="", _external=True)
+    resp.headers["Content-Security-Policy"] = (
+        f"sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval' {base}; "
+        "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; frame-ancestors 'self'")
+    return resp
 
 
 def _read_from(path: str | None, offset: int, limit: int = 64 * 1024) -> tuple[str, int]:

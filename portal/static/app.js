@@ -118,6 +118,11 @@
       };
       show(input.value);
     }));
+    // A JSON file read in the browser into its editor (e.g. a parameter file), to see and edit.
+    $$("[data-load-into]").forEach((inp) => inp.addEventListener("change", () => {
+      const target = $("#" + inp.dataset.loadInto), file = inp.files[0];
+      if (file) file.text().then((text) => { target.value = text; });
+    }));
     // Upload files into the chosen (or home) directory.
     $$("[data-upload]").forEach((inp) => inp.addEventListener("change", () => {
       const target = $("#" + inp.dataset.upload);

@@ -9,16 +9,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import portal_server
 from tests.webportal.conftest import EXAMPLE, install_extra_field, make_platform, scratch
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -36,12 +33,6 @@ if not Path(CHROMIUM).exists():
     pytest.skip("Debian chromium is not installed (scripts/setup.sh installs it)", allow_module_level=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[dict[str, str]]:
     data = scratch("browser")
@@ -53,33 +44,11 @@ def server() -> Iterator[dict[str, str]]:
     work.mkdir()
     shutil.copy(EXAMPLE, work / "ddp_train.py")
     token = p.accounts.create_token("alice", "browser-test")
-    port = free_port()
     site = install_extra_field(data / "site-packages")  # a third-party plugin, as pip would install it
     env = dict(os.environ, HPCAI_DATA_DIR=str(data), HPCAI_PLUGINS_ENABLE="extra_field",
                PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
-    log = open(data / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], cwd=REPO,
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        end = time.time() + 60
-        while True:
-            try:
-                urllib.request.urlopen(base + "/login", timeout=2)
-                break
-            except OSError:
-                if time.time() > end or proc.poll() is not None:
-                    raise AssertionError("hpcai serve did not start:\n" + (data / "serve.log").read_text()) from None
-                time.sleep(0.3)
+    with portal_server(env, data / "serve.log", REPO) as base:
         yield {"base": base, "work": str(work), "token": token, "data": str(data)}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
-        log.close()
 
 
 @pytest.fixture(scope="module")

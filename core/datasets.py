@@ -141,7 +141,7 @@ class DatasetService:
                 if not resolved.exists():
                     raise ValidationError(f"{text} does not exist", field=field)
                 return resolved
-        classification = bool(self.p.config.raw.get("core", {}).get("classification", False))
+        classification = self.p.settings.classification_enabled()
         return DatasetContext(user=user, check_path=check, settings=self.settings,
                               classification_enabled=classification)
 

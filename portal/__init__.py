@@ -42,7 +42,8 @@ def create_app(platform: Platform | None = None, watcher: Any = None,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="hpcai_session",
         SESSION_COOKIE_SECURE=os.environ.get("HPCAI_SECURE_COOKIES") == "1",
-        MAX_CONTENT_LENGTH=600 * 1024 * 1024,
+        # The site's upload limit plus room for the multipart framing; core checks the exact limit.
+        MAX_CONTENT_LENGTH=platform.workspace.limits()[0] + (16 << 20),
         PAGE_SIZE=20,
         LOG_POLL_S=0.5,
     )

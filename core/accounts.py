@@ -39,7 +39,8 @@ class TooManyAttempts(HpcaiError):
 
     def __init__(self, message: str, retry_after: int):
         self.retry_after = retry_after
-        super().__init__(message, field="username", fix=f"wait {retry_after} s, then log in again")
+        super().__init__(message, field="username",
+                         fix="wait, or ask an administrator to unlock the account (Users and groups)")
 
     def as_dict(self) -> dict:
         return dict(super().as_dict(), retry_after=self.retry_after)
@@ -102,8 +103,7 @@ class LoginThrottle:
                 until = _aware(row.locked_until) if row is not None else None
                 if until is not None and until > now:
                     wait = max(math.ceil((until - now).total_seconds()), 1)
-                    raise TooManyAttempts(f"too many failed log-ins for {what}; log-in is locked for {wait} s",
-                                          wait)
+                    raise TooManyAttempts(f"too many failed log-ins for {what}; try again in {wait} s", wait)
 
     def failed(self, name: str, address: str | None) -> int | None:
         """Count one failure; returns the lock in seconds when this failure caused one."""
@@ -341,8 +341,7 @@ class Accounts:
         except PermissionDenied:
             seconds = self.throttle.failed(name, address)
             if seconds:
-                raise TooManyAttempts(f"too many failed log-ins; log-in is locked for {seconds} s",
-                                      seconds) from None
+                raise TooManyAttempts(f"too many failed log-ins; try again in {seconds} s", seconds) from None
             raise
         self.throttle.succeeded(name)
         return acct

@@ -142,7 +142,7 @@ def login() -> Any:
             acct = platform().accounts.login(request.form.get("username", ""), request.form.get("password", ""),
                                              request.remote_addr)
         except TooManyAttempts as exc:
-            error, status, headers = exc.text, 429, {"Retry-After": str(exc.retry_after)}
+            error, status, headers = exc.message.capitalize(), 429, {"Retry-After": str(exc.retry_after)}
         except HpcaiError as exc:
             error, status = exc.message, 401
         else:
@@ -177,7 +177,7 @@ def account_page() -> Any:
                 accounts.update(g.account.name, password=request.form.get("new_password", ""))
                 flash("Password changed.")
         except TooManyAttempts as exc:
-            errors["password"] = exc.text
+            errors["password"] = exc.message
         except HpcaiError as exc:
             errors[exc.field or "form"] = exc.text
     return render_template("account.html", tokens=accounts.tokens(g.account.name), new_token=new_token,

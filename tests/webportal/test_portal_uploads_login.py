@@ -199,7 +199,7 @@ def test_login_locks_account_then_expires(app, platform) -> None:  # type: ignor
         assert [post_login(c, "dave", "wrong").status_code for _ in range(2)] == [401, 401]
         r = post_login(c, "dave", "wrong")
         assert r.status_code == 429 and r.headers["Retry-After"] == "60"
-        assert b"too many failed log-ins" in r.data
+        assert b"Too many failed log-ins; try again in 60 s" in r.data
         # While locked, even the right password is refused, with the time left.
         clock.now += timedelta(seconds=20)
         r = post_login(c, "dave", "davepass12")

@@ -130,6 +130,11 @@ class JobService:
 
     # --- schema -----------------------------------------------------------------------------
 
+    def framework_names(self) -> list[str]:
+        """Enabled frameworks in the form's order (Framework.order, then name)."""
+        infos = self.p.registry.list("framework", enabled_only=True)
+        return [i.name for i in sorted(infos, key=lambda i: (getattr(i.descriptor, "order", 100), i.name))]
+
     def form_schema(self, framework: str | None = None, mode: str | None = None,
                     runtime: str | None = None, user: str | None = None) -> dict[str, Any]:
         """The merged schema of a training form for this framework/mode/runtime choice.
@@ -143,10 +148,12 @@ class JobService:
         if fw and mode and mode not in modes:
             raise ValidationError(f"framework {fw.name} does not offer mode '{mode}'", field="mode",
                                   fix=f"choose one of: {', '.join(modes)}")
-        base = core_schema(reg.names("framework"), modes, reg.names("runtime"),
+        base = core_schema(self.framework_names(), modes, reg.names("runtime"),
                            reg.names("scheduler"), [i.name for i in self.p.images.images])
         if fw:
             base["properties"]["name"]["default"] = fw.default_job_name or fw.name
+            if fw.command_hint:
+                base["properties"]["command"]["description"] = fw.command_hint
             base["properties"]["mode"]["default"] = modes[0] if modes else None
             tagged = self.p.images.tagged(fw.image_tag)
             if tagged:

@@ -41,7 +41,8 @@ def _resp(desc: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
 
 def _errors(*codes: int) -> dict[str, Any]:
     words = {400: "invalid input (the field is named)", 401: "not authenticated", 403: "not allowed",
-             404: "not found (or not yours)", 503: "scheduler unavailable"}
+             404: "not found (or not yours)", 413: "larger than the site's upload limit",
+             429: "too many failed log-ins (see Retry-After)", 503: "scheduler unavailable"}
     return {str(c): _resp(words[c], {"$ref": "#/components/schemas/Error"}) for c in codes}
 
 

@@ -80,7 +80,7 @@ def home() -> Any:
 
 def _framework_choice(values: dict[str, Any]) -> tuple[Any, str]:
     reg = platform().registry
-    names = reg.names("framework")
+    names = platform().jobs.framework_names()
     name = values.get("framework") if values.get("framework") in names else (names[0] if names else None)
     if name is None:
         raise HpcaiError("no training framework plugin is enabled", field="framework",
@@ -194,7 +194,7 @@ def jobs() -> Any:
     return render_template("jobs.html", rows=rows, total=total, page=page, pages=pages,
                            states=[s.value for s in JobState], state=state, framework=framework,
                            name=name or "", all_users=all_users,
-                           frameworks=p.registry.names("framework"),
+                           frameworks=p.jobs.framework_names(),
                            new=request.args.get("new", type=int))
 
 

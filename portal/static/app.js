@@ -51,20 +51,29 @@
     form.addEventListener("change", clearError);
     applyVisibility();
 
-    // Image tag filter with a count ("N in total").
-    const tag = $("#imgtag"), img = $("#in-image");
+    // Image tag filter and keyword search, with a count ("N in total").
+    const tag = $("#imgtag"), img = $("#in-image"), search = $("#imgsearch");
     const filterImages = () => {
       if (!tag || !img) return;
-      const t = tag.value.trim().toLowerCase();
+      const t = tag.value.trim().toLowerCase(), k = search ? search.value.trim().toLowerCase() : "";
       let n = 0;
       Array.from(img.options).forEach((o) => {
         const tags = (o.dataset.tags || "").toLowerCase().split(",");
-        const show = !t || tags.includes(t);
+        const show = (!t || tags.includes(t)) && (!k || o.textContent.toLowerCase().includes(k));
         o.hidden = !show; if (show) n++;
       });
+      if (img.selectedOptions[0] && img.selectedOptions[0].hidden) {
+        const first = Array.from(img.options).find((o) => !o.hidden);
+        if (first) img.value = first.value;
+      }
       $("#imgcount").textContent = n + " in total";
     };
-    if (tag) { tag.addEventListener("input", filterImages); $("#imgtag-clear").addEventListener("click", () => { tag.value = ""; filterImages(); }); filterImages(); }
+    if (tag) {
+      tag.addEventListener("input", filterImages);
+      if (search) search.addEventListener("input", filterImages);
+      $("#imgtag-clear").addEventListener("click", () => { tag.value = ""; if (search) search.value = ""; filterImages(); });
+      filterImages();
+    }
 
     // Resource spec picker: CPU/GPU group and node-group filter.
     $$(".specpicker").forEach((p) => {

@@ -24,6 +24,7 @@ class MindSpore(Framework):
     modes = ("standalone", "ps", "mpi")
     image_tag = "MindSpore"
     default_job_name = "mindspore"
+    order = 5
     gpu_only_modes = ("standalone", "ps", "mpi")
     reserved_env = {"ps": PS_ENV}
 

@@ -29,6 +29,7 @@ class TensorFlow(Framework):
     modes = ("standalone", "ps", "horovod")
     image_tag = "TensorFlow"
     default_job_name = "tensorflow"
+    order = 1
     reserved_env = {"ps": ("TF_CONFIG",)}
 
     def adjust_roles(self, mode: str, roles: list[Role]) -> list[Role]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,14 @@ class SiteSettings:
         return {"type": "string", "title": "Security classification", "enum": levels, "x-widget": "select",
                 "default": default if default in levels else levels[0], "x-order": 2.5,
                 "description": "defaults to your own level"}
+
+    # --- node groups (F8) -----------------------------------------------------------------------
+
+    def node_groups(self, specs: Sequence[Any] = ()) -> list[str]:
+        """Node groups the site's schedulers know ([schedulers.X.node_groups]) and those specs use."""
+        known = {str(name) for settings in self.config.schedulers.values() if isinstance(settings, dict)
+                 for name in (settings.get("node_groups") or {})}
+        return sorted(known | {s.node_group for s in specs if getattr(s, "node_group", None)})
 
     # --- Docker's default shm size (F3) -------------------------------------------------------
 

@@ -337,7 +337,8 @@ def admin_specs() -> Any:
             editing["visible_users"] = ",".join(editing["visible_users"])
             editing["visible_groups"] = ",".join(editing["visible_groups"])
     return render_template("admin_specs.html", specs=p.specs.all(), errors=errors, editing=editing,
-                           gpu_modes=GPU_MODES), (400 if errors else 200)
+                           gpu_modes=GPU_MODES, node_groups=p.settings.node_groups(p.specs.all())), \
+        (400 if errors else 200)
 
 
 @bp.route("/admin/users", methods=["GET", "POST"])

@@ -322,3 +322,10 @@ def test_shm_default_from_daemon_json(platform, alice) -> None:  # type: ignore[
             core.pop("docker_daemon_config", None)
         else:
             core["docker_daemon_config"] = saved
+
+
+def test_admin_pages_offer_node_groups_and_settings(admin) -> None:  # type: ignore[no-untyped-def]
+    """F8: the spec form suggests the node groups the schedulers map (etc/hpcai.toml)."""
+    page = admin.get("/admin/specs").data.decode()
+    assert '<datalist id="node-groups"><option value="tesla">' in page
+    assert 'href="/admin/settings"' in page

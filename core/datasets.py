@@ -231,6 +231,8 @@ class DatasetService:
             "created_at": row.created_at.isoformat() if row.created_at else None,
             "updated_at": row.updated_at.isoformat() if row.updated_at else None,
         }
+        if not self.p.settings.classification_enabled():
+            data.pop("classification")  # F1: absent while the feature is off
         if user is not None:
             data["permissions"] = sorted(self.allowed(user, row))
         return data

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 # The product's levels, lowest first: public, internal, secret, confidential (公开 内部 秘密 机密).
 DEFAULT_LEVELS = ["public", "internal", "secret", "confidential"]
 DAEMON_JSON = "/etc/docker/daemon.json"
+CACHE_S = 1.0  # another process's switch is seen within this long
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)i?b?\s*$", re.I)
 _UNIT_MB = {"": 1 / 2**20, "b": 1 / 2**20, "k": 1 / 2**10, "m": 1, "g": 2**10, "t": 2**20}
 
@@ -47,16 +49,24 @@ class SiteSettings:
     def __init__(self, store: Store, config: Config):
         self.store = store
         self.config = config
+        self._cache: dict[str, tuple[float, Any]] = {}
         self._shm: tuple[tuple[str, int, int] | None, int | None] = (None, None)
 
     # --- stored switches ----------------------------------------------------------------------
 
     def _stored(self, key: str) -> Any:
+        """The stored value, re-read at most once a second (lists ask once per row)."""
+        hit = self._cache.get(key)
+        if hit is not None and time.monotonic() - hit[0] < CACHE_S:
+            return hit[1]
         with self.store.session() as s:
             row = s.get(SiteSettingRow, key)
-            return None if row is None else row.value
+            value = None if row is None else row.value
+        self._cache[key] = (time.monotonic(), value)
+        return value
 
     def _store(self, key: str, value: Any, by: str) -> None:
+        self._cache.pop(key, None)
         with self.store.session() as s:
             row = s.get(SiteSettingRow, key)
             if row is None:

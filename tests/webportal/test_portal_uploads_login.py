@@ -329,3 +329,29 @@ def test_admin_pages_offer_node_groups_and_settings(admin) -> None:  # type: ign
     page = admin.get("/admin/specs").data.decode()
     assert '<datalist id="node-groups"><option value="tesla">' in page
     assert 'href="/admin/settings"' in page
+
+
+def test_cli_unlock(platform, data_dir) -> None:  # type: ignore[no-untyped-def]
+    """The head node's shell can lift a lock even when no administrator can log in."""
+    import os
+    import subprocess
+    import sys
+
+    from core.accounts import TooManyAttempts
+    from core.errors import HpcaiError
+
+    platform.accounts.create("erin", "erinpass12")
+    for _ in range(5):
+        try:
+            platform.accounts.login("erin", "wrong", "10.7.7.7")
+        except HpcaiError as exc:  # the fifth is the lock
+            last = exc
+    assert isinstance(last, TooManyAttempts) and "erin" in platform.accounts.throttle.locked_accounts()
+    repo = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, HPCAI_DATA_DIR=str(data_dir))
+    run = subprocess.run([sys.executable, "-m", "cli.main", "unlock", "erin"], cwd=repo, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == (0 if os.getuid() == 0 else 2), run.stderr
+    if os.getuid() == 0:
+        assert "erin" not in platform.accounts.throttle.locked_accounts()
+        assert platform.accounts.login("erin", "erinpass12", "10.7.7.7").name == "erin"

@@ -437,9 +437,9 @@ def forbidden(_e: Any) -> Any:
 
 @bp.app_errorhandler(413)
 def too_large(_e: Any) -> Any:
-    limit = platform().workspace.limits()[0] >> 20
-    message = f"the upload is larger than {limit} MB, the site's limit"
-    fix = "upload a smaller project, or ask the site admin ([portal] upload_max_mb)"
+    max_bytes, max_files = platform().workspace.limits()
+    message = f"the upload is larger than the site's limits ({max_bytes >> 20} MB, {max_files} files)"
+    fix = "upload a smaller project or a zip archive, or ask the site admin ([portal] upload_max_mb, upload_max_files)"
     if request.path.startswith("/api/"):
         return {"error": message, "field": "file", "fix": fix}, 413
     return render_template("error.html", code=413, message=f"{message}: {fix}"), 413

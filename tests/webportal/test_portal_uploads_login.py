@@ -60,6 +60,12 @@ def test_folder_upload_keeps_tree_and_is_a_project(alice, platform) -> None:  # 
     body = r.get_json()
     assert body["project"] == str(home / "proj") and body["files"] == 3 and body["bytes"] == 18
     assert (home / "proj" / "pkg" / "model.py").read_text() == "X = 1\n"
+    # A folder of many files: more form parts than werkzeug's default 1000 (2 per file).
+    many = {"file": [(io.BytesIO(b"%d" % i), f"{i}.txt") for i in range(700)],
+            "relative_path": [f"many/d{i % 7}/{i}.txt" for i in range(700)]}
+    r = alice.post("/api/v1/files/upload", headers={"X-CSRF-Token": alice.csrf}, data=many)
+    assert r.status_code == 201 and r.get_json()["files"] == 700, r.get_json()
+    assert (home / "many" / "d6" / "699.txt").read_text() == "699"
     # The uploaded folder is a valid project directory for a job (dry run: plan and script only).
     r = alice.post("/api/v1/jobs?dry_run=1", headers={"X-CSRF-Token": alice.csrf}, json={
         "framework": "pytorch", "mode": "standalone", "workdir": body["project"],
@@ -167,7 +173,7 @@ def test_size_limits_have_clear_messages() -> None:
     # Over the request limit: refused before the body is read, as JSON naming the limit.
     r = c.post("/api/v1/files/upload", headers=h,
                data={"file": [(io.BytesIO(b"0" * (18 << 20)), "huge.bin")]})
-    assert r.status_code == 413 and "larger than 1 MB" in r.get_json()["error"]
+    assert r.status_code == 413 and "limits (1 MB, 3 files)" in r.get_json()["error"]
 
 
 # --- log-in throttling -------------------------------------------------------------------------

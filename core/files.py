@@ -161,7 +161,7 @@ class Workspace:
             total = 0
             for rel, (_, stream) in zip(parts, files):
                 total = staging.write(rel, stream, total, max_bytes)
-            saved = staging.commit(base)
+            saved = staging.commit(base, user)
         tops = {p[0] for p in parts}
         project = base / parts[0][0] if len(tops) == 1 and all(len(p) > 1 for p in parts) else base
         return Upload(project=project, saved=saved, bytes=total)
@@ -204,7 +204,7 @@ class Workspace:
                     except (zipfile.BadZipFile, EOFError, RuntimeError, NotImplementedError) as exc:
                         raise ValidationError(f"cannot unpack {info.filename}: {exc}", field="file") from exc
             archive.unlink()
-            saved = staging.commit(base)
+            saved = staging.commit(base, user)
         top = prefix[0] if prefix else (members[0][1][0] if members else "")
         return Upload(project=base / top if top else base, saved=saved, bytes=total)
 
@@ -278,6 +278,17 @@ def _zip_members(zf: zipfile.ZipFile, filename: str, max_bytes: int,
     return members
 
 
+def _unix_owner(user: str) -> tuple[int, int] | None:
+    """(uid, gid) to give uploaded files to, when the portal runs as root and `user` is a Unix account."""
+    if os.getuid() != 0:
+        return None
+    try:
+        pw = pwd.getpwnam(user)
+    except KeyError:
+        return None
+    return pw.pw_uid, pw.pw_gid
+
+
 class _Staging:
     """A hidden directory inside the target where an upload is assembled before it is moved in."""
 
@@ -334,24 +345,32 @@ class _Staging:
             raise ValidationError(f"cannot write {target.name}: {exc.strerror}", field="file") from exc
         return total
 
-    def commit(self, base: Path) -> list[Path]:
-        """Move every staged file into `base`, creating real folders; links on the way refused."""
+    def commit(self, base: Path, user: str) -> list[Path]:
+        """Move every staged file into `base`, creating real folders; links on the way refused.
+        What the upload creates belongs to the user (when the portal runs as root)."""
         for rel in self.files:  # check everything before the first move
             self._check_way(base, rel)
+        owner = _unix_owner(user)
+        folders = sorted({Path(dirpath).relative_to(self.root).parts for dirpath, _d, _f in os.walk(self.root)})
+        for rel in folders:  # parents first; also the empty folders of a zip archive
+            if not rel:
+                continue
+            self._check_way(base, rel, is_file=False)
+            folder = base.joinpath(*rel)
+            if not folder.is_dir():
+                folder.mkdir()
+                if owner:
+                    os.chown(folder, *owner)
         saved = []
         for rel in self.files:
             target = base.joinpath(*rel)
             try:
-                target.parent.mkdir(parents=True, exist_ok=True)
+                if owner:
+                    os.chown(self.root.joinpath(*rel), *owner)
                 os.replace(self.root.joinpath(*rel), target)
             except OSError as exc:
                 raise ValidationError(f"cannot write {'/'.join(rel)}: {exc.strerror}", field="file") from exc
             saved.append(target)
-        for dirpath, _dirs, _files in os.walk(self.root):  # empty folders of a zip archive
-            rel = Path(dirpath).relative_to(self.root).parts
-            if rel:
-                self._check_way(base, rel, is_file=False)
-                base.joinpath(*rel).mkdir(parents=True, exist_ok=True)
         return saved
 
     @staticmethod

@@ -361,3 +361,32 @@ def test_cli_unlock(platform, data_dir) -> None:  # type: ignore[no-untyped-def]
     if os.getuid() == 0:
         assert "erin" not in platform.accounts.throttle.locked_accounts()
         assert platform.accounts.login("erin", "erinpass12", "10.7.7.7").name == "erin"
+
+
+def test_uploads_belong_to_the_unix_account(app, platform) -> None:  # type: ignore[no-untyped-def]
+    """A portal login that is also a Unix account owns what it uploads (the portal runs as root)."""
+    import os
+    import pwd
+
+    name = next((n for n in ("games", "man", "news") if _unix(n)), None)
+    if os.getuid() != 0 or name is None:
+        pytest.skip("needs root and a Debian system account to stand for a user")
+    platform.accounts.create(name, "unixpass12")
+    c = app.test_client()
+    csrf = login(c, name, "unixpass12")
+    data = {"file": [(io.BytesIO(b"x"), "a.py")], "relative_path": ["owned/sub/a.py"]}
+    r = c.post("/api/v1/files/upload", headers={"X-CSRF-Token": csrf}, data=data)
+    assert r.status_code == 201, r.get_json()
+    uid = pwd.getpwnam(name).pw_uid
+    project = Path(r.get_json()["project"])
+    assert [p.stat().st_uid for p in (project, project / "sub", project / "sub" / "a.py")] == [uid] * 3
+
+
+def _unix(name: str) -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True

@@ -133,7 +133,8 @@
       const field = target.closest(".field"), status = $("#upload-" + target.id);
       status.textContent = "uploading…";
       fetch(url, { method: "POST", body: fd, headers: { "X-CSRF-Token": csrf() }, credentials: "same-origin" })
-        .then((r) => r.json().then((j) => ({ ok: r.ok, j })), () => ({ ok: false, j: { error: "the upload failed (connection closed)" } }))
+        .then((r) => r.json().catch(() => ({ error: "the server answered " + r.status + " " + r.statusText }))
+          .then((j) => ({ ok: r.ok, j })), () => ({ ok: false, j: { error: "the upload failed (connection closed)" } }))
         .then(({ ok, j }) => {
           let err = $(".error", field);
           if (!ok) {

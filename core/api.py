@@ -40,6 +40,11 @@ class Framework(Descriptor):
     image_tag: str = ""
     #: job name the form pre-fills (spec 03 §2.1)
     default_job_name: str = ""
+    #: place in the form's framework list, lowest first (the product's: TensorFlow, PyTorch, MXNet,
+    #: PaddlePaddle, MindSpore, DeepSpeed); the first is the form's default
+    order: int = 100
+    #: words under the run command in the form (e.g. Paddle's multi-card launcher, F108)
+    command_hint: str = ""
     #: modes in which only GPU resource specs are allowed (MindSpore, DeepSpeed)
     gpu_only_modes: tuple[str, ...] = ()
     #: environment variables this plugin sets per mode; conflicts are refused at submit time

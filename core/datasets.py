@@ -141,7 +141,7 @@ class DatasetService:
                 if not resolved.exists():
                     raise ValidationError(f"{text} does not exist", field=field)
                 return resolved
-        classification = bool(self.p.config.raw.get("core", {}).get("classification", False))
+        classification = self.p.settings.classification_enabled()
         return DatasetContext(user=user, check_path=check, settings=self.settings,
                               classification_enabled=classification)
 
@@ -231,6 +231,8 @@ class DatasetService:
             "created_at": row.created_at.isoformat() if row.created_at else None,
             "updated_at": row.updated_at.isoformat() if row.updated_at else None,
         }
+        if not self.p.settings.classification_enabled():
+            data.pop("classification")  # F1: absent while the feature is off
         if user is not None:
             data["permissions"] = sorted(self.allowed(user, row))
         return data

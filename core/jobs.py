@@ -133,9 +133,17 @@ class JobService:
 
     # --- schema -----------------------------------------------------------------------------
 
+    def framework_names(self) -> list[str]:
+        """Enabled frameworks in the form's order (Framework.order, then name)."""
+        infos = self.p.registry.list("framework", enabled_only=True)
+        return [i.name for i in sorted(infos, key=lambda i: (getattr(i.descriptor, "order", 100), i.name))]
+
     def form_schema(self, framework: str | None = None, mode: str | None = None,
-                    runtime: str | None = None) -> dict[str, Any]:
-        """The merged schema of a training form for this framework/mode/runtime choice."""
+                    runtime: str | None = None, user: str | None = None) -> dict[str, Any]:
+        """The merged schema of a training form for this framework/mode/runtime choice.
+
+        With `user`, defaults that depend on the user (their classification level) are filled.
+        """
         reg = self.p.registry
         fw: Framework | None = reg.get("framework", framework) if framework else None
         installed = reg.names("mode")
@@ -143,16 +151,19 @@ class JobService:
         if fw and mode and mode not in modes:
             raise ValidationError(f"framework {fw.name} does not offer mode '{mode}'", field="mode",
                                   fix=f"choose one of: {', '.join(modes)}")
-        base = core_schema(reg.names("framework"), modes, reg.names("runtime"),
+        base = core_schema(self.framework_names(), modes, reg.names("runtime"),
                            reg.names("scheduler"), [i.name for i in self.p.images.images])
         if fw:
             base["properties"]["name"]["default"] = fw.default_job_name or fw.name
+            if fw.command_hint:
+                base["properties"]["command"]["description"] = fw.command_hint
             base["properties"]["mode"]["default"] = modes[0] if modes else None
             tagged = self.p.images.tagged(fw.image_tag)
             if tagged:
                 base["properties"]["image"]["default"] = tagged[0].name
         base["properties"]["framework"]["x-enum-labels"] = {i.name: i.title for i in reg.list("framework", True)}
         base["properties"]["mode"]["x-enum-labels"] = {i.name: i.title for i in reg.list("mode", True)}
+        self._site_fields(base, user)
         base["properties"]["runtime"]["default"] = self.p.config.default_runtime
         base["properties"]["scheduler"]["default"] = self.p.config.default_scheduler
         fragments: list[tuple[str, dict[str, Any]]] = [("core", base)]
@@ -169,6 +180,20 @@ class JobService:
         if fw and mode_name in fw.gpu_only_modes and not self.p.config.allow_cpu_for_gpu_only:
             self._gpu_only_pickers(merged, fw, mode_name)
         return merged
+
+    def _site_fields(self, base: dict[str, Any], user: str | None) -> None:
+        """F1: the classification field only while the feature is on; F3: the node's shm default."""
+        level = self._user_level(user) if user else None
+        prop = self.p.settings.classification_property(level)
+        if prop is not None:
+            base["properties"]["classification"] = prop
+        shm = self.p.settings.default_shm_mb()
+        if shm is not None:
+            base["properties"]["shm_mb"]["default"] = shm
+
+    def _user_level(self, user: str) -> str | None:
+        acct = self.p.accounts.find(user)
+        return acct.classification if acct is not None else None
 
     def _gpu_only_pickers(self, schema: dict[str, Any], fw: Framework, mode: str) -> None:
         """MindSpore and DeepSpeed take GPU specs only (spec 03 §2.1); say so on each picker,
@@ -237,6 +262,12 @@ class JobService:
             if why:
                 raise ValidationError(why, field="image")
         req.name = req.name or (fw.default_job_name if fw else None) or "job"
+        if not self.p.settings.classification_enabled():
+            req.classification = None  # F1: the feature is off, so no job carries a level
+        elif req.classification in (None, ""):
+            levels = self.p.settings.classification_levels()
+            level = self._user_level(req.user)
+            req.classification = level if level in levels else levels[0]  # F2: the owner's level
 
         # Field-level checks against the merged schema: every error at once, each named.
         values = {k: getattr(req, k) for k in CORE_FIELDS if k not in ("mounts",)}

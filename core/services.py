@@ -138,7 +138,18 @@ class ServiceManager:
     def form_schema(self, type_name: str | None, user: str) -> dict[str, Any]:
         types = {n: (t.title or n) for n, t in self.types().items()}
         specs = [s.name for s in self.p.specs.visible(user, self.p.jobs.groups_of(user))]
-        fragments: list[tuple[str, dict[str, Any]]] = [("core", common_schema(types, specs))]
+        common = common_schema(types, specs)
+        # F1: classification only while the site has it on (a choice of its levels); F3: shm default.
+        acct = self.p.accounts.find(user)
+        prop = self.p.settings.classification_property(acct.classification if acct else None)
+        if prop is None:
+            common["properties"].pop("classification")
+        else:
+            common["properties"]["classification"] = dict(prop, **{"x-order": 91})
+        shm = self.p.settings.default_shm_mb()
+        if shm is not None:
+            common["properties"]["shm_mb"]["default"] = shm
+        fragments: list[tuple[str, dict[str, Any]]] = [("core", common)]
         if type_name:
             fragments.append((f"service {type_name}", self.type(type_name).option_schema()))
         return schemas.merge(fragments)
@@ -157,6 +168,8 @@ class ServiceManager:
         if errors:
             raise ValidationErrors(errors)
         common = {k: values.get(k) for k in COMMON_FIELDS}
+        if "classification" not in schema["properties"]:
+            common["classification"] = None
         options = {k: v for k, v in values.items() if k not in COMMON_FIELDS}
         if not common.get("image") and st.default_image and self.p.images.find(st.default_image):
             common["image"] = st.default_image

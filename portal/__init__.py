@@ -42,7 +42,11 @@ def create_app(platform: Platform | None = None, watcher: Any = None,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="hpcai_session",
         SESSION_COOKIE_SECURE=os.environ.get("HPCAI_SECURE_COOKIES") == "1",
-        MAX_CONTENT_LENGTH=600 * 1024 * 1024,
+        # The site's upload limits plus room for the multipart framing; core checks the exact
+        # limits. A folder upload sends two parts per file (the file and its relative path).
+        MAX_CONTENT_LENGTH=platform.workspace.limits()[0] + (16 << 20),
+        MAX_FORM_PARTS=2 * platform.workspace.limits()[1] + 16,
+        MAX_FORM_MEMORY_SIZE=max(500_000, 1100 * platform.workspace.limits()[1]),
         PAGE_SIZE=20,
         LOG_POLL_S=0.5,
     )

@@ -23,6 +23,7 @@ from flask import (
     url_for,
 )
 
+from core.accounts import TooManyAttempts
 from core.errors import HpcaiError
 from portal.web import platform
 
@@ -136,19 +137,21 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    error = None
+    error, status, headers = None, 200, {}
     if request.method == "POST":
         try:
-            acct = platform().accounts.authenticate(request.form.get("username", ""),
-                                                    request.form.get("password", ""))
+            acct = platform().accounts.login(request.form.get("username", ""), request.form.get("password", ""),
+                                             request.remote_addr)
+        except TooManyAttempts as exc:
+            error, status, headers = exc.message.capitalize(), 429, {"Retry-After": str(exc.retry_after)}
         except HpcaiError as exc:
-            error = exc.message
+            error, status = exc.message, 401
         else:
             session.clear()
             session["user"] = acct.name
             csrf_token()
             return redirect(_safe_next(request.args.get("next")))
-    return render_template("login.html", error=error), (401 if error else 200)
+    return render_template("login.html", error=error), status, headers
 
 
 @bp.route("/logout", methods=["POST"])
@@ -171,9 +174,11 @@ def account_page() -> Any:
                 accounts.revoke_token(g.account.name, int(request.form.get("token_id", "0") or 0))
                 flash("Token revoked.")
             elif action == "password":
-                accounts.authenticate(g.account.name, request.form.get("old_password", ""))
+                accounts.login(g.account.name, request.form.get("old_password", ""), request.remote_addr)
                 accounts.update(g.account.name, password=request.form.get("new_password", ""))
                 flash("Password changed.")
+        except TooManyAttempts as exc:
+            errors["password"] = exc.message
         except HpcaiError as exc:
             errors[exc.field or "form"] = exc.text
     return render_template("account.html", tokens=accounts.tokens(g.account.name), new_token=new_token,

@@ -41,7 +41,8 @@ def _resp(desc: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
 
 def _errors(*codes: int) -> dict[str, Any]:
     words = {400: "invalid input (the field is named)", 401: "not authenticated", 403: "not allowed",
-             404: "not found (or not yours)", 503: "scheduler unavailable"}
+             404: "not found (or not yours)", 413: "larger than the site's upload limit",
+             429: "too many failed log-ins (see Retry-After)", 503: "scheduler unavailable"}
     return {str(c): _resp(words[c], {"$ref": "#/components/schemas/Error"}) for c in codes}
 
 
@@ -138,12 +139,31 @@ def openapi_document(p: Platform) -> dict[str, Any]:
                                       "type": "object", "required": ["path", "name"],
                                       "properties": {"path": {"type": "string"}, "name": {"type": "string"}}}}}},
                                   "responses": {"201": ok("created"), **_errors(400, 401, 403)}}},
-        "/files/upload": {"post": {"summary": "upload files into a directory inside your roots",
+        "/files/upload": {"post": {"summary": "upload files into a directory inside your roots; with one "
+                                              "relative_path per file, a whole folder (sub-folders kept)",
                                    "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                                        "type": "object", "required": ["file"],
                                        "properties": {"path": {"type": "string"},
-                                                      "file": {"type": "string", "format": "binary"}}}}}},
-                                   "responses": {"201": ok("saved"), **_errors(400, 401, 403)}}},
+                                                      "file": {"type": "array",
+                                                               "items": {"type": "string", "format": "binary"}},
+                                                      "relative_path": {"type": "array",
+                                                                        "items": {"type": "string"}}}}}}},
+                                   "responses": {"201": ok("saved: project, saved, files, bytes"),
+                                                 **_errors(400, 401, 403, 413)}}},
+        "/files/unzip": {"post": {"summary": "upload a .zip archive and unpack it into a project directory "
+                                             "(zip-slip, links and oversized archives refused)",
+                                  "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                                      "type": "object", "required": ["file"],
+                                      "properties": {"path": {"type": "string"},
+                                                     "file": {"type": "string", "format": "binary"}}}}}},
+                                  "responses": {"201": ok("unpacked: project, saved, files, bytes"),
+                                                **_errors(400, 401, 403, 413)}}},
+        "/settings": {"get": {"summary": "site settings (classification switch and levels, shm default)",
+                              "responses": {"200": ok(), **_errors(401)}},
+                      "post": {"summary": "change site settings (admin)",
+                               "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                                   "type": "object", "properties": {"classification": {"type": "boolean"}}}}}},
+                               "responses": {"200": ok(), **_errors(400, 401, 403)}}},
         "/tokens": {"get": {"summary": "your API tokens (without secrets)",
                             "responses": {"200": _resp("tokens", {"type": "array"}), **_errors(401)}},
                     "post": {"summary": "create an API token (shown once)",

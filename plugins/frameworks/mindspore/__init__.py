@@ -26,6 +26,7 @@ class MindSpore(Framework):
     dashboard = "mindinsight"  # job details: "MindInsight dashboard" over the job's logs (F113)
     dashboard_title = "MindInsight dashboard"
     default_job_name = "mindspore"
+    order = 5
     gpu_only_modes = ("standalone", "ps", "mpi")
     reserved_env = {"ps": PS_ENV}
 

@@ -31,6 +31,7 @@ class TensorFlow(Framework):
     dashboard = "tensorboard"  # job details: "Access TensorBoard" over the job's logs (F113)
     dashboard_title = "Access TensorBoard"
     default_job_name = "tensorflow"
+    order = 1
     reserved_env = {"ps": ("TF_CONFIG",)}
 
     def adjust_roles(self, mode: str, roles: list[Role]) -> list[Role]:

@@ -66,6 +66,26 @@ unset HPCAI_HOME
 mkdir -p var/test-scratch
 export HPCAI_TEST_SCRATCH="$REPO_ROOT/var/test-scratch"
 
+# The JUnit report is the record of the run: its totals are printed last, and a run that left
+# no report (pytest killed, or a test that took the terminal away) fails instead of passing.
+results="$REPO_ROOT/var/test-results.xml"
+rm -f "$results"
 rc=0
-.venv/bin/python -m pytest -q -rs "$@" || rc=$?
+.venv/bin/python -m pytest -q -rs --junitxml="$results" "$@" || rc=$?
+.venv/bin/python - "$results" "$rc" <<'PY' || rc=$?
+import sys
+import xml.etree.ElementTree as ET
+
+path, rc = sys.argv[1], int(sys.argv[2])
+try:
+    root = ET.parse(path).getroot()
+except (OSError, ET.ParseError) as exc:
+    sys.exit(f"test.sh: no test report ({exc}); pytest exited {rc}: counting this run as failed")
+suite = root if root.tag == "testsuite" else root.find("testsuite")
+n = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
+print(f"test.sh: {n['tests']} tests: {n['tests'] - n['failures'] - n['errors'] - n['skipped']} passed, "
+      f"{n['failures']} failed, {n['errors']} errors, {n['skipped']} skipped "
+      f"in {float(suite.get('time', 0)):.0f} s (pytest exit {rc})")
+sys.exit(1 if rc == 0 and (n["failures"] or n["errors"]) else 0)
+PY
 exit "$rc"

@@ -59,6 +59,7 @@ def test_visualisation_types_take_cpu_specs_only(platform: Platform) -> None:
 
 
 def test_modify_keeps_name_type_and_classification(platform: Platform) -> None:
+    platform.settings.set_classification(True, "admin")  # F1: off, the field is absent everywhere
     svc = platform.services
     row = svc.create({"type": "custom", "name": "fixed", "resource_spec": "cpu-1", "command": "true",
                       "classification": "public"}, "alice", start=False)
@@ -74,6 +75,7 @@ def test_modify_keeps_name_type_and_classification(platform: Platform) -> None:
 
 
 def test_list_columns_and_global_search(platform: Platform, client: Any) -> None:
+    platform.settings.set_classification(True, "admin")  # its column shows only when switched on
     svc = platform.services
     a = svc.create({"type": "custom", "name": "alpha-web", "resource_spec": "cpu-1", "command": "true",
                     "description": "the shop front"}, "alice", start=False)

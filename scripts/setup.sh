@@ -14,9 +14,10 @@ set -euo pipefail
 # Grid Engine (issue 3): DRMAA target (tests/services/gridengine.sh); needs the debconf
 # answers preseeded below, and libjemalloc2 for LD_PRELOAD (see notes/environment.md).
 # chromium: portal browser tests. mariadb-server: the mysql dataset backend's tests.
+# ccache: image builds that compile sources (Horovod) reuse objects across retries (issue 4).
 APT_PACKAGES="postgresql procps psmisc munge slurmctld slurmd slurm-client \
 gridengine-master gridengine-exec gridengine-client gridengine-drmaa1.0 libjemalloc2 \
-openmpi-bin \
+openmpi-bin ccache \
 chromium mariadb-server"
 
 TORCH_SPEC="torch==2.13.0"

@@ -13,10 +13,10 @@ from tests.frameworks.contracts import expected
 from tests.frameworks.test_contracts import PROBE, comparable, values
 
 pytestmark = [pytest.mark.integration]
-# MindSpore PS (a 1-CPU scheduler role beside the spec-sized roles: a heterogeneous job) stayed
-# pending on the 2-node test cluster; it runs on local (test_contracts).
+# MindSpore PS: its scheduler role has a server's resources, so the job is one component (a
+# heterogeneous job needing every CPU of the 2-node cluster stayed pending).
 SLURM_PAIRS = [("pytorch", "ddp"), ("tensorflow", "ps"), ("paddle", "ps"),
-               ("deepspeed", "deepspeed"), ("mxnet", "standalone")]
+               ("deepspeed", "deepspeed"), ("mxnet", "standalone"), ("mindspore", "ps")]
 
 
 @pytest.fixture(scope="module")
@@ -43,3 +43,18 @@ def test_probe_sees_the_contract_on_slurm(slurm_site: Site, fw: str, mode: str) 
         label = next(lab for lab, env in want.items() if env["HPCAI_RANK"] == rec["env"]["HPCAI_RANK"])
         got = {k: rec["env"].get(k) for k in want[label]}
         assert comparable(got) == comparable(want[label]), label
+
+
+def test_mpirun_spans_both_nodes_of_the_allocation(slurm_site: Site) -> None:
+    """Open MPI mode on a 2-node allocation (2 CPUs a rank: one rank per node)."""
+    row = slurm_site.run(values(slurm_site, "mindspore", "mpi", queue="all", resource_spec="cpu-2"), timeout=240)
+    log = slurm_site.log(row)
+    assert row.state == "succeeded", log
+    assert (Path(row.job_dir) / "hostfile").read_text() == "cpu1 slots=1\ngpu1 slots=1\n", log
+    seen = slurm_site.probes(row)
+    assert sorted(seen) == ["0", "1"], log
+    for rank, rec in seen.items():
+        assert rec["env"]["OMPI_COMM_WORLD_RANK"] == rank and rec["env"]["OMPI_COMM_WORLD_SIZE"] == "2"
+        assert rec["env"]["OMPI_COMM_WORLD_LOCAL_SIZE"] == "1"  # one rank per node
+    # mpirun (in the batch step) started its daemons on both nodes with srun.
+    assert sorted(rec["env"]["SLURMD_NODENAME"] for rec in seen.values()) == ["cpu1", "gpu1"], log

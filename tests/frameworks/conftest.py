@@ -42,14 +42,15 @@ class Site:
     """Environment variables that point hpcai at a scratch site, and helpers to use it."""
 
     def __init__(self, root: Path, cpu_ok: bool = True, catalog: Path = REPO / "etc" / "images.toml",
-                 scheduler: str = "local", extra: str = ""):
+                 scheduler: str = "local", extra: str = "", specs: Path | None = None):
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.config = root / "hpcai.toml"
         self.config.write_text(SITE_CONFIG.format(data=root / "data", images=IMAGES_DIR,
                                                   cpu_ok="true" if cpu_ok else "false",
                                                   catalog=catalog, scheduler=scheduler, extra=extra))
-        self.env = {"HPCAI_CONFIG": str(self.config), "HPCAI_DATA_DIR": str(root / "data")}
+        self.env = {"HPCAI_CONFIG": str(self.config), "HPCAI_DATA_DIR": str(root / "data"),
+                    "HPCAI_SPECS": str(specs or REPO / "etc" / "resource_specs.toml")}
         for k in ("HPCAI_DB_URL", "HPCAI_IMAGES_DIR", "HPCAI_SPOOL", "HPCAI_ALLOW_CPU_FOR_GPU_ONLY"):
             os.environ.pop(k, None)
         self._saved = {k: os.environ.get(k) for k in self.env}

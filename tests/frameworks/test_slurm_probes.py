@@ -4,11 +4,12 @@ ranks are started by jairun's srun launcher, on the nodes Slurm chose."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
-from tests.frameworks.conftest import HERE, Site
+from tests.frameworks.conftest import HERE, Site, horovod_catalog
 from tests.frameworks.contracts import expected
 from tests.frameworks.test_contracts import PROBE, comparable, values
 
@@ -58,3 +59,41 @@ def test_mpirun_spans_both_nodes_of_the_allocation(slurm_site: Site) -> None:
         assert rec["env"]["OMPI_COMM_WORLD_LOCAL_SIZE"] == "1"  # one rank per node
     # mpirun (in the batch step) started its daemons on both nodes with srun.
     assert sorted(rec["env"]["SLURMD_NODENAME"] for rec in seen.values()) == ["cpu1", "gpu1"], log
+
+
+def test_horovodrun_spans_both_nodes_of_the_allocation(slurm_site: Site, slurm_conf: str,
+                                                       horovod_image: str) -> None:
+    """Horovod mode on a 2-node allocation: horovodrun gets `-H cpu1:1,gpu1:1` and the hostfile
+    the same hosts and slots; each rank is rank 0 of its own node."""
+    extra = f'[schedulers.slurm]\nslurm_conf = "{slurm_conf}"\n'
+    site = Site(slurm_site.root / "horovod", catalog=horovod_catalog(slurm_site.root, horovod_image),
+                scheduler="slurm", extra=extra)
+    try:
+        row = site.run({**values(site, "pytorch", "horovod", queue="all", resource_spec="cpu-2"),
+                        "image": "probe-horovod"}, timeout=240)
+        log = site.log(row)
+        assert row.state == "succeeded", log
+        assert (Path(row.job_dir) / "hostfile").read_text() == "cpu1 slots=1\ngpu1 slots=1\n", log
+        plan = json.loads((Path(row.job_dir) / "plan.json").read_text())
+        assert plan["roles"][0]["argv"][3:9] == ["horovodrun", "--gloo", "-np", "{{world_size}}", "-H",
+                                                 "{{host_slots}}"]
+        seen = site.probes(row)
+        assert sorted(seen) == ["0", "1"], log
+        assert {r: (e["env"]["HOROVOD_HOSTNAME"], e["env"]["HOROVOD_LOCAL_RANK"], e["env"]["HOROVOD_LOCAL_SIZE"],
+                    e["env"]["HOROVOD_CROSS_SIZE"]) for r, e in seen.items()} == \
+            {"0": ("cpu1", "0", "1", "2"), "1": ("gpu1", "0", "1", "2")}, log
+    finally:
+        site.close()
+        os.environ.update(slurm_site.env)
+
+
+def test_more_instances_than_the_cluster_has_is_refused_on_slurm(slurm_site: Site) -> None:
+    """Point 7 on Slurm: sbatch's refusal becomes a field-named error, and no job is left."""
+    from tests.frameworks.test_bad_input import no_jobs_left, submit_cli
+
+    code, err = submit_cli(slurm_site, "--framework", "pytorch", "--mode", "ddp", "--instances", "64",
+                           "--resource-spec", "cpu-1", "--image", "probe-pytorch", "--queue", "all",
+                           "--", "python", "probe.py")
+    assert code == 2, err
+    assert "error: resource_spec: " in err and "Traceback" not in err, err
+    no_jobs_left(slurm_site)

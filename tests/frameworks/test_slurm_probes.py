@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from tests.frameworks.conftest import HERE, Site, horovod_catalog
-from tests.frameworks.contracts import expected
+from tests.frameworks.contracts import PAIRS, TOPOLOGY, expected
 from tests.frameworks.test_contracts import PROBE, comparable, values
 
 pytestmark = [pytest.mark.integration]
 # MindSpore PS: its scheduler role has a server's resources, so the job is one component (a
 # heterogeneous job needing every CPU of the 2-node cluster stayed pending).
-SLURM_PAIRS = [("pytorch", "ddp"), ("tensorflow", "ps"), ("paddle", "ps"),
-               ("deepspeed", "deepspeed"), ("mxnet", "standalone"), ("mindspore", "ps")]
+# Horovod and Open MPI: the multi-node tests below (their launcher starts the ranks).
+SLURM_PAIRS = [(f, m) for f, m in PAIRS if m not in ("horovod", "mpi")]
 
 
 @pytest.fixture(scope="module")
@@ -89,11 +89,37 @@ def test_horovodrun_spans_both_nodes_of_the_allocation(slurm_site: Site, slurm_c
 
 def test_more_instances_than_the_cluster_has_is_refused_on_slurm(slurm_site: Site) -> None:
     """Point 7 on Slurm: sbatch's refusal becomes a field-named error, and no job is left."""
-    from tests.frameworks.test_bad_input import no_jobs_left, submit_cli
+    from core.users import current_user
+    from tests.frameworks.test_bad_input import submit_cli
 
+    def jobs_and_dirs() -> tuple[int, int]:
+        spool = Path(slurm_site.platform.config.spool)
+        return slurm_site.platform.jobs.list(current_user())[1], len(list(spool.rglob("plan.json")))
+
+    before = jobs_and_dirs()
     code, err = submit_cli(slurm_site, "--framework", "pytorch", "--mode", "ddp", "--instances", "64",
                            "--resource-spec", "cpu-1", "--image", "probe-pytorch", "--queue", "all",
                            "--", "python", "probe.py")
     assert code == 2, err
     assert "error: resource_spec: " in err and "Traceback" not in err, err
-    no_jobs_left(slurm_site)
+    assert jobs_and_dirs() == before
+
+
+def test_a_dying_rank_ends_the_slurm_job_and_is_named(slurm_site: Site) -> None:
+    """srun --kill-on-bad-exit ends the other ranks; the launcher names the failing one."""
+    project = slurm_site.project("dying", PROBE)
+    cmd = ('if [ "$HPCAI_ROLE" = server ]; then sleep 1; exit 7; fi; '
+           'python probe.py paddle ps && sleep 300')
+    row = slurm_site.run({"framework": "paddle", "mode": "ps", "image": "probe-paddle", "queue": "all",
+                          "workdir": str(project), "command": cmd, **TOPOLOGY["ps"]}, timeout=120)
+    log = slurm_site.log(row)
+    assert row.state == "failed" and row.exit_code != 0, log
+    assert "rank server/0 (rank 0 on cpu1) exited with code 7" in log, log
+
+
+@pytest.mark.parametrize("fw", ["tensorflow", "mxnet"])
+def test_horovod_without_horovodrun_fails_clearly_on_slurm(slurm_site: Site, fw: str) -> None:
+    row = slurm_site.run(values(slurm_site, fw, "horovod", queue="all"), timeout=120)
+    log = slurm_site.log(row)
+    assert row.state == "failed" and row.exit_code == 127, log
+    assert "horovodrun" in log and "No such file or directory" in log, log

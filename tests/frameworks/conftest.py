@@ -49,8 +49,9 @@ class Site:
         self.config.write_text(SITE_CONFIG.format(data=root / "data", images=IMAGES_DIR,
                                                   cpu_ok="true" if cpu_ok else "false",
                                                   catalog=catalog, scheduler=scheduler, extra=extra))
-        self.env = {"HPCAI_CONFIG": str(self.config), "HPCAI_DATA_DIR": str(root / "data"),
-                    "HPCAI_SPECS": str(specs or REPO / "etc" / "resource_specs.toml")}
+        self.env = {"HPCAI_CONFIG": str(self.config), "HPCAI_DATA_DIR": str(root / "data")}
+        if specs is not None:
+            self.env["HPCAI_SPECS"] = str(specs)
         for k in ("HPCAI_DB_URL", "HPCAI_IMAGES_DIR", "HPCAI_SPOOL", "HPCAI_ALLOW_CPU_FOR_GPU_ONLY"):
             os.environ.pop(k, None)
         self._saved = {k: os.environ.get(k) for k in self.env}

@@ -330,7 +330,7 @@ class ServiceContext:
 @dataclass
 class StartPlan:
     """How the job side starts a service. `{port}`, `{port1}`.. `{bind}`, `{job_dir}` and
-    `{base_path}` in argv, env values, `files` and `prepare` are filled in by hooks/svcrun,
+    `{base_path}` in argv, env values, `files`, `prepare` and `cleanup` are filled in by hooks/svcrun,
     which picks free ports on the node and reports them back in `<job_dir>/service.json`."""
 
     argv: list[str]
@@ -339,8 +339,14 @@ class StartPlan:
     health_path: str = "/"
     files: dict[str, str] = field(default_factory=dict)  # relative path in job dir -> content
     prepare: list[list[str]] = field(default_factory=list)  # commands run before the server
+    # commands run after the server ended or was stopped (e.g. `podman-compose down`: the
+    # containers of a compose project outlive the `up` process that a stop signals)
+    cleanup: list[list[str]] = field(default_factory=list)
     cwd: str | None = None
     ready_timeout_s: int = 300
+    # a Prometheus text endpoint of the server (e.g. TorchServe's metrics API), read job-side
+    # with every usage sample: the detail page's "Service metrics" (F246)
+    metrics_url: str | None = None
 
 
 @dataclass
@@ -362,6 +368,10 @@ class ServiceType(Descriptor):
     api_keys: bool = False
     #: the binary (or Python module) the type needs on the node; shown by `hpcai plugins`
     requires: str = ""
+    #: runs on CPU resource specs only (the product's visualisation types, F228)
+    cpu_only: bool = False
+    #: catalog image used when the user picks none (when the catalog has it)
+    default_image: str = ""
 
     def check(self, options: dict[str, Any]) -> None:
         """Pre-start checks (model directory layout, files exist); raise ValidationError."""

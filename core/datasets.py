@@ -465,30 +465,27 @@ class DatasetService:
 
     def test_connection(self, user: str, values: dict[str, Any] | None = None, ref: str | None = None,
                         area: str = "my") -> str:
-        if ref is not None:
-            _, backend, options, ctx = self._stored(user, ref, "preview")
-        else:
-            backend, _, options, ctx = self._draft(user, values or {}, area)
+        backend, _, options, ctx = self._source(user, values, ref, area)
         return backend.test_connection(options, ctx)
+
+    def _source(self, user: str, values: dict[str, Any] | None, ref: str | None,
+                area: str) -> tuple[DatasetBackend, str, dict[str, Any], DatasetContext]:
+        """A stored dataset (`ref`) or a form being filled in (`values`), ready to read."""
+        if ref is not None:
+            row, backend, options, ctx = self._stored(user, ref, "preview")
+            return backend, row.category, options, ctx
+        return self._draft(user, values or {}, area)
 
     def files(self, user: str, values: dict[str, Any] | None = None, ref: str | None = None,
               limit: int = 200, area: str = "my") -> tuple[list[DataFile], bool]:
         limit = _bounded(limit, 1, MAX_FILES, "limit")
-        if ref is not None:
-            row, backend, options, ctx = self._stored(user, ref, "preview")
-            category = row.category
-        else:
-            backend, category, options, ctx = self._draft(user, values or {}, area)
+        backend, category, options, ctx = self._source(user, values, ref, area)
         return backend.list_files(category, options, ctx, limit)
 
     def table(self, user: str, values: dict[str, Any] | None = None, ref: str | None = None,
               rows: int = 100, file: str | None = None, area: str = "my") -> Table:
         rows = _bounded(rows, 1, MAX_PREVIEW_ROWS, "rows")
-        if ref is not None:
-            row, backend, options, ctx = self._stored(user, ref, "preview")
-            category = row.category
-        else:
-            backend, category, options, ctx = self._draft(user, values or {}, area)
+        backend, category, options, ctx = self._source(user, values, ref, area)
         if category != "numeric":
             raise ValidationError(f"{CATEGORIES[category].lower()} has no table view", field="file",
                                   fix="open the files one by one")

@@ -31,8 +31,13 @@ def slurm_site(tmp_path_factory, slurm_conf: str):  # type: ignore[no-untyped-de
 
 @pytest.mark.parametrize("fw,mode", SLURM_PAIRS, ids=[f"{f}-{m}" for f, m in SLURM_PAIRS])
 def test_probe_sees_the_contract_on_slurm(slurm_site: Site, fw: str, mode: str) -> None:
-    assert PROBE.exists()
-    row = slurm_site.run(values(slurm_site, fw, mode, queue="all"), timeout=240)  # cpu1 + gpu1
+    """With the product's job options too: execution directory, mounts, ENV list, shm."""
+    data = slurm_site.root / "dataset"
+    data.mkdir(exist_ok=True)
+    (data / "part-0.csv").write_text("x,y\n1,2\n")
+    options = {"create_exec_dir": True, "mounts": [f"{data}"], "shm_mb": 256,
+               "env": f"PROBE_A=test1,PROBE_B=a\\,b,PROBE_MOUNT={data}"}
+    row = slurm_site.run(values(slurm_site, fw, mode, queue="all", **options), timeout=240)  # cpu1 + gpu1
     log = slurm_site.log(row)
     assert row.state == "succeeded", log
     plan = json.loads((Path(row.job_dir) / "plan.json").read_text())
@@ -44,6 +49,9 @@ def test_probe_sees_the_contract_on_slurm(slurm_site: Site, fw: str, mode: str) 
         label = next(lab for lab, env in want.items() if env["HPCAI_RANK"] == rec["env"]["HPCAI_RANK"])
         got = {k: rec["env"].get(k) for k in want[label]}
         assert comparable(got) == comparable(want[label]), label
+        assert rec["cwd"] == plan["workdir"] == f"{row.job_dir}/exec" and "probe.py" in rec["files"]
+        assert (rec["env"]["PROBE_A"], rec["env"]["PROBE_B"], rec["env"]["HPCAI_SHM_MB"]) == ("test1", "a,b", "256")
+        assert rec["mount_listing"] == ["part-0.csv"]
 
 
 def test_mpirun_spans_both_nodes_of_the_allocation(slurm_site: Site) -> None:

@@ -76,3 +76,13 @@ def test_mindspore_parameter_server_fails_like_on_local(slurm_train_site: Site, 
     log = site.log(row)
     assert row.state == "failed", log
     assert MINDSPORE_GPU_ERROR in log, log
+
+
+def test_mindspore_open_mpi_fails_like_on_local(slurm_train_site: Site, build_image) -> None:  # type: ignore[no-untyped-def]
+    build_image("mindspore")
+    site = slurm_train_site
+    row = site.run(job(site, "mindspore", "mpi", "mpi_train.py", "mindspore", instances=2, resource_spec="cpu-1",
+                       queue="all"), timeout=300)
+    log = site.log(row)
+    assert row.state == "failed", log
+    assert MINDSPORE_GPU_ERROR in log and "[jairun] rank worker/0" in log, log

@@ -10,6 +10,12 @@ An image's `[image.build]` table (etc/images.toml) says what goes in:
                                                     # compile ops once into the image
     env = {NAME = "value"}                          # environment of the build steps
 
+In env values `{prefix}` is the new environment and `{cpus}` the CPUs this process may use
+(e.g. `MAKEFLAGS = "-j{cpus}"`: a fixed -j8 thrashes a 2-core node, -j2 wastes a 16-core one).
+Compiled sources go through ccache when it is installed (cache in `<images_dir>/.ccache`), so
+a build that was stopped (step timeout, a killed CI run) or a spec change that rebuilds the
+same sources recompiles only what changed.
+
 The environment lives in `<images_dir>/<name>-<hash>`, the hash covering the spec, the
 Python version and the base image, so a changed pin builds a new environment and an
 unchanged one is reused at once. A build holds a lock, writes a marker only when every
@@ -22,6 +28,7 @@ import fcntl
 import hashlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -96,15 +103,50 @@ def build(image: Image, base: Image | None, constraints: Path | None, log=print,
         shutil.rmtree(prefix, ignore_errors=True)
         _current.log = Path(f"{prefix}.build.log")
         _current.log.write_text("")
+        measures = _Measures()
         try:
             _build_into(prefix, image, base, constraints, log)
         except BaseException:
             shutil.rmtree(prefix, ignore_errors=True)
             raise
         (prefix / MARKER).write_text(json.dumps({"image": image.name, "build": image.build,
-                                                 "built_at": time.time(),
-                                                 "seconds": round(time.time() - t0, 1)}, indent=2))
+                                                 "built_at": time.time(), **measures.done()},
+                                                indent=2))
     return BuildResult(image.name, prefix, True, time.time() - t0)
+
+
+class _Measures:
+    """Wall and CPU seconds of a build and the machine's load around it (kept in the marker:
+    a build that is slow on a busy node says so)."""
+
+    def __init__(self) -> None:
+        self.t0 = time.time()
+        self.cpu0 = self._children_cpu()
+        self.load0 = os.getloadavg()[0]
+
+    @staticmethod
+    def _children_cpu() -> float:
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return ru.ru_utime + ru.ru_stime
+
+    def done(self) -> dict[str, float]:
+        # RUSAGE_CHILDREN is per process: builds running in other threads add to it, so this is
+        # an upper bound when images build in parallel.
+        return {"seconds": round(time.time() - self.t0, 1),
+                "cpu_seconds": round(self._children_cpu() - self.cpu0, 1),
+                "load_before": round(self.load0, 2), "load_after": round(os.getloadavg()[0], 2),
+                "cpus": usable_cpus()}
+
+
+def usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _expand(value: object, prefix: Path) -> str:
+    return str(value).replace("{prefix}", str(prefix)).replace("{cpus}", str(usable_cpus()))
 
 
 def _python(prefix: Path) -> Path:
@@ -146,7 +188,7 @@ def _build_into(prefix: Path, image: Image, base: Image | None, constraints: Pat
     env.pop("VIRTUAL_ENV", None)
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     env["PATH"] = f"{prefix / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    env.update({k: str(v).replace("{prefix}", str(prefix)) for k, v in spec.get("env", {}).items()})
+    env.update({k: _expand(v, prefix) for k, v in spec.get("env", {}).items()})
     _run([python_exe, "-m", "venv", str(prefix)], env, log)
     py = _python(prefix)
     if base is not None:
@@ -164,12 +206,24 @@ def _build_into(prefix: Path, image: Image, base: Image | None, constraints: Pat
         if spec.get("requirements"):
             _run(pip + list(spec["requirements"]), env, log)
         for src in spec.get("sources", []):
-            _build_source(src, py, pip, env, Path(tmp), log)
+            _build_source(src, py, pip, env, Path(tmp), prefix, log)
     for step in spec.get("post", []):
         _run(["/bin/bash", "-c", step.replace("{prefix}", str(prefix))], env, log, cwd=str(prefix))
 
 
-def _build_source(src: dict[str, Any], py: Path, pip: list[str], env: dict[str, str], tmp: Path, log) -> None:  # type: ignore[no-untyped-def]
+def _compiler_cache(prefix: Path, tree: Path) -> dict[str, str]:
+    """ccache for CMake/setuptools compiles, when installed; relative paths under the (random)
+    temporary source tree so a later build of the same sources hits the cache."""
+    ccache = shutil.which("ccache")
+    if not ccache:
+        return {}
+    return {"CMAKE_C_COMPILER_LAUNCHER": ccache, "CMAKE_CXX_COMPILER_LAUNCHER": ccache,
+            "CCACHE_DIR": str(prefix.parent / ".ccache"), "CCACHE_BASEDIR": str(tree),
+            "CCACHE_NOHASHDIR": "1", "CCACHE_MAXSIZE": "2G"}
+
+
+def _build_source(src: dict[str, Any], py: Path, pip: list[str], env: dict[str, str], tmp: Path,  # type: ignore[no-untyped-def]
+                  prefix: Path, log) -> None:
     """Download a pinned sdist, apply text replacements, install it without build isolation."""
     package = src["package"]
     dl = tmp / "sdist"
@@ -193,7 +247,8 @@ def _build_source(src: dict[str, Any], py: Path, pip: list[str], env: dict[str, 
         path.write_text(text.replace(rep["old"], rep["new"]))
         log(f"patched {rep['file']}: {rep['old']!r} -> {rep['new']!r}")
     build_env = dict(env)
-    build_env.update({k: str(v) for k, v in src.get("env", {}).items()})
+    build_env.update(_compiler_cache(prefix, tree))
+    build_env.update({k: _expand(v, prefix) for k, v in src.get("env", {}).items()})
     if src.get("build_requirements"):  # what setup.py imports (no build isolation)
         _run(pip + list(src["build_requirements"]), env, log)
     _run(pip + ["--no-build-isolation", str(root)], build_env, log)

@@ -93,11 +93,20 @@ def visible_devices(gpu_mode: str | None, slots: list[int], gpus: list[Gpu]) -> 
 
 
 def rank_devices(visible: str, local_rank: int, per_rank: int) -> str:
-    """The slice of the job's visible devices that one local rank owns."""
+    """The slice of the job's visible devices that one local rank owns (all ranks alike)."""
+    return slice_devices(visible, local_rank * per_rank, per_rank)
+
+
+def slice_devices(visible: str, offset: int, count: int) -> str:
+    """`count` of the visible devices from `offset` on: one rank's share of its node's GPUs.
+
+    A list too short for the slice was already cut for this rank (Slurm binds each task of a
+    --gpus-per-task step to its own GPUs) and is kept as it is.
+    """
     devices = [d for d in visible.split(",") if d]
-    if per_rank <= 0 or not devices:
+    if count <= 0 or not devices:
         return visible
-    mine = devices[local_rank * per_rank:(local_rank + 1) * per_rank]
+    mine = devices[offset:offset + count]
     return ",".join(mine or devices)
 
 

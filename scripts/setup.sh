@@ -16,9 +16,11 @@ set -euo pipefail
 # chromium: portal browser tests. mariadb-server: the mysql dataset backend's tests.
 # podman + runc: the Docker Compose service type (podman-compose itself comes from pip: Debian's
 # 1.0.3 cannot run `network_mode: host`); busybox-static: the rootfs of its test image.
+# g++ make ccache: image builds that compile (Horovod from source, DeepSpeed's CPU ops); ccache
+# lets a retried or re-pinned build reuse its objects (issue 4).
 APT_PACKAGES="postgresql procps psmisc munge slurmctld slurmd slurm-client \
 gridengine-master gridengine-exec gridengine-client gridengine-drmaa1.0 libjemalloc2 \
-openmpi-bin \
+openmpi-bin g++ make ccache \
 chromium mariadb-server \
 podman runc busybox-static"
 

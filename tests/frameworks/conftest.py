@@ -42,7 +42,7 @@ class Site:
     """Environment variables that point hpcai at a scratch site, and helpers to use it."""
 
     def __init__(self, root: Path, cpu_ok: bool = True, catalog: Path = REPO / "etc" / "images.toml",
-                 scheduler: str = "local", extra: str = ""):
+                 scheduler: str = "local", extra: str = "", specs: Path | None = None):
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.config = root / "hpcai.toml"
@@ -50,6 +50,8 @@ class Site:
                                                   cpu_ok="true" if cpu_ok else "false",
                                                   catalog=catalog, scheduler=scheduler, extra=extra))
         self.env = {"HPCAI_CONFIG": str(self.config), "HPCAI_DATA_DIR": str(root / "data")}
+        if specs is not None:
+            self.env["HPCAI_SPECS"] = str(specs)
         for k in ("HPCAI_DB_URL", "HPCAI_IMAGES_DIR", "HPCAI_SPOOL", "HPCAI_ALLOW_CPU_FOR_GPU_ONLY"):
             os.environ.pop(k, None)
         self._saved = {k: os.environ.get(k) for k in self.env}
@@ -119,12 +121,27 @@ def site(tmp_path_factory) -> Site:  # type: ignore[no-untyped-def]
     s.close()
 
 
-# Images the training tests use, built in the background from the start of the session so
-# that building overlaps the tests that need no image (2 at a time: this is a 2-core machine).
+# Images the training tests use, built in the background from the end of collection so that
+# building overlaps the tests that need no image (2 at a time: this is a 2-core machine).
+# pytorch-horovod compiles Horovod (minutes): it goes first, and the tests that need it run last.
+HOROVOD = "pytorch-horovod"
 PREBUILD = ("tensorflow", "paddle", "mindspore", "mxnet", "deepspeed")
 _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="image-build")
 _builds: dict[str, Future] = {}
 _lock = threading.Lock()
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:  # type: ignore[no-untyped-def]
+    if config.option.collectonly:
+        return
+    needs_horovod = [i for i in items if "horovod_image" in getattr(i, "fixturenames", ())]
+    if needs_horovod:
+        start_build(HOROVOD)
+        items[:] = [i for i in items if i not in needs_horovod] + needs_horovod
+    modules = {getattr(i.module, "__name__", "") for i in items if getattr(i, "module", None)}
+    if any(m.endswith("training") for m in modules):
+        for name in PREBUILD:
+            start_build(name)
 
 
 def _build(name: str) -> str:
@@ -150,11 +167,7 @@ def start_build(name: str) -> Future:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def prebuild_images(request):  # type: ignore[no-untyped-def]
-    wanted = {item.module.__name__ for item in request.session.items}
-    if any(m.endswith("test_training") for m in wanted):
-        for name in PREBUILD:
-            start_build(name)
+def report_image_builds():  # type: ignore[no-untyped-def]
     yield
     for name, (built, seconds) in sorted(BUILD_TIMES.items()):
         print(f"\nimage {name}: {'built' if built else 'reused'} in {seconds:.0f} s")
@@ -170,18 +183,22 @@ def build_image():  # type: ignore[no-untyped-def]
     return build
 
 
-def horovod_image_or_skip(build_image) -> str:  # type: ignore[no-untyped-def]
-    """The Horovod image, when it is built or this run may build it (HPCAI_TEST_HOROVOD=1).
+@pytest.fixture(scope="session")
+def horovod_image() -> str:
+    """The pytorch-horovod image's prefix. Its build started at collection (Horovod compiles
+    against torch: about 3 min of two idle cores); tests using this fixture run last."""
+    return start_build(HOROVOD).result(timeout=3600)
 
-    Horovod compiles from source against torch (about 3 min on two idle cores, much more on a
-    busy machine), which the CI time budget of this issue does not cover: CI runs these tests
-    once the image exists (`hpcai images build pytorch-horovod`).
-    """
-    from core.envbuild import is_built
-    from core.images import ImageCatalog
 
-    catalog = ImageCatalog(REPO / "etc" / "images.toml", REPO, IMAGES_DIR)
-    if not is_built(catalog.resolve("pytorch-horovod").reference) and os.environ.get("HPCAI_TEST_HOROVOD") != "1":
-        pytest.skip("the pytorch-horovod image is not built; run `hpcai images build pytorch-horovod` "
-                    "or set HPCAI_TEST_HOROVOD=1 (Horovod compiles from source for minutes)")
-    return build_image("pytorch-horovod")
+def horovod_catalog(root: Path, prefix: str) -> Path:
+    """The probe catalog plus `probe-horovod`: the built Horovod image running the probe."""
+    catalog = root / "horovod_images.toml"
+    catalog.write_text((HERE / "probe_images.toml").read_text() + f'''
+[[image]]
+name = "probe-horovod"
+runtime = "host"
+reference = "{prefix}"
+tags = ["PyTorch", "Horovod"]
+frameworks = ["pytorch"]
+''')
+    return catalog

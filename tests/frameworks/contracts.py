@@ -108,7 +108,8 @@ def expected(fw: str, mode: str, plan: dict[str, Any], job_dir: str,
 def launcher_argv(mode: str, job_dir: str) -> list[str] | None:
     """What the launcher runs for modes whose first instance spawns the rest."""
     if mode == "horovod":
-        return ["horovodrun", "--gloo", "-np", "2", "-H", f"{HOST}:2", "--network-interface", "lo",
+        return ["env", "-u", "LSB_JOBID", "horovodrun", "--gloo", "-np", "2", "-H", f"{HOST}:2",
+                "--network-interface", "lo",
                 "--start-timeout", "120"]
     if mode == "mpi":
         return ["mpirun", "-np", "2", "--hostfile", f"{job_dir}/hostfile"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 PREFIXES = ("HPCAI_", "MASTER_", "TF_", "PADDLE_", "TRAINING_ROLE", "POD_IP", "MS_", "HOROVOD_",
             "OMPI_COMM_WORLD_", "CUDA_VISIBLE_DEVICES", "NCCL_", "DS_", "RANK", "LOCAL_", "WORLD_SIZE",
-            "NODE_RANK", "CROSS_", "ROLE_", "GROUP_RANK", "PROBE_", "VIRTUAL_ENV")
+            "NODE_RANK", "CROSS_", "ROLE_", "GROUP_RANK", "PROBE_", "VIRTUAL_ENV", "SLURMD_NODENAME")
 
 
 def fail(msg: str) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from core.plan import LaunchPlan, place
-from tests.frameworks.conftest import HERE, REPO, Site, horovod_image_or_skip
+from tests.frameworks.conftest import HERE, REPO, Site, horovod_catalog
 from tests.frameworks.contracts import PAIRS, TOPOLOGY, expected, launcher_argv
 
 PROBE = HERE / "probe.py"
@@ -165,19 +165,9 @@ def test_mpirun_starts_every_rank_from_the_hostfile(probe_site: Site) -> None:
 
 
 @pytest.mark.integration
-def test_horovodrun_starts_every_rank(probe_site: Site, build_image) -> None:  # type: ignore[no-untyped-def]
+def test_horovodrun_starts_every_rank(probe_site: Site, horovod_image: str) -> None:
     """Horovod mode: the launcher runs horovodrun (Gloo) once; it starts both ranks."""
-    prefix = horovod_image_or_skip(build_image)
-    catalog = probe_site.root / "horovod_images.toml"
-    catalog.write_text((HERE / "probe_images.toml").read_text() + f'''
-[[image]]
-name = "probe-horovod"
-runtime = "host"
-reference = "{prefix}"
-tags = ["PyTorch", "Horovod"]
-frameworks = ["pytorch"]
-''')
-    site = Site(probe_site.root / "horovod", catalog=catalog)
+    site = Site(probe_site.root / "horovod", catalog=horovod_catalog(probe_site.root, horovod_image))
     try:
         row = site.run({**values(site, "pytorch", "horovod"), "image": "probe-horovod"}, timeout=240)
         log = site.log(row)
@@ -201,7 +191,8 @@ def test_horovod_without_horovodrun_in_the_image_fails_clearly(probe_site: Site,
     row = probe_site.run(values(probe_site, fw, "horovod"), timeout=120)
     log = probe_site.log(row)
     assert row.state == "failed" and row.exit_code == 127, log
-    assert "rank worker/0 (rank 0) could not start: [Errno 2] No such file or directory: 'horovodrun'" in log
+    assert "env: 'horovodrun': No such file or directory" in log.replace("\u2018", "'").replace("\u2019", "'"), log
+    assert "rank worker/0 (rank 0" in log and "exited with code 127" in log, log
 
 
 TF_PS_SCRIPT = """#!/bin/sh

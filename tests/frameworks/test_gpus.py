@@ -119,3 +119,39 @@ def test_local_scheduler_gpu_modes(tmp_path: Path) -> None:
         [[0], [0], [1], None]
     # MIG instances are a pool of their own
     assert _admit_all(tmp_path / "c", [("mig", 2), ("exclusive", 1), ("mig", 1)], 1, migs=2) == [[0, 1], [0], None]
+
+
+def _ps_plan(launcher: str, server: ResourceRequest, worker: ResourceRequest) -> LaunchPlan:
+    return LaunchPlan(job_uuid="u", name="n", user="u", workdir="/", ports=[30000], launcher=launcher,
+                      roles=[Role("server", 1, server, ["true"]), Role("worker", 2, worker, ["true"])])
+
+
+def test_mixed_cpu_and_gpu_roles_on_one_node_slice_by_gpu_ranks(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A CPU server placed before two 1-GPU workers: the workers get GPU 0 and 1 (not 1 and
+    'all'), and the server sees no GPU."""
+    jairun = _jairun()
+    cpu, gpu = ResourceRequest(cpus=1), ResourceRequest(cpus=1, gpus=1, gpu_mode="exclusive")
+    plan = _ps_plan("fork", cpu, gpu)
+    placements = place(plan, [("127.0.0.1", 8)])
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    envs = [jairun.rank_env(plan, placements, p, Path("/j"))["CUDA_VISIBLE_DEVICES"] for p in placements]
+    assert envs == ["", "0", "1"]
+    # Two GPU roles, one node: the local scheduler's list holds every GPU of the job.
+    plan = _ps_plan("fork", ResourceRequest(cpus=1, gpus=1), ResourceRequest(cpus=2, gpus=2))
+    placements = place(plan, [("127.0.0.1", 8)])
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3,4")
+    envs = [jairun.rank_env(plan, placements, p, Path("/j"))["CUDA_VISIBLE_DEVICES"] for p in placements]
+    assert envs == ["0", "1,2", "3,4"]
+
+
+def test_heterogeneous_slurm_components_slice_their_own_devices(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Under srun each hetjob component has its own CUDA_VISIBLE_DEVICES: the 2-GPU workers
+    count only each other, not the 1-GPU server before them."""
+    jairun = _jairun()
+    plan = _ps_plan("srun", ResourceRequest(cpus=1, gpus=1), ResourceRequest(cpus=2, gpus=2))
+    placements = place(plan, [("gpu1", 8)])
+    assert [jairun.gpu_offset(plan, placements, p) for p in placements] == [0, 0, 2]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1,2,3,4")  # what the worker component's tasks see
+    assert jairun.rank_env(plan, placements, placements[2], Path("/j"))["CUDA_VISIBLE_DEVICES"] == "3,4"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")  # Slurm bound the task already (--gpus-per-task)
+    assert jairun.rank_env(plan, placements, placements[1], Path("/j"))["CUDA_VISIBLE_DEVICES"] == "3"

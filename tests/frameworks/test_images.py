@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.api import Image
-from core.envbuild import check_build_spec, env_path, is_built
+from core.envbuild import MARKER, check_build_spec, env_path, is_built, usable_cpus
 from core.errors import HpcaiError
 from core.images import ImageCatalog
 from tests.frameworks.conftest import REPO, Site
@@ -34,6 +34,11 @@ def test_the_product_training_images_are_in_the_catalog(tmp_path: Path) -> None:
     assert "numpy==1.26.4" in pins["mindspore"]  # numpy<2 for MindSpore
     horovod = cat.resolve("pytorch-horovod").build["sources"][0]
     assert horovod["replace"][0]["new"] == "set(CMAKE_CXX_STANDARD 17)"
+    # C++17 for torch's headers in horovod/torch too; no debug info; make as wide as the node.
+    assert {(r["file"], r["new"]) for r in horovod["replace"]} >= {
+        ("horovod/torch/CMakeLists.txt", "set(CMAKE_CXX_STANDARD 17)"),
+        ("CMakeLists.txt", 'set(CMAKE_CXX_FLAGS_RELWITHDEBINFO "-O2 -DNDEBUG")')}
+    assert horovod["env"]["MAKEFLAGS"] == "-j{cpus}" and horovod["env"]["HOROVOD_WITHOUT_TENSORFLOW"] == "1"
     ds = cat.resolve("deepspeed")
     assert ds.env["TORCH_EXTENSIONS_DIR"] == f"{ds.reference}/torch_extensions"
     for image in cat.images:
@@ -93,12 +98,17 @@ frameworks = ["pytorch"]
 [image.build]
 base = "pytorch"
 requirements = ["six==1.17.0"]
-post = ["python -c 'import torch, six; open(\\"{prefix}/post-ran\\", \\"w\\").write(torch.__version__)'"]
+post = ["python -c 'import torch, six; open(\\"{prefix}/post-ran\\", \\"w\\").write(torch.__version__)'",
+        "echo \\"$JOBS\\" > {prefix}/jobs"]
+env = {JOBS = "-j{cpus}"}
 ''')
     cat = ImageCatalog(toml, REPO, tmp_path / "images")
     first = cat.build("tiny", log=lambda _l: None)
     assert first.built and is_built(first.prefix)
     assert (first.prefix / "post-ran").read_text().startswith("2.13.0")
+    assert (first.prefix / "jobs").read_text().strip() == f"-j{usable_cpus()}"  # make -j as wide as the node
+    marker = json.loads((first.prefix / MARKER).read_text())
+    assert {"seconds", "cpu_seconds", "load_before", "load_after", "cpus"} <= set(marker)
     again = ImageCatalog(toml, REPO, tmp_path / "images").build("tiny", log=lambda _l: None)
     assert not again.built and again.prefix == first.prefix  # second run: instant reuse
     out = subprocess.run([str(first.prefix / "bin" / "python"), "-c", "import torch, six; print(torch.__file__)"],

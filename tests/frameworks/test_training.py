@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.frameworks.conftest import REPO, Site, horovod_image_or_skip
+from tests.frameworks.conftest import REPO, Site
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 EXAMPLES = REPO / "examples"
@@ -113,14 +113,20 @@ def test_deepspeed_two_ranks(site: Site, build_image) -> None:  # type: ignore[n
     assert "Building extension module" not in log and "ninja" not in log.lower(), log
 
 
-def test_pytorch_horovod_two_ranks(site: Site, build_image) -> None:  # type: ignore[no-untyped-def]
-    horovod_image_or_skip(build_image)
-    row = site.run(job(site, "pytorch", "horovod", "horovod_train.py", "pytorch-horovod", instances=2,
-                       resource_spec="cpu-1"))
+def assert_horovod_trained(site: Site, row) -> list[dict]:  # type: ignore[no-untyped-def]
     assert row.state == "succeeded", site.log(row)
     ranks = [result(row, f"horovod_result.{r}.json") for r in (0, 1)]
     assert [(r["rank"], r["size"]) for r in ranks] == [(0, 2), (1, 2)]
     assert ranks[0]["param_sum"] == pytest.approx(ranks[1]["param_sum"])  # allreduced gradients
+    assert all(r["last_loss"] < r["first_loss"] for r in ranks), ranks
+    return ranks
+
+
+def test_pytorch_horovod_two_ranks(site: Site, horovod_image: str) -> None:
+    row = site.run(job(site, "pytorch", "horovod", "horovod_train.py", "pytorch-horovod", instances=2,
+                       resource_spec="cpu-1"))
+    assert_horovod_trained(site, row)
+    assert "rank 1/2 step 19" in site.log(row)  # horovodrun's second rank, in the job's log
 
 
 def test_mindspore_parameter_server_cannot_run_on_cpu(site: Site, build_image) -> None:  # type: ignore[no-untyped-def]

@@ -12,6 +12,8 @@
 # Two nodes on this one host (slurmd -N), so partitions can differ for real:
 #   cpu1: CPUs=$(nproc), no GPU           partition `debug` (default)
 #   gpu1: CPUs=$(nproc), 2 fake GPUs      partition `gpu`
+#         (type tesla, 4 shards on them for the "shared" GPU mode) and 2 fake MIG
+#         instances (GRES type 1g.5gb, as Slurm names MIG profiles) for the "mig" mode
 #   both                                  partition `all` (multi-node jobs)
 # Heterogeneous jobs are started only by the backfill scheduler: bf_interval=1 (default 30 s).
 # The GPUs are character devices made with mknod (Slurm rejects regular files and drains a
@@ -41,7 +43,7 @@ write_conf() {
     mkdir -p "$DIR/etc" "$DIR/state" "$DIR/spool" "$DIR/dev" "$DIR/log"
     chmod 755 "$DIR" "$DIR/etc" "$DIR/dev"
     local i
-    for i in 0 1; do
+    for i in 0 1 2 3; do
         # c 1 3 is /dev/null's device number: harmless, but a real device file as GRES needs.
         [[ -c "$DIR/dev/nvidia$i" ]] || { rm -f "$DIR/dev/nvidia$i"; mknod -m 666 "$DIR/dev/nvidia$i" c 1 3; }
     done
@@ -72,7 +74,7 @@ SchedulerParameters=batch_sched_delay=0,sched_interval=2,bf_interval=1
 SchedulerType=sched/backfill
 ReturnToService=2
 EnforcePartLimits=ALL
-GresTypes=gpu
+GresTypes=gpu,shard
 KillWait=2
 OverTimeLimit=0
 MinJobAge=600
@@ -82,12 +84,16 @@ SlurmdTimeout=60
 MessageTimeout=10
 DefMemPerCPU=256
 NodeName=cpu1 NodeHostname=$HOST NodeAddr=127.0.0.1 Port=$((PORT + 1)) CPUs=$cpus RealMemory=$mem Feature=cpu State=UNKNOWN
-NodeName=gpu1 NodeHostname=$HOST NodeAddr=127.0.0.1 Port=$((PORT + 2)) CPUs=$cpus RealMemory=$mem Feature=gpu,tesla Gres=gpu:tesla:2 State=UNKNOWN
+NodeName=gpu1 NodeHostname=$HOST NodeAddr=127.0.0.1 Port=$((PORT + 2)) CPUs=$cpus RealMemory=$mem Feature=gpu,tesla Gres=gpu:tesla:2,gpu:1g.5gb:2,shard:4 State=UNKNOWN
 PartitionName=debug Nodes=cpu1 Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes=gpu1 MaxTime=INFINITE State=UP
 PartitionName=all Nodes=cpu1,gpu1 MaxTime=INFINITE State=UP
 CONF
-    echo "NodeName=gpu1 Name=gpu Type=tesla File=$DIR/dev/nvidia[0-1]" >"$DIR/etc/gres.conf.tmp"
+    cat >"$DIR/etc/gres.conf.tmp" <<GRES
+NodeName=gpu1 Name=gpu Type=tesla File=$DIR/dev/nvidia[0-1]
+NodeName=gpu1 Name=gpu Type=1g.5gb File=$DIR/dev/nvidia[2-3]
+NodeName=gpu1 Name=shard Count=4 File=$DIR/dev/nvidia[0-1]
+GRES
     CHANGED=0
     cmp -s "$CONF.tmp" "$CONF" && cmp -s "$DIR/etc/gres.conf.tmp" "$DIR/etc/gres.conf" || CHANGED=1
     mv "$CONF.tmp" "$CONF"

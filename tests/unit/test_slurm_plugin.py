@@ -71,6 +71,67 @@ def test_golden_scripts(case: str) -> None:
     assert sched.render(p, c) == text  # pure: same inputs, same script
 
 
+GPU_SETTINGS = {**SETTINGS, "shards_per_gpu": 2, "exclusive_gpu_nodes": True}
+
+
+def gpu_plan(mode: str, replicas: int, gpu_type: str | None = None) -> LaunchPlan:
+    req = ResourceRequest(cpus=2, mem_mb=4096, gpus=1, gpu_mode=mode, gpu_type=gpu_type, spec=f"gpu-{mode}")
+    return plan([Role("worker", replicas, req, ["python", "t.py"])], mode="ddp", name=f"gpu_{mode}")
+
+
+# Resource-spec GPU modes -> Slurm flags; shards_per_gpu=2 and exclusive_gpu_nodes are set.
+GPU_CASES = {
+    "gpu_exclusive_one_task": gpu_plan("exclusive", 1, "tesla"),
+    "gpu_exclusive_two_tasks": gpu_plan("exclusive", 2),
+    "gpu_shared_one_task": gpu_plan("shared", 1),
+    "gpu_shared_two_tasks": gpu_plan("shared", 2),
+    "gpu_mig_two_tasks": gpu_plan("mig", 2, "1g.5gb"),
+    "gpu_ps_cpu_server_gpu_workers": plan([Role("server", 1, CPU1, ["ps"]),
+                                           Role("worker", 2, ResourceRequest(cpus=1, gpus=1, gpu_mode="shared"),
+                                                ["w"])], mode="ps"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(GPU_CASES))
+def test_golden_gpu_mode_flags(case: str) -> None:
+    sched = SlurmScheduler()
+    sched.configure(GPU_SETTINGS, "/spool")
+    text = sched.render(GPU_CASES[case], ctx())
+    path = GOLDEN / f"{case}.sh"
+    if os.environ.get("HPCAI_UPDATE_GOLDEN") == "1" or not path.exists():
+        path.write_text(text)
+    assert text == path.read_text()
+
+
+def test_gpu_mode_flags_in_words() -> None:
+    """The golden files' key lines, so a regenerated golden cannot silently change them."""
+    def sbatch(case: str, settings: dict = GPU_SETTINGS) -> list[str]:  # type: ignore[type-arg]
+        sched = SlurmScheduler()
+        sched.configure(settings, "/spool")
+        return [ln for ln in sched.render(GPU_CASES[case], ctx()).splitlines() if ln.startswith("#SBATCH --")]
+
+    assert {"#SBATCH --gres=gpu:tesla:1", "#SBATCH --exclusive"} <= set(sbatch("gpu_exclusive_one_task"))
+    assert "#SBATCH --gpus-per-task=1" in sbatch("gpu_exclusive_two_tasks")
+    assert "#SBATCH --exclusive" not in sbatch("gpu_exclusive_two_tasks", SETTINGS)  # off by default
+    assert "#SBATCH --gres=shard:2" in sbatch("gpu_shared_one_task")
+    assert {"#SBATCH --gres=shard:4", "#SBATCH --nodes=1"} <= set(sbatch("gpu_shared_two_tasks"))
+    assert "#SBATCH --gpus-per-task=1g.5gb:1" in sbatch("gpu_mig_two_tasks")
+    assert not any("--exclusive" in ln for ln in sbatch("gpu_mig_two_tasks") + sbatch("gpu_shared_one_task"))
+
+
+def test_mig_spec_without_a_profile_is_refused() -> None:
+    from core.errors import ValidationError
+
+    sched = SlurmScheduler()
+    sched.configure(SETTINGS, "/spool")
+    with pytest.raises(ValidationError) as err:
+        sched.check(gpu_plan("mig", 1))
+    assert err.value.field == "resource_spec" and "gpu-mig" in err.value.message
+    sched.configure({**SETTINGS, "mig_gres_type": "1g.5gb"}, "/spool")
+    sched.check(gpu_plan("mig", 1))
+    assert "#SBATCH --gres=gpu:1g.5gb:1" in sched.render(gpu_plan("mig", 1), ctx())
+
+
 def test_components_split_roles_that_differ() -> None:
     p, _ = CASES["ps_hetjob"]
     assert [(c.tasks, c.roles) for c in components(p)] == [(1, ["server"]), (2, ["worker"])]

@@ -1,7 +1,9 @@
 """MindSpore: standalone, MindSpore PS and Open MPI (GPU resource specs only, spec 03 §3).
 
 PS contract: MindSpore's PS runtime needs a scheduler process besides servers and workers,
-so this plugin adds a `scheduler` role (one process, one core). Every process reads MS_ROLE
+so this plugin adds a `scheduler` role (one process with a server's resources: a request of
+its own would make a Slurm heterogeneous job, whose extra component stays pending when the
+job needs the whole cluster, as on the 2-node test cluster). Every process reads MS_ROLE
 (MS_SCHED / MS_PSERVER / MS_WORKER), MS_SCHED_HOST, MS_SCHED_PORT (the job's coordinator
 port), MS_WORKER_NUM and MS_SERVER_NUM.
 """
@@ -12,7 +14,7 @@ from dataclasses import replace
 
 from core.api import Framework
 from core.hookspecs import hookimpl
-from core.plan import LaunchPlan, ResourceRequest, Role
+from core.plan import LaunchPlan, Role
 
 MS_ROLE = {"scheduler": "MS_SCHED", "server": "MS_PSERVER", "worker": "MS_WORKER"}
 PS_ENV = ("MS_ROLE", "MS_SCHED_HOST", "MS_SCHED_PORT", "MS_WORKER_NUM", "MS_SERVER_NUM")
@@ -34,8 +36,8 @@ class MindSpore(Framework):
         if mode != "ps" or any(r.name == "scheduler" for r in roles):
             return roles
         server = next(r for r in roles if r.name == "server")
-        request = ResourceRequest(cpus=1, host=server.request.host)
-        return [replace(server, name="scheduler", replicas=1, request=request, argv=list(server.argv), env={})] + roles
+        return [replace(server, name="scheduler", replicas=1, request=replace(server.request),
+                        argv=list(server.argv), env={})] + roles
 
     def contract(self, mode: str, plan: LaunchPlan) -> dict[str, dict[str, str]]:
         if mode != "ps":

@@ -30,7 +30,11 @@ class Horovod(ParallelMode):
 
     def roles(self, groups: list[RoleGroup], argv: list[str]) -> list[Role]:
         count, request = identical_instances(groups, "Horovod")
-        launcher = ["horovodrun", "--gloo", "-np", "{{world_size}}", "-H", "{{host_slots}}",
+        # horovodrun takes LSB_JOBID (which hpcai sets for the product's scripts) to mean "LSF
+        # started me" and then skips finding NICs, which its Gloo launch needs (TypeError in
+        # get_driver_ip): it runs without it.
+        launcher = ["env", "-u", "LSB_JOBID",
+                    "horovodrun", "--gloo", "-np", "{{world_size}}", "-H", "{{host_slots}}",
                     "--network-interface", "{{iface}}", "--start-timeout", "120"]
         return [Role(name="worker", replicas=count, request=request, argv=launcher + list(argv),
                      start="first")]

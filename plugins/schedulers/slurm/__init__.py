@@ -117,6 +117,16 @@ class SlurmScheduler(Scheduler):
 
     # --- submission --------------------------------------------------------------------------
 
+    def check(self, plan: LaunchPlan) -> None:
+        for role in plan.roles:
+            r = role.request
+            if r.gpus and r.gpu_mode == "mig" and not rendering.mig_type(r, self.settings):
+                raise ValidationError(
+                    f"resource spec '{r.spec or role.name}' asks for MIG instances, but Slurm needs "
+                    "their profile (a GRES type such as 1g.5gb)", field="resource_spec",
+                    fix="give the spec a gpu_type naming the MIG profile, or set "
+                        "[schedulers.slurm] mig_gres_type")
+
     def render(self, plan: LaunchPlan, ctx: ScriptContext) -> str:
         return rendering.render(plan, ctx, self.settings)
 

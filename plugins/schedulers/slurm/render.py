@@ -5,7 +5,17 @@ Resource mapping (one place for it):
   request.host       -> --nodelist, or --constraint when [schedulers.slurm] node_groups says so
   request.cpus       -> --cpus-per-task
   request.mem_mb     -> --mem (one task) or --mem-per-cpu (several tasks; Slurm's --mem is per node)
-  request.gpus/type  -> --gres=gpu[:type]:N (one task) or --gpus-per-task=[type:]N
+  request.gpus/type/gpu_mode (resource spec's GPU mode; see gpu_options):
+    exclusive (default) -> --gres=gpu[:type]:N (one task) or --gpus-per-task=[type:]N; Slurm
+                           never gives one GPU to two jobs. [schedulers.slurm]
+                           exclusive_gpu_nodes = true adds --exclusive (whole nodes: for sites
+                           whose cgroups do not fence devices, so no other job can touch them)
+    shared              -> --gres=shard:N x shards_per_gpu (Slurm's GPU sharding: other jobs
+                           share the GPU); several tasks: all shards on one node (--nodes=1)
+    mig                 -> --gres=gpu:<MIG profile>:N / --gpus-per-task=<profile>:N: Slurm
+                           lists MIG instances as GPU types named by profile (gpu_type, or
+                           [schedulers.slurm] mig_gres_type); without one it is refused
+  Slurm sets CUDA_VISIBLE_DEVICES; hooks/jairun cuts each rank's share from it.
   time_limit_min     -> --time
   array_size         -> --array=0-(N-1)
 Roles that differ in resources become the components of a heterogeneous job (`#SBATCH hetjob`).
@@ -64,7 +74,29 @@ def node_option(host: str | None, settings: dict[str, Any]) -> str | None:
     return f"--nodelist={target}"
 
 
-def resource_options(comp: Component) -> list[str]:
+def mig_type(request: ResourceRequest, settings: dict[str, Any]) -> str | None:
+    """The GRES type a MIG spec asks Slurm for: its gpu_type, else the site's default profile."""
+    return request.gpu_type or settings.get("mig_gres_type") or None
+
+
+def gpu_options(comp: Component, settings: dict[str, Any]) -> list[str]:
+    """Slurm's flags for the GPU mode of a component's resource spec (see the module doc)."""
+    r = comp.request
+    if not r.gpus:
+        return []
+    mode = r.gpu_mode or "exclusive"
+    if mode == "shared":
+        shards = r.gpus * int(settings.get("shards_per_gpu", 1))
+        return [f"--gres=shard:{shards * comp.tasks}"] + ([] if comp.tasks == 1 else ["--nodes=1"])
+    gtype = mig_type(r, settings) if mode == "mig" else r.gpu_type
+    typed = f"{gtype}:" if gtype else ""
+    opts = [f"--gres=gpu:{typed}{r.gpus}" if comp.tasks == 1 else f"--gpus-per-task={typed}{r.gpus}"]
+    if mode == "exclusive" and settings.get("exclusive_gpu_nodes"):
+        opts.append("--exclusive")
+    return opts
+
+
+def resource_options(comp: Component, settings: dict[str, Any] | None = None) -> list[str]:
     r = comp.request
     opts = [f"--ntasks={comp.tasks}", f"--cpus-per-task={max(r.cpus, 1)}"]
     if r.mem_mb:
@@ -72,10 +104,7 @@ def resource_options(comp: Component) -> list[str]:
             opts.append(f"--mem={r.mem_mb}M")
         else:
             opts.append(f"--mem-per-cpu={-(-r.mem_mb // max(r.cpus, 1))}M")
-    if r.gpus:
-        typed = f"{r.gpu_type}:" if r.gpu_type else ""
-        opts.append(f"--gres=gpu:{typed}{r.gpus}" if comp.tasks == 1 else f"--gpus-per-task={typed}{r.gpus}")
-    return opts
+    return opts + gpu_options(comp, settings or {})
 
 
 def slurm_path(path: str) -> str:
@@ -108,7 +137,7 @@ def render(plan: LaunchPlan, ctx: ScriptContext, settings: dict[str, Any]) -> st
     for i, comp in enumerate(comps):
         if i:
             lines.append("#SBATCH hetjob")
-        opts = (head if i == 0 else []) + resource_options(comp)
+        opts = (head if i == 0 else []) + resource_options(comp, settings)
         part = partition_for(plan.queue, comp.request.gpus, settings)
         if part:
             opts.append(f"--partition={part}")

@@ -1,0 +1,22 @@
+#!/bin/bash
+# hpcai job script for Slurm: gpu_exclusive (u-1)
+# ranks: 1; roles: worker x1
+#SBATCH --job-name=gpu_exclusive
+#SBATCH --comment=hpcai:u-1
+#SBATCH --chdir=/home/alice/proj
+#SBATCH --output=/spool/alice/u-1/output.%j.txt
+#SBATCH --ntasks=1
+#SBATCH --cpus-per-task=2
+#SBATCH --mem=4096M
+#SBATCH --gres=gpu:tesla:1
+#SBATCH --exclusive
+#SBATCH --partition=gpu
+export HPCAI_JOB_DIR=/spool/alice/u-1
+export HPCAI_PYTHON=/usr/bin/python3
+export HPCAI_JOB_ID="${SLURM_JOB_ID}"
+export LSB_JOBID="${HPCAI_JOB_ID}"
+cd /home/alice/proj || exit 1
+/bin/bash /spool/alice/u-1/body.sh
+ec=$?
+echo "$ec" > /spool/alice/u-1/exit_code
+exit "$ec"

@@ -465,8 +465,12 @@ def api_keys() -> Any:
 
 @api.route("/service-keys", methods=["POST"])
 def api_key_create() -> Any:
-    data = request.get_json(silent=True) or {}
-    key_id, key = platform().services.create_key(user(), str(data.get("name", "")))
+    data = request.get_json(silent=True)
+    if data is None:
+        data = {}  # the body is optional
+    if not isinstance(data, dict):
+        raise ValidationError("the body must be a JSON object", field="body", fix='send {"name": "..."} or nothing')
+    key_id, key = platform().services.create_key(user(), str(data.get("name") or ""))
     return jsonify({"id": key_id, "key": key, "note": "shown only now: copy it"}), 201
 
 

@@ -3,7 +3,7 @@ versus straight to the service, measured in the same run against the same runnin
 
     .venv/bin/python bench/services_proxy_bench.py [--requests 2000] [--concurrency 16] [--bytes 0]
 
-Starts a real `hpcai serve` (waitress, 16 threads, the watcher) on a scratch data directory,
+Starts a real `hpcai serve` (gunicorn gthread workers, the watcher) on a scratch data directory,
 starts the custom test service (tests/svc/webapp.py) as a local-scheduler job, and sends the
 same GET (or, with --bytes N, a POST of N bytes) through each path. Prints both rows and the
 ratios proxy/direct. Nothing is asserted: numbers depend on the machine.

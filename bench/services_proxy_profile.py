@@ -30,6 +30,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=500)
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--sort", default="cumulative", help="pstats order: cumulative, tottime ...")
     args = ap.parse_args()
     portal = Portal(Path(tempfile.mkdtemp(prefix="hpcai-profile-services-"))).start()
     try:
@@ -60,7 +61,7 @@ def main() -> int:
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         print(f"{args.requests} proxied GETs in-process: {cpu / args.requests * 1000:.2f} ms CPU, "
               f"{wall / args.requests * 1000:.2f} ms wall per request (profiler on)")
-        pstats.Stats(prof).sort_stats("cumulative").print_stats(args.top)
+        pstats.Stats(prof).sort_stats(args.sort).print_stats(args.top)
     finally:
         portal.stop_all_services()
         portal.stop()

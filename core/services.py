@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from core import schema as schemas
 from core.api import ProxyRules, ServiceContext, ServiceType
@@ -466,14 +466,8 @@ class ServiceManager:
         Accounts and keys are read on every request, so a disabled account or a deleted key
         stops at once, in every worker process.
         """
-        enabled = (select(AccountRow.disabled).where(AccountRow.name == session_user)
-                   .scalar_subquery())
-        owner = select(ServiceKeyRow.user).where(ServiceKeyRow.key_hash == digest).scalar_subquery()
-        q = (select(ServiceRow.updated_at, ServiceRow.job_uuid, JobRow.state, JobRow.exec_hosts,
-                    JobRow.job_dir, enabled, owner)
-             .outerjoin(JobRow, JobRow.uuid == ServiceRow.job_uuid).where(ServiceRow.alias == alias))
         with self.p.store.engine.connect() as conn:
-            got = conn.execute(q).first()
+            got = conn.execute(_PROBE, {"alias": alias, "user": session_user, "digest": digest}).first()
         if got is None:
             return None, False, None
         updated, job_uuid, state, hosts, job_dir, disabled, key_user = got
@@ -569,6 +563,13 @@ class ServiceManager:
         if bearer and self.type(row.type).auth_enabled(row.options or {}):
             return self.may_use(row, self.key_user(bearer))
         return False
+
+
+# The proxy's one query per request, built once (building it is a third of its cost).
+_PROBE = (select(ServiceRow.updated_at, ServiceRow.job_uuid, JobRow.state, JobRow.exec_hosts, JobRow.job_dir,
+                 select(AccountRow.disabled).where(AccountRow.name == bindparam("user")).scalar_subquery(),
+                 select(ServiceKeyRow.user).where(ServiceKeyRow.key_hash == bindparam("digest")).scalar_subquery())
+          .outerjoin(JobRow, JobRow.uuid == ServiceRow.job_uuid).where(ServiceRow.alias == bindparam("alias")))
 
 
 @functools.lru_cache(maxsize=1)

@@ -131,6 +131,7 @@ class UpstreamPool:
         self.per_target, self.idle_s = per_target, idle_s
         self._idle: dict[tuple[str, int], list[tuple[float, http.client.HTTPConnection]]] = {}
         self._lock = threading.Lock()
+        self._swept = time.monotonic()
 
     def get(self, host: str, port: int) -> tuple[http.client.HTTPConnection, bool]:
         now = time.monotonic()
@@ -146,12 +147,24 @@ class UpstreamPool:
         return http.client.HTTPConnection(host, port, timeout=UPSTREAM_TIMEOUT_S), False
 
     def put(self, host: str, port: int, conn: http.client.HTTPConnection) -> None:
+        now = time.monotonic()
+        expired: list[http.client.HTTPConnection] = []
         with self._lock:
+            if now - self._swept > self.idle_s:  # services restart on new ports: drop old targets' idle ones
+                self._swept = now
+                for key in list(self._idle):
+                    keep = [(t, c) for t, c in self._idle[key] if now - t < self.idle_s]
+                    expired += [c for t, c in self._idle[key] if now - t >= self.idle_s]
+                    if keep:
+                        self._idle[key] = keep
+                    else:
+                        del self._idle[key]
             idle = self._idle.setdefault((host, port), [])
             if len(idle) < self.per_target:
-                idle.append((time.monotonic(), conn))
-                return
-        conn.close()
+                idle.append((now, conn))
+                conn = None  # type: ignore[assignment]
+        for c in expired + ([conn] if conn is not None else []):
+            c.close()
 
 
 def _readable(sock: socket.socket) -> bool:

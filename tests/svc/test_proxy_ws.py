@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -132,6 +133,20 @@ def test_unauthenticated_or_unshared_upgrade_is_refused(portal: Portal, alice: r
     assert _refused(url, _cookie(bob)) == 403
     assert _refused(url, {"Authorization": "Bearer hsk_not-a-key"}) == 401  # custom: keys never count
     assert _refused(_ws_url(portal, "custom-alice-nosuch", "echo"), _cookie(alice)) == 404
+
+
+def test_websocket_only_to_cluster_hosts(portal: Portal, alice: requests.Session, ws: dict) -> None:
+    """The tunnel uses the same allow-list as HTTP: a report naming another address is refused."""
+    report = Path(ws["job_dir"]) / "service.json"
+    original = report.read_text()
+    report.write_text(json.dumps({**json.loads(original), "host": "203.0.113.5"}))
+    try:
+        assert _refused(_ws_url(portal, ws["alias"], "echo"), _cookie(alice)) == 403
+    finally:
+        report.write_text(original)
+    with connect(_ws_url(portal, ws["alias"], "echo"), additional_headers=_cookie(alice), open_timeout=10) as c:
+        c.send("back")
+        assert c.recv(timeout=10) == "back"
 
 
 def test_server_close_reaches_the_client(portal: Portal, alice: requests.Session, ws: dict) -> None:

@@ -133,6 +133,15 @@ def test_unauthenticated_or_unshared_upgrade_is_refused(portal: Portal, alice: r
     assert _refused(url, _cookie(bob)) == 403
     assert _refused(url, {"Authorization": "Bearer hsk_not-a-key"}) == 401  # custom: keys never count
     assert _refused(_ws_url(portal, "custom-alice-nosuch", "echo"), _cookie(alice)) == 404
+    api = f"{portal.url}/api/v1/services/{ws['alias']}/authorize"
+    assert alice.post(api, json={"users": ["bob"]}, timeout=10).status_code == 200
+    try:
+        with connect(url, additional_headers=_cookie(bob), open_timeout=10) as c:  # an authorised user
+            c.send("bob")
+            assert c.recv(timeout=10) == "bob"
+    finally:
+        assert alice.post(api, json={"users": []}, timeout=10).status_code == 200
+    assert _refused(url, _cookie(bob)) == 403
 
 
 def test_websocket_only_to_cluster_hosts(portal: Portal, alice: requests.Session, ws: dict) -> None:

@@ -24,7 +24,7 @@ import requests
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from tests.svc.helpers import REPO, Portal, scratch, wait_for
+from tests.svc.helpers import REPO, WEB_APP, Portal, scratch, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -249,6 +249,18 @@ def test_cache_follows_authorize_stop_start_modify_delete(portal: Portal, alice:
     assert alice.get(url, timeout=10).text == "hello /ws/hello\n"
     assert alice.delete(api, timeout=30).status_code == 204
     assert codes(alice) == {404}
+
+
+def test_reused_upstream_connections_survive_a_service_closing_them(portal: Portal,
+                                                                    alice: requests.Session) -> None:
+    """The pool keeps connections to the service alive; one the service closed is not reused."""
+    v = _create(portal, alice, name="web", type="custom", proxy_path="/api",
+                command=f"exec {sys.executable} {WEB_APP}")
+    base = f"{portal.url}/dockerService/{v['alias']}"
+    for i in range(20):
+        r = alice.get(f"{base}/drop" if i % 2 else f"{base}/hello?i={i}", timeout=10)
+        assert r.status_code == 200, r.text
+    assert alice.post(f"{portal.url}/api/v1/services/{v['alias']}/stop", timeout=30).status_code == 200
 
 
 # --- the server ------------------------------------------------------------------------------------

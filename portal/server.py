@@ -25,6 +25,7 @@ from core.watcher import Watcher
 
 DEFAULT_THREADS = 64  # per worker; an open log stream or WebSocket holds one each
 DEFAULT_WORKERS = 2
+POLL_S = 1.0  # how often a waiting worker tries the watcher lock (and the holder checks for stop)
 
 
 def seed_admin(platform: Platform) -> None:
@@ -38,7 +39,7 @@ def seed_admin(platform: Platform) -> None:
 class SharedWatcher:
     """The one watcher of a data directory, elected among processes by an flock."""
 
-    def __init__(self, platform: Platform):
+    def __init__(self, platform: Platform, **watcher_args: float):
         self.p = platform
         data = platform.config.data_dir
         data.mkdir(parents=True, exist_ok=True)
@@ -46,32 +47,54 @@ class SharedWatcher:
         # Abstract namespace (Linux): no file to clean up, no path-length limit.
         self.address = "\0hpcai-watcher-" + hashlib.sha256(str(data.resolve()).encode()).hexdigest()[:24]
         self.watcher: Watcher | None = None
+        self._watcher_args = watcher_args
         self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._sender.setblocking(False)
-        self._lock_fd: int | None = None
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def start(self) -> "SharedWatcher":
-        threading.Thread(target=self._elect, name="hpcai-watcher-election", daemon=True).start()
+        self._thread = threading.Thread(target=self._run, name="hpcai-watcher-election", daemon=True)
+        self._thread.start()
         return self
 
-    def _elect(self) -> None:
+    def _run(self) -> None:
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)  # blocks until the holder (another worker) exits
-        self._lock_fd = fd
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())  # who holds it, for people (and tests)
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
-            listener.bind(self.address)
-        except OSError:  # a holder that died this instant still has it: pokes are an optimisation
-            listener = None
-        self.watcher = Watcher(self.p).start()
-        while listener is not None:
-            try:
-                listener.recv(16)
-            except OSError:
+            while not self._stopped.is_set():  # wait for the holder (another worker) to go
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    self._stopped.wait(POLL_S)
+            else:
                 return
-            self.watcher.poke()
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())  # who holds it, for people (and tests)
+            self.watcher = Watcher(self.p, **self._watcher_args).start()
+            self._listen()
+        finally:
+            os.close(fd)  # releases the lock: another worker takes over
+
+    def _listen(self) -> None:
+        """Pokes from the other workers; the name may still be bound by a holder that just died."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+            listener.settimeout(POLL_S)
+            bound = False
+            while not self._stopped.is_set():
+                if not bound:
+                    try:
+                        listener.bind(self.address)
+                        bound = True
+                    except OSError:
+                        self._stopped.wait(POLL_S)
+                        continue
+                try:
+                    listener.recv(16)
+                except (socket.timeout, BlockingIOError):
+                    continue
+                if self.watcher is not None:
+                    self.watcher.poke()
 
     def poke(self) -> None:
         if self.watcher is not None:
@@ -83,8 +106,12 @@ class SharedWatcher:
             pass
 
     def stop(self) -> None:
-        if self.watcher is not None:
-            self.watcher.stop()
+        self._stopped.set()
+        watcher, self.watcher = self.watcher, None
+        if watcher is not None:
+            watcher.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
 
 def _gunicorn_app(options: dict[str, Any], watch: bool) -> Any:

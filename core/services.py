@@ -13,8 +13,8 @@ import functools
 import hashlib
 import hmac
 import json
-import re
 import os
+import re
 import secrets
 import socket
 import threading

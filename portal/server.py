@@ -161,6 +161,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, threads: int = DEFAULT_THRE
         # threads all follow streams leaves new clients to the others instead of starving them.
         "worker_connections": threads, "keepalive": 0,
         "graceful_timeout": 10, "timeout": 60,
+        "limit_request_line": 8190,  # proxied services' long query strings (gunicorn's default: 4094)
         "proc_name": "hpcai-portal", "accesslog": None, "errorlog": "-", "loglevel": "warning",
         "forwarded_allow_ips": "",  # no proxy is trusted to set the scheme (as before)
         "worker_exit": _worker_exit,

@@ -302,6 +302,20 @@ def cmd_specs(args: argparse.Namespace) -> int:
 
 
 @guarded(PROG)
+def cmd_unlock(args: argparse.Namespace) -> int:
+    """Lift a portal log-in lock (too many failed log-ins) from the head node's shell."""
+    from core.errors import PermissionDenied
+
+    if not is_admin(current_user()):
+        raise PermissionDenied("only root or members of hpcai-admin may unlock accounts", field="user")
+    accounts = Platform().accounts
+    accounts.get(args.user)
+    accounts.throttle.unlock(args.user)
+    print(f"{args.user} may log in again")
+    return 0
+
+
+@guarded(PROG)
 def cmd_images(args: argparse.Namespace) -> int:
     platform = Platform()
     images = platform.images.tagged(args.tag)
@@ -420,6 +434,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--all", action="store_true", help="every spec (admins)")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_specs)
+
+    ul = sub.add_parser("unlock", help="let a portal account locked by failed log-ins log in again (admins)")
+    ul.add_argument("user")
+    ul.set_defaults(func=cmd_unlock)
 
     im = sub.add_parser("images", help="the image catalog")
     im_sub = im.add_subparsers(dest="images_command", metavar="ACTION")

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import os
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
-from core.errors import NotFound, PermissionDenied, ValidationError
-from core.store import AccountRow, ApiTokenRow, GroupMemberRow, Store, id_in_range
+from core.errors import HpcaiError, NotFound, PermissionDenied, ValidationError
+from core.store import AccountRow, ApiTokenRow, GroupMemberRow, LoginFailureRow, Store, id_in_range
 
 ROLES = ("admin", "user")
 NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
@@ -27,6 +30,132 @@ RESERVED = {"root", "daemon", "bin", "sys", "nobody", "hpcai-admin", "admin-api"
 MIN_PASSWORD = 8
 TOKEN_PREFIX = "hpcai_"
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+
+
+class TooManyAttempts(HpcaiError):
+    """Log-in refused without looking at the password: too many recent failures."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int):
+        self.retry_after = retry_after
+        super().__init__(message, field="username",
+                         fix="wait, or ask an administrator to unlock the account (Users and groups)")
+
+    def as_dict(self) -> dict:
+        return dict(super().as_dict(), retry_after=self.retry_after)
+
+
+@dataclass(frozen=True)
+class LoginPolicy:
+    """How many failed log-ins lock an account or a client address, and for how long.
+
+    A lock lasts `lockout_s`, doubles with each lock that follows within the window and never
+    exceeds `lockout_max_s`: nobody, the administrator included, is locked out for good.
+    """
+
+    max_failures: int = 5  # per account within window_s
+    max_failures_per_address: int = 20  # per client address within window_s
+    window_s: int = 900
+    lockout_s: int = 60
+    lockout_max_s: int = 900
+
+    @classmethod
+    def from_config(cls, portal: dict[str, Any]) -> "LoginPolicy":
+        names = {"login_max_failures": "max_failures", "login_max_failures_per_address": "max_failures_per_address",
+                 "login_window_s": "window_s", "login_lockout_s": "lockout_s", "login_lockout_max_s": "lockout_max_s"}
+        values = {}
+        for key, attr in names.items():
+            if key in portal:
+                try:
+                    values[attr] = max(int(portal[key]), 1)
+                except (TypeError, ValueError):
+                    raise ValidationError(f"'{portal[key]}' is not a whole number", field=f"[portal] {key}",
+                                          fix="fix etc/hpcai.toml") from None
+        return cls(**values)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+
+class LoginThrottle:
+    """Failed log-ins counted in the store, so every portal process and worker sees the same."""
+
+    def __init__(self, store: Store, policy: LoginPolicy | None = None,
+                 clock: Callable[[], datetime] | None = None):
+        self.store = store
+        self.policy = policy or LoginPolicy()
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+
+    def _keys(self, name: str, address: str | None) -> list[tuple[str, int, str]]:
+        keys = [(f"account:{name[:64]}", self.policy.max_failures, "this account")]
+        if address:
+            keys.append((f"address:{address[:128]}", self.policy.max_failures_per_address, "your address"))
+        return keys
+
+    def check(self, name: str, address: str | None) -> None:
+        """Raise TooManyAttempts while the account or the address is locked."""
+        now = self.clock()
+        with self.store.session() as s:
+            for key, _limit, what in self._keys(name, address):
+                row = s.get(LoginFailureRow, key)
+                until = _aware(row.locked_until) if row is not None else None
+                if until is not None and until > now:
+                    wait = max(math.ceil((until - now).total_seconds()), 1)
+                    raise TooManyAttempts(f"too many failed log-ins for {what}; try again in {wait} s", wait)
+
+    def failed(self, name: str, address: str | None) -> int | None:
+        """Count one failure; returns the lock in seconds when this failure caused one."""
+        p, now = self.policy, self.clock()
+        locked: int | None = None
+        for key, limit, _what in self._keys(name, address):
+            for _attempt in range(2):  # two first failures at once: one insert wins, the other updates
+                try:
+                    with self.store.session() as s:
+                        row = s.get(LoginFailureRow, key, with_for_update=True)
+                        if row is None:
+                            row = LoginFailureRow(key=key, failures=0, window_start=now, locks=0)
+                            s.add(row)
+                        if now - _aware(row.window_start) > timedelta(seconds=p.window_s):
+                            row.failures, row.window_start = 0, now
+                            until = _aware(row.locked_until)
+                            if until is None or now - until > timedelta(seconds=p.window_s):
+                                row.locks = 0  # a quiet window ends the escalation
+                        row.failures += 1
+                        if row.failures >= limit:
+                            row.locks += 1
+                            seconds = min(p.lockout_s * 2 ** min(row.locks - 1, 20), p.lockout_max_s)
+                            row.locked_until = now + timedelta(seconds=seconds)
+                            row.failures, row.window_start = 0, now
+                            locked = max(locked or 0, seconds)
+                    break
+                except IntegrityError:
+                    continue
+        self._purge(now)
+        return locked
+
+    def succeeded(self, name: str) -> None:
+        """A correct log-in clears the account's count (never the address's: one good account
+        must not reset the count of an address that guesses others)."""
+        with self.store.session() as s:
+            s.execute(delete(LoginFailureRow).where(LoginFailureRow.key == f"account:{name[:64]}"))
+
+    def unlock(self, name: str) -> None:
+        self.succeeded(name)
+
+    def locked_accounts(self) -> dict[str, datetime]:
+        now = self.clock()
+        with self.store.session() as s:
+            rows = s.scalars(select(LoginFailureRow).where(LoginFailureRow.key.startswith("account:")))
+            return {r.key.removeprefix("account:"): _aware(r.locked_until) for r in rows
+                    if r.locked_until is not None and _aware(r.locked_until) > now}
+
+    def _purge(self, now: datetime) -> None:
+        """Rows quiet for two windows are forgotten (guessed names must not pile up)."""
+        old = now - timedelta(seconds=2 * self.policy.window_s + self.policy.lockout_max_s)
+        with self.store.session() as s:
+            s.execute(delete(LoginFailureRow).where(LoginFailureRow.window_start < old))
 
 
 def hash_password(password: str) -> str:
@@ -59,6 +188,7 @@ class Account:
     disabled: bool
     groups: list[str]
     created_at: datetime | None = None
+    classification: str | None = None  # the user's security-classification level (F2)
 
     @property
     def is_admin(self) -> bool:
@@ -66,7 +196,7 @@ class Account:
 
     def as_dict(self) -> dict[str, object]:
         return {"name": self.name, "role": self.role, "full_name": self.full_name,
-                "disabled": self.disabled, "groups": self.groups}
+                "disabled": self.disabled, "groups": self.groups, "classification": self.classification}
 
 
 @dataclass
@@ -95,14 +225,15 @@ def check_password(password: str) -> None:
 
 
 class Accounts:
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, policy: LoginPolicy | None = None):
         self.store = store
+        self.throttle = LoginThrottle(store, policy)
 
     # --- accounts ---------------------------------------------------------------------------
 
     def _account(self, row: AccountRow) -> Account:
         return Account(row.name, row.role, row.full_name or "", bool(row.disabled),
-                       self.groups_of(row.name), row.created_at)
+                       self.groups_of(row.name), row.created_at, row.classification)
 
     def create(self, name: str, password: str, role: str = "user", full_name: str = "",
                groups: list[str] | None = None) -> Account:
@@ -163,6 +294,17 @@ class Accounts:
                 row.disabled = disabled
             if password is not None:
                 row.password_hash = hash_password(password)
+        if password is not None:
+            self.throttle.unlock(name)
+        return self.get(name)
+
+    def set_classification(self, name: str, level: str | None) -> Account:
+        """The user's level (checked against the site's levels by the caller, core.site_settings)."""
+        with self.store.session() as s:
+            row = s.get(AccountRow, name)
+            if row is None:
+                raise NotFound(f"no user '{name}'", field="name")
+            row.classification = level or None
         return self.get(name)
 
     def delete(self, name: str, acting: str | None = None) -> None:
@@ -185,6 +327,24 @@ class Accounts:
                 raise PermissionDenied("wrong user name or password", field="password",
                                        fix="check both and try again")
             return self._account(row)
+
+    def login(self, name: str, password: str, address: str | None) -> Account:
+        """authenticate(), throttled per account and per client address (status 429 when locked).
+
+        The lock is checked before the password, so a correct password does not get through a
+        lock; once the lock has expired a correct password logs in and clears the account's count.
+        """
+        name = (name or "").strip()
+        self.throttle.check(name, address)
+        try:
+            acct = self.authenticate(name, password)
+        except PermissionDenied:
+            seconds = self.throttle.failed(name, address)
+            if seconds:
+                raise TooManyAttempts(f"too many failed log-ins; try again in {seconds} s", seconds) from None
+            raise
+        self.throttle.succeeded(name)
+        return acct
 
     def is_admin(self, name: str) -> bool:
         with self.store.session() as s:

@@ -40,10 +40,20 @@ class Framework(Descriptor):
     image_tag: str = ""
     #: job name the form pre-fills (spec 03 §2.1)
     default_job_name: str = ""
+    #: place in the form's framework list, lowest first (the product's: TensorFlow, PyTorch, MXNet,
+    #: PaddlePaddle, MindSpore, DeepSpeed); the first is the form's default
+    order: int = 100
+    #: words under the run command in the form (e.g. Paddle's multi-card launcher, F108)
+    command_hint: str = ""
     #: modes in which only GPU resource specs are allowed (MindSpore, DeepSpeed)
     gpu_only_modes: tuple[str, ...] = ()
     #: environment variables this plugin sets per mode; conflicts are refused at submit time
     reserved_env: dict[str, tuple[str, ...]] = {}
+    #: the service type (by name) that shows this framework's training logs, e.g. "tensorboard";
+    #: job details offer it over the job's directory when that service type is enabled (F113)
+    dashboard: str = ""
+    #: the label of that link on the job page ("Access TensorBoard")
+    dashboard_title: str = ""
 
     def contract(self, mode: str, plan: LaunchPlan) -> dict[str, dict[str, str]]:
         """Environment templates per role name (values may use `{{rank}}`, `{{head_host}}` ...)."""
@@ -203,7 +213,15 @@ class JobOption(Descriptor):
 
     def report(self, job: dict[str, Any]) -> dict[str, Any] | None:
         """What this option produced for one job (e.g. a study's results), or None when the job
-        did not use it. `job` has the job's `uuid`, `job_dir`, `state`, `plan` and `request`."""
+        did not use it. `job` has the job's `uuid`, `job_dir`, `state`, `plan` and `request`.
+
+        The API and CLI return the dict as it is. Its optional `view` key is what the portal's
+        job page shows, in order, with no code of its own per option: a list of blocks
+          {"kind": "fields", "title": T, "items": [[label, value], ...]}
+          {"kind": "table", "title": T, "columns": [name, ...], "rows": [[cell, ...], ...]}
+          {"kind": "pages", "title": T, "files": [{"title": T, "path": P}, ...]}
+        where P is an HTML page inside the job directory (relative to it; shown in a sandboxed
+        frame, its relative links served from the same directory)."""
         return None
 
     def prepare(self, request: JobRequest, plan: LaunchPlan, platform: Any) -> None:
@@ -216,6 +234,20 @@ class JobOption(Descriptor):
         """Called after the job directory is written and before the scheduler sees the job:
         put files the job needs there (a materialised dataset ...). An error undoes the
         submission."""
+
+
+@dataclass(frozen=True)
+class JobLink:
+    """A link or action a plugin adds to a job's detail page and API (hpcai_job_links).
+
+    `href` is a path of the portal (or any URL) to open; `service` names a service type that
+    the core starts (or reuses) over the job's directory, opened through /dockerService/."""
+
+    id: str  # stable, unique per job page ("experiment-data", "dashboard-tensorboard")
+    title: str
+    href: str = ""
+    service: str = ""
+    description: str = ""
 
 
 # --- datasets ----------------------------------------------------------------------------------
@@ -330,7 +362,7 @@ class ServiceContext:
 @dataclass
 class StartPlan:
     """How the job side starts a service. `{port}`, `{port1}`.. `{bind}`, `{job_dir}` and
-    `{base_path}` in argv, env values, `files` and `prepare` are filled in by hooks/svcrun,
+    `{base_path}` in argv, env values, `files`, `prepare` and `cleanup` are filled in by hooks/svcrun,
     which picks free ports on the node and reports them back in `<job_dir>/service.json`."""
 
     argv: list[str]
@@ -339,8 +371,14 @@ class StartPlan:
     health_path: str = "/"
     files: dict[str, str] = field(default_factory=dict)  # relative path in job dir -> content
     prepare: list[list[str]] = field(default_factory=list)  # commands run before the server
+    # commands run after the server ended or was stopped (e.g. `podman-compose down`: the
+    # containers of a compose project outlive the `up` process that a stop signals)
+    cleanup: list[list[str]] = field(default_factory=list)
     cwd: str | None = None
     ready_timeout_s: int = 300
+    # a Prometheus text endpoint of the server (e.g. TorchServe's metrics API), read job-side
+    # with every usage sample: the detail page's "Service metrics" (F246)
+    metrics_url: str | None = None
 
 
 @dataclass
@@ -362,6 +400,10 @@ class ServiceType(Descriptor):
     api_keys: bool = False
     #: the binary (or Python module) the type needs on the node; shown by `hpcai plugins`
     requires: str = ""
+    #: runs on CPU resource specs only (the product's visualisation types, F228)
+    cpu_only: bool = False
+    #: catalog image used when the user picks none (when the catalog has it)
+    default_image: str = ""
 
     def check(self, options: dict[str, Any]) -> None:
         """Pre-start checks (model directory layout, files exist); raise ValidationError."""

@@ -141,7 +141,7 @@ class DatasetService:
                 if not resolved.exists():
                     raise ValidationError(f"{text} does not exist", field=field)
                 return resolved
-        classification = bool(self.p.config.raw.get("core", {}).get("classification", False))
+        classification = self.p.settings.classification_enabled()
         return DatasetContext(user=user, check_path=check, settings=self.settings,
                               classification_enabled=classification)
 
@@ -231,6 +231,8 @@ class DatasetService:
             "created_at": row.created_at.isoformat() if row.created_at else None,
             "updated_at": row.updated_at.isoformat() if row.updated_at else None,
         }
+        if not self.p.settings.classification_enabled():
+            data.pop("classification")  # F1: absent while the feature is off
         if user is not None:
             data["permissions"] = sorted(self.allowed(user, row))
         return data
@@ -465,30 +467,27 @@ class DatasetService:
 
     def test_connection(self, user: str, values: dict[str, Any] | None = None, ref: str | None = None,
                         area: str = "my") -> str:
-        if ref is not None:
-            _, backend, options, ctx = self._stored(user, ref, "preview")
-        else:
-            backend, _, options, ctx = self._draft(user, values or {}, area)
+        backend, _, options, ctx = self._source(user, values, ref, area)
         return backend.test_connection(options, ctx)
+
+    def _source(self, user: str, values: dict[str, Any] | None, ref: str | None,
+                area: str) -> tuple[DatasetBackend, str, dict[str, Any], DatasetContext]:
+        """A stored dataset (`ref`) or a form being filled in (`values`), ready to read."""
+        if ref is not None:
+            row, backend, options, ctx = self._stored(user, ref, "preview")
+            return backend, row.category, options, ctx
+        return self._draft(user, values or {}, area)
 
     def files(self, user: str, values: dict[str, Any] | None = None, ref: str | None = None,
               limit: int = 200, area: str = "my") -> tuple[list[DataFile], bool]:
         limit = _bounded(limit, 1, MAX_FILES, "limit")
-        if ref is not None:
-            row, backend, options, ctx = self._stored(user, ref, "preview")
-            category = row.category
-        else:
-            backend, category, options, ctx = self._draft(user, values or {}, area)
+        backend, category, options, ctx = self._source(user, values, ref, area)
         return backend.list_files(category, options, ctx, limit)
 
     def table(self, user: str, values: dict[str, Any] | None = None, ref: str | None = None,
               rows: int = 100, file: str | None = None, area: str = "my") -> Table:
         rows = _bounded(rows, 1, MAX_PREVIEW_ROWS, "rows")
-        if ref is not None:
-            row, backend, options, ctx = self._stored(user, ref, "preview")
-            category = row.category
-        else:
-            backend, category, options, ctx = self._draft(user, values or {}, area)
+        backend, category, options, ctx = self._source(user, values, ref, area)
         if category != "numeric":
             raise ValidationError(f"{CATEGORIES[category].lower()} has no table view", field="file",
                                   fix="open the files one by one")

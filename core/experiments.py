@@ -2,8 +2,9 @@
 product's columns (spec 02 §2, "experiment data"), run comparison over steps and CSV export.
 
 MLflow has no access control, so visibility is decided here: an experiment belongs to the user
-in its `hpcai.owner` tag (set by libaiflow.init) and is seen by that user, by admins and, when
-its owner shares it, by the members of the group in its `hpcai.group` tag. In experiments
+in its `hpcai.owner` tag (set by libaiflow.init) and is seen by that user, by admins (Unix or
+platform accounts) and, when its owner shares it, by the members of the group in its
+`hpcai.group` tag (a Unix group or a platform group). In experiments
 without an owner (MLflow's Default one, or made with plain mlflow) a user sees only their own
 runs. A job's runs are seen by whoever may see the job.
 
@@ -28,7 +29,6 @@ from sqlalchemy import select
 from core import tracking
 from core.errors import HpcaiError, NotFound, PermissionDenied, ValidationError
 from core.store import JobRow
-from core.users import groups_of, is_admin
 
 if TYPE_CHECKING:
     from core.platform import Platform
@@ -96,6 +96,10 @@ class TrackingClient:
     def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
         self._req("POST", "experiments/set-experiment-tag",
                   {"experiment_id": experiment_id, "key": key, "value": value})
+
+    def delete_run(self, run_id: str) -> None:
+        """MLflow's soft delete: the run leaves searches; `mlflow gc` purges it later."""
+        self._req("POST", "runs/delete", {"run_id": run_id})
 
     def runs(self, experiment_ids: list[str], filter_string: str = "") -> list[dict[str, Any]]:
         if not experiment_ids:
@@ -189,17 +193,25 @@ class ExperimentService:
                           creation_time=_ms(raw.get("creation_time")),
                           last_update_time=_ms(raw.get("last_update_time")))
 
-    @staticmethod
-    def can_see(exp: Experiment, user: str) -> bool:
-        """May `user` see every run of this experiment?"""
-        return (is_admin(user) or (exp.owner is not None and exp.owner == user)
-                or (exp.group is not None and exp.group in groups_of(user)))
+    def is_admin(self, user: str) -> bool:
+        return self.p.jobs.is_admin(user)
+
+    def groups_of(self, user: str) -> list[str]:
+        return self.p.jobs.groups_of(user)
+
+    def can_see(self, exp: Experiment, user: str, viewer: tuple[bool, set[str]] | None = None) -> bool:
+        """May `user` see every run of this experiment? (`viewer`: their admin flag and groups,
+        when the caller checks many experiments)"""
+        admin, groups = viewer or (self.is_admin(user), set(self.groups_of(user)))
+        return (admin or (exp.owner is not None and exp.owner == user)
+                or (exp.group is not None and exp.group in groups))
 
     def list_experiments(self, user: str) -> list[Experiment]:
         """The experiments `user` owns, those shared with their groups, and ownerless ones in
         which they have runs (all of them for admins)."""
         exps = [self._experiment(e) for e in self.client.experiments()]
-        seen = [e for e in exps if self.can_see(e, user)]
+        viewer = (self.is_admin(user), set(self.groups_of(user)))
+        seen = [e for e in exps if self.can_see(e, user, viewer)]
         ownerless = [e.experiment_id for e in exps if e.owner is None and e not in seen]
         mine = {r["info"]["experiment_id"] for r in
                 self.client.runs(ownerless, f"tags.`mlflow.user` = {_quote(user)}")}
@@ -214,21 +226,38 @@ class ExperimentService:
     def share(self, experiment_id: str, user: str, group: str | None) -> Experiment:
         """Share an experiment with one of the owner's groups (None: stop sharing)."""
         exp = self.get_experiment(experiment_id, user)
-        if exp.owner != user and not is_admin(user):
+        if exp.owner != user and not self.is_admin(user):
             raise PermissionDenied(f"experiment {exp.name} belongs to {exp.owner or 'nobody'}",
                                    field="experiment_id", fix="ask its owner to share it")
-        if group is not None and group not in groups_of(exp.owner or user) and not is_admin(user):
+        owner_groups = self.groups_of(exp.owner or user)
+        if group is not None and group not in owner_groups and not self.is_admin(user):
             raise ValidationError(f"{exp.owner} is not a member of group '{group}'", field="group",
-                                  fix="choose one of: " + ", ".join(groups_of(exp.owner or user)))
+                                  fix="choose one of: " + (", ".join(owner_groups) or "(no groups)"))
         self.client.set_experiment_tag(exp.experiment_id, GROUP_TAG, group or "")
         return self.get_experiment(experiment_id, user)
 
     # --- runs ----------------------------------------------------------------------------------
 
-    def experiment_runs(self, experiment_id: str, user: str) -> list[RunRow]:
+    def experiment_runs(self, experiment_id: str, user: str, search: str = "",
+                        started_after: datetime | None = None) -> list[RunRow]:
+        """An experiment's runs `user` may see, started after `started_after` (the product's
+        time filter); `search` is an MLflow filter expression (e.g. `metrics.rmse < 0.8 and
+        params.alpha = '0.5'`). MLflow's grammar has no OR, so AND-ing the visibility condition
+        to it can only narrow what it finds."""
         exp = self.get_experiment(experiment_id, user)
-        flt = "" if self.can_see(exp, user) else f"tags.`mlflow.user` = {_quote(user)}"
-        return self._rows(self.client.runs([exp.experiment_id], flt))
+        # The visibility condition comes first: an unbalanced quote in `search` can then only
+        # swallow the search's own text, never the condition.
+        conds = [] if self.can_see(exp, user) else [f"tags.`mlflow.user` = {_quote(user)}"]
+        if started_after is not None:
+            conds.append(f"attributes.start_time >= {int(started_after.timestamp() * 1000)}")
+        if search.strip():
+            conds.append(search.strip())
+        try:
+            return self._rows(self.client.runs([exp.experiment_id], " and ".join(conds)))
+        except ValidationError as exc:
+            raise ValidationError(f"not a valid search: {exc.message}", field="search",
+                                  fix="e.g. metrics.rmse < 0.8 and params.alpha = '0.5' "
+                                      "and tags.mlflow.runName = 'run1'") from None
 
     def job_runs(self, job_ref: str | int, user: str) -> list[RunRow]:
         """The runs a job made ("experiment data" of a job), newest first."""
@@ -250,6 +279,21 @@ class ExperimentService:
             raws.append(raw)
         return self._rows(raws)
 
+    def delete_runs(self, run_ids: list[str], user: str) -> int:
+        """Delete runs (soft, as MLflow's UI does). Each must be the user's own run, or in an
+        experiment the user owns; admins may delete any. Checked for all before any is deleted."""
+        if not run_ids:
+            raise ValidationError("choose at least one run", field="run_ids")
+        admin = self.is_admin(user)
+        for row in self.runs(run_ids, user):  # NotFound for runs the user may not even see
+            exp = self._experiment(self.client.experiment(row.experiment_id))
+            if not (admin or row.user == user or exp.owner == user):
+                raise PermissionDenied(f"run {row.run_name or row.run_id} belongs to {row.user}",
+                                       field="run_ids", fix="only its user or the experiment's owner may delete it")
+        for run_id in run_ids:
+            self.client.delete_run(run_id)
+        return len(run_ids)
+
     def _may_see_run(self, exp: Experiment, raw: dict[str, Any], user: str) -> bool:
         if self.can_see(exp, user):
             return True
@@ -262,7 +306,10 @@ class ExperimentService:
         """Metric curves over steps for several runs: {runs, metrics: {key: {run_id: [points]}}}."""
         if not run_ids:
             raise ValidationError("choose at least one run", field="run_ids")
-        rows = self.runs(run_ids, user)
+        return self.curves(self.runs(run_ids, user), keys)
+
+    def curves(self, rows: list[RunRow], keys: list[str] | None = None) -> dict[str, Any]:
+        """compare() for runs already checked against the caller (see runs())."""
         wanted = keys or sorted({k for r in rows for k in r.metrics})
         curves: dict[str, dict[str, list[dict[str, Any]]]] = {}
         for key in wanted:

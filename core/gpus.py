@@ -123,3 +123,50 @@ def mixed_models(models_by_rank: dict[int, str | None]) -> str | None:
                        for m in models)
     return (f"the allocation mixes GPU models ({detail}); collective operations hang across "
             f"models, so the job was not started. Choose a resource spec with a GPU type.")
+
+
+def usage(visible: str | None, pids: list[int]) -> tuple[list[dict[str, object]], str]:
+    """Utilisation and memory of the GPUs a service sees, and the memory its processes hold.
+
+    `visible` is the job's CUDA_VISIBLE_DEVICES (indexes or GPU UUIDs; MIG instances are shown
+    as their parent GPU). Returns (per-GPU dicts, note); the note says why the list is empty:
+    no GPU granted, or no NVML / driver / GPU on the node ("no GPU").
+    """
+    devices = [d.strip() for d in (visible or "").split(",") if d.strip()]
+    if not devices:
+        return [], "no GPU granted"
+    try:
+        import pynvml
+    except ImportError:
+        return [], "no GPU (nvidia-ml-py is not installed)"
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError as exc:  # NVMLError_LibraryNotFound, DriverNotLoaded ...
+        return [], f"no GPU ({exc})"
+    try:
+        mine = set(pids)
+        out: list[dict[str, object]] = []
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            h = pynvml.nvmlDeviceGetHandleByIndex(i)
+            uuid = _text(pynvml.nvmlDeviceGetUUID(h))
+            if str(i) not in devices and uuid not in devices and not any(d.startswith("MIG-") for d in devices):
+                continue
+            mem = pynvml.nvmlDeviceGetMemoryInfo(h)
+            try:
+                util: object = pynvml.nvmlDeviceGetUtilizationRates(h).gpu
+            except pynvml.NVMLError:  # MIG mode: no whole-GPU utilisation
+                util = None
+            procs = pynvml.nvmlDeviceGetComputeRunningProcesses(h)
+            used_by_service = sum((p.usedGpuMemory or 0) for p in procs if p.pid in mine)
+            out.append({"index": i, "uuid": uuid, "model": _text(pynvml.nvmlDeviceGetName(h)),
+                        "utilization_percent": util, "memory_used_mb": int(mem.used // 2**20),
+                        "memory_total_mb": int(mem.total // 2**20),
+                        "service_memory_mb": int(used_by_service // 2**20)})
+        return out, "" if out else "no GPU (the granted devices are not on this node)"
+    except pynvml.NVMLError as exc:
+        return [], f"no GPU ({exc})"
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except pynvml.NVMLError:
+            pass

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from core.api import DatasetBackend, Framework, JobOption, ParallelMode, Runtime, Scheduler, ServiceType
+    from core.api import (DatasetBackend, Framework, JobLink, JobOption, ParallelMode, Runtime, Scheduler,
+                          ServiceType)
     from core.types import JobRequest, JobState
 
 hookspec = pluggy.HookspecMarker("hpcai")
@@ -59,6 +60,14 @@ def hpcai_dataset_backends() -> list["DatasetBackend"]:
 def hpcai_service_types() -> list["ServiceType"]:
     """Return service-type descriptors (TensorBoard, TorchServe ...): option schema, start plan
     (command, ports, health path), proxy rules, request example, whether API keys apply."""
+
+
+@hookspec
+def hpcai_job_links(job: dict[str, Any]) -> list["JobLink"]:
+    """Return links or actions for one job's detail page and API (e.g. "View experiment data"),
+    or an empty list when none apply. Called each time a job's details are shown, only for
+    enabled plugins. `job` has the job's `id`, `uuid`, `name`, `user`, `framework`, `mode`, `state`,
+    `job_dir`, `workdir` and `request` (options included). Must be cheap: no network calls."""
 
 
 # --- policy hooks: every implementation is called, in registration order ---------------------

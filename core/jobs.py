@@ -7,6 +7,7 @@ the registry by name and talk to the core through the descriptors of core.api.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -30,6 +31,8 @@ from core.types import LIVE_STATES, JobRequest, JobState, JobStatus, Mount
 from core.users import groups_of as unix_groups_of
 from core.users import chown_tree
 from core.users import is_admin as unix_is_admin
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from core.platform import Platform
@@ -130,9 +133,17 @@ class JobService:
 
     # --- schema -----------------------------------------------------------------------------
 
+    def framework_names(self) -> list[str]:
+        """Enabled frameworks in the form's order (Framework.order, then name)."""
+        infos = self.p.registry.list("framework", enabled_only=True)
+        return [i.name for i in sorted(infos, key=lambda i: (getattr(i.descriptor, "order", 100), i.name))]
+
     def form_schema(self, framework: str | None = None, mode: str | None = None,
-                    runtime: str | None = None) -> dict[str, Any]:
-        """The merged schema of a training form for this framework/mode/runtime choice."""
+                    runtime: str | None = None, user: str | None = None) -> dict[str, Any]:
+        """The merged schema of a training form for this framework/mode/runtime choice.
+
+        With `user`, defaults that depend on the user (their classification level) are filled.
+        """
         reg = self.p.registry
         fw: Framework | None = reg.get("framework", framework) if framework else None
         installed = reg.names("mode")
@@ -140,16 +151,19 @@ class JobService:
         if fw and mode and mode not in modes:
             raise ValidationError(f"framework {fw.name} does not offer mode '{mode}'", field="mode",
                                   fix=f"choose one of: {', '.join(modes)}")
-        base = core_schema(reg.names("framework"), modes, reg.names("runtime"),
+        base = core_schema(self.framework_names(), modes, reg.names("runtime"),
                            reg.names("scheduler"), [i.name for i in self.p.images.images])
         if fw:
             base["properties"]["name"]["default"] = fw.default_job_name or fw.name
+            if fw.command_hint:
+                base["properties"]["command"]["description"] = fw.command_hint
             base["properties"]["mode"]["default"] = modes[0] if modes else None
             tagged = self.p.images.tagged(fw.image_tag)
             if tagged:
                 base["properties"]["image"]["default"] = tagged[0].name
         base["properties"]["framework"]["x-enum-labels"] = {i.name: i.title for i in reg.list("framework", True)}
         base["properties"]["mode"]["x-enum-labels"] = {i.name: i.title for i in reg.list("mode", True)}
+        self._site_fields(base, user)
         base["properties"]["runtime"]["default"] = self.p.config.default_runtime
         base["properties"]["scheduler"]["default"] = self.p.config.default_scheduler
         fragments: list[tuple[str, dict[str, Any]]] = [("core", base)]
@@ -166,6 +180,20 @@ class JobService:
         if fw and mode_name in fw.gpu_only_modes and not self.p.config.allow_cpu_for_gpu_only:
             self._gpu_only_pickers(merged, fw, mode_name)
         return merged
+
+    def _site_fields(self, base: dict[str, Any], user: str | None) -> None:
+        """F1: the classification field only while the feature is on; F3: the node's shm default."""
+        level = self._user_level(user) if user else None
+        prop = self.p.settings.classification_property(level)
+        if prop is not None:
+            base["properties"]["classification"] = prop
+        shm = self.p.settings.default_shm_mb()
+        if shm is not None:
+            base["properties"]["shm_mb"]["default"] = shm
+
+    def _user_level(self, user: str) -> str | None:
+        acct = self.p.accounts.find(user)
+        return acct.classification if acct is not None else None
 
     def _gpu_only_pickers(self, schema: dict[str, Any], fw: Framework, mode: str) -> None:
         """MindSpore and DeepSpeed take GPU specs only (spec 03 §2.1); say so on each picker,
@@ -234,6 +262,12 @@ class JobService:
             if why:
                 raise ValidationError(why, field="image")
         req.name = req.name or (fw.default_job_name if fw else None) or "job"
+        if not self.p.settings.classification_enabled():
+            req.classification = None  # F1: the feature is off, so no job carries a level
+        elif req.classification in (None, ""):
+            levels = self.p.settings.classification_levels()
+            level = self._user_level(req.user)
+            req.classification = level if level in levels else levels[0]  # F2: the owner's level
 
         # Field-level checks against the merged schema: every error at once, each named.
         values = {k: getattr(req, k) for k in CORE_FIELDS if k not in ("mounts",)}
@@ -459,13 +493,34 @@ class JobService:
         """What a job option produced for this job (auto-tuning: the study's results)."""
         row = self.get(ref, user)
         desc = self.p.registry.get("option", option, "option")
-        job = {"id": row.id, "uuid": row.uuid, "name": row.name, "state": row.state,
-               "job_dir": row.job_dir, "plan": row.plan or {}, "request": row.request or {}}
-        report = desc.report(job)
+        report = desc.report(_option_job(row))
         if report is None:
             raise ValidationError(f"job {row.id} did not use {option}", field="job",
                                   fix=f"give a job submitted with --{option}")
         return report
+
+    def option_reports(self, ref: str | int, user: str) -> list[dict[str, Any]]:
+        """Every enabled job option's report for this job (those that have one), for the job
+        page and the API: [{"option", "title", "report"} or {"option", "title", "error"}]. A
+        report that cannot be made (a study database down) is an error entry, not a failure."""
+        row = self.get(ref, user)
+        out: list[dict[str, Any]] = []
+        for name in self.p.registry.names("option"):
+            desc = self.p.registry.get("option", name, "option")
+            entry: dict[str, Any] = {"option": name, "title": desc.title}
+            try:
+                report = desc.report(_option_job(row))
+            except HpcaiError as exc:
+                entry["error"] = exc.message
+            except Exception as exc:  # noqa: BLE001 - one option's failure must not hide the job
+                log.warning("report of option %s for job %s failed: %s", name, row.id, exc)
+                entry["error"] = f"{exc.__class__.__name__}: {exc}"
+            else:
+                if report is None:
+                    continue
+                entry["report"] = report
+            out.append(entry)
+        return out
 
     def get(self, ref: str | int, user: str) -> JobRow:
         """A job by id, scheduler id (`local:12` or `12` when unambiguous) or uuid prefix."""
@@ -604,6 +659,12 @@ class JobService:
             raise ValidationError(f"job {row.id} is {row.state}; only ended jobs can be deleted",
                                   field="job", fix="kill it first")
         self._forget(row.uuid, Path(row.job_dir))
+
+
+def _option_job(row: JobRow) -> dict[str, Any]:
+    """What JobOption.report sees of a job."""
+    return {"id": row.id, "uuid": row.uuid, "name": row.name, "state": row.state,
+            "job_dir": row.job_dir, "plan": row.plan or {}, "request": row.request or {}}
 
 
 def _array_copy(prep: Prepared, index: int, spool: Path) -> Prepared:

@@ -10,7 +10,7 @@ from typing import Any
 # Fields that map onto JobRequest attributes; every other field lands in JobRequest.options.
 CORE_FIELDS = ("name", "project", "framework", "image", "mode", "workdir", "create_exec_dir",
                "mounts", "command", "env", "shm_mb", "runtime", "scheduler", "queue",
-               "time_limit_min", "array_size")
+               "time_limit_min", "array_size", "classification")
 
 
 def core_schema(frameworks: list[str], modes: list[str], runtimes: list[str],
@@ -47,7 +47,8 @@ def core_schema(frameworks: list[str], modes: list[str], runtimes: list[str],
             "env": {"type": "object", "title": "Environment variables", "default": {},
                     "additionalProperties": {"type": "string"}, "x-widget": "env", "x-order": 10,
                     "description": "comma-separated KEY=value pairs, e.g. ENV1=test1,ENV2=test2"},
-            "shm_mb": {"type": "integer", "title": "Shared memory (MB)", "minimum": 1, "x-order": 11},
+            "shm_mb": {"type": "integer", "title": "Shared memory (MB)", "minimum": 1, "x-order": 11,
+                       "description": "default: the node's default-shm-size (Docker daemon.json)"},
             "queue": {"type": "string", "title": "Queue", "x-order": 40},
             "time_limit_min": {"type": "integer", "title": "Time limit (minutes)", "minimum": 1,
                                "x-order": 41},

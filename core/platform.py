@@ -6,11 +6,12 @@ from functools import cached_property
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.accounts import Accounts
+from core.accounts import Accounts, LoginPolicy
 from core.config import Config, load_config
 from core.datasets import DatasetService
 from core.errors import HpcaiError
 from core.experiments import ExperimentService
+from core.joblinks import JobLinks
 from core.files import Workspace
 from core.images import ImageCatalog
 from core.jobs import JobService
@@ -19,6 +20,7 @@ from core.monitor import ClusterMonitor
 from core.plugins import Registry, get_registry
 from core.presets import Presets
 from core.services import ServiceManager
+from core.site_settings import SiteSettings
 from core.specs import SpecCatalog
 from core.store import Store, open_store
 
@@ -58,6 +60,10 @@ class Platform:
         return open_store(self.config.db_url)
 
     @cached_property
+    def settings(self) -> SiteSettings:
+        return SiteSettings(self.store, self.config)
+
+    @cached_property
     def specs(self) -> SpecCatalog:
         return SpecCatalog(self.store, self.config.specs_file)
 
@@ -71,7 +77,7 @@ class Platform:
 
     @cached_property
     def accounts(self) -> Accounts:
-        return Accounts(self.store)
+        return Accounts(self.store, LoginPolicy.from_config(self.config.raw.get("portal", {})))
 
     @cached_property
     def presets(self) -> Presets:
@@ -92,6 +98,11 @@ class Platform:
     @cached_property
     def datasets(self) -> DatasetService:
         return DatasetService(self)
+
+    @cached_property
+    def links(self) -> JobLinks:
+        """Links and actions of a job's page (dashboards, experiment data)."""
+        return JobLinks(self)
 
     @cached_property
     def experiments(self) -> ExperimentService:

@@ -9,6 +9,7 @@ active pluggy manager; disabled ones into a second manager used only for listing
 from __future__ import annotations
 
 import importlib
+import threading
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
@@ -151,8 +152,11 @@ class Registry:
 
     def scheduler(self, name: str) -> Scheduler:
         sched: Scheduler = self.get("scheduler", name, "scheduler")
-        if not hasattr(sched, "settings"):
-            sched.configure(self.config.scheduler_settings(name), str(self.config.spool))
+        # configure() sets `settings` before the rest (the local scheduler's ledger): a thread
+        # must not see a half-configured scheduler (the portal's first concurrent requests)
+        with _CONFIGURE_LOCK:
+            if not hasattr(sched, "settings"):
+                sched.configure(self.config.scheduler_settings(name), str(self.config.spool))
         return sched
 
     @property
@@ -161,6 +165,7 @@ class Registry:
 
 
 _registry: Registry | None = None
+_CONFIGURE_LOCK = threading.Lock()
 
 
 def get_registry(config: Config) -> Registry:

@@ -40,6 +40,11 @@ PROXY_PREFIX = "/dockerService"
 MAX_KEYS = 5
 KEY_PREFIX = "hsk_"
 LOG_TAIL_LINES = 20
+MAX_DESCRIPTION = 512  # the product's counter "0 / 512" (F233)
+#: what Modify may not change (F251): name, type and classification are fixed at creation
+IMMUTABLE = ("name", "type", "classification")
+#: categories whose UI is opened with "Access service" (F241); serving types show a request example
+ACCESS_CATEGORIES = ("visualization", "custom")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 #: fields every service has (the product's create form); each type adds its own
@@ -59,7 +64,8 @@ def common_schema(types: dict[str, str], specs: list[str]) -> dict[str, Any]:
             "image": {"type": "string", "title": "Image", "x-order": 4,
                       "description": "catalog image (etc/images.toml); empty = the node's own install"},
             "shm_mb": {"type": "integer", "title": "Shared memory (MB)", "minimum": 0, "x-order": 5},
-            "description": {"type": "string", "title": "Description", "x-widget": "textarea", "x-order": 90},
+            "description": {"type": "string", "title": "Description", "x-widget": "textarea", "x-order": 90,
+                            "maxLength": MAX_DESCRIPTION, "x-fix": f"at most {MAX_DESCRIPTION} characters"},
             "classification": {"type": "string", "title": "Classification", "x-order": 91},
         },
     }
@@ -109,6 +115,9 @@ class ServiceView:
     request_example: str = ""
     usage: dict[str, Any] = field(default_factory=dict)
     created_at: str | None = None
+    updated_at: str | None = None
+    gpus: int = 0  # cards of its resource spec (the list's GPU column)
+    can_access: bool = False  # "Access service" (F241): running, and a type with a web UI
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -167,7 +176,18 @@ class ServiceManager:
     def form_schema(self, type_name: str | None, user: str) -> dict[str, Any]:
         types = {n: (t.title or n) for n, t in self.types().items()}
         specs = [s.name for s in self.p.specs.visible(user, self.p.jobs.groups_of(user))]
-        fragments: list[tuple[str, dict[str, Any]]] = [("core", common_schema(types, specs))]
+        common = common_schema(types, specs)
+        # F1: classification only while the site has it on (a choice of its levels); F3: shm default.
+        acct = self.p.accounts.find(user)
+        prop = self.p.settings.classification_property(acct.classification if acct else None)
+        if prop is None:
+            common["properties"].pop("classification")
+        else:
+            common["properties"]["classification"] = dict(prop, **{"x-order": 91})
+        shm = self.p.settings.default_shm_mb()
+        if shm is not None:
+            common["properties"]["shm_mb"]["default"] = shm
+        fragments: list[tuple[str, dict[str, Any]]] = [("core", common)]
         if type_name:
             fragments.append((f"service {type_name}", self.type(type_name).option_schema()))
         return schemas.merge(fragments)
@@ -186,9 +206,19 @@ class ServiceManager:
         if errors:
             raise ValidationErrors(errors)
         common = {k: values.get(k) for k in COMMON_FIELDS}
+        if "classification" not in schema["properties"]:
+            common["classification"] = None
         options = {k: v for k, v in values.items() if k not in COMMON_FIELDS}
+        if not common.get("image") and st.default_image and self.p.images.find(st.default_image):
+            common["image"] = st.default_image
         if common.get("image"):
             self.p.images.resolve(common["image"])  # refused with the catalog's message (FAQ 6)
+        if st.cpu_only:  # F228: the visualisation types run on CPU specs
+            spec = self.p.specs.get_visible(common["resource_spec"], user, self.p.jobs.groups_of(user),
+                                            "resource_spec")
+            if spec.gpus:
+                raise ValidationError(f"{st.title or st.name} runs on CPU resource specs only",
+                                      field="resource_spec", fix="choose a specification without GPUs")
         return common, options
 
     # --- create / read --------------------------------------------------------------------------
@@ -232,7 +262,9 @@ class ServiceManager:
             raise NotFound(f"no service '{ref}'", field="service", fix="see My services for yours")
         return row
 
-    def list(self, user: str, all_users: bool = False) -> list[ServiceRow]:
+    def list(self, user: str, all_users: bool = False, search: str = "") -> list[ServiceRow]:
+        """The user's services (and those shared with them); `search` matches name, alias, type,
+        creator, image and description, case-insensitively (the list's global search, F226)."""
         q = select(ServiceRow)
         if not (all_users and self.p.jobs.is_admin(user)):
             q = q.where(ServiceRow.user == user)
@@ -241,6 +273,10 @@ class ServiceManager:
             if not all_users:  # services others authorised this user to use
                 rows += [r for r in s.scalars(select(ServiceRow).where(ServiceRow.user != user))
                          if user in (r.authorized or [])]
+        needle = search.strip().lower()
+        if needle:
+            rows = [r for r in rows if any(needle in (x or "").lower() for x in
+                                           (r.name, r.alias, r.type, r.user, r.image, r.description))]
         return rows
 
     def job(self, row: ServiceRow) -> JobRow | None:
@@ -287,7 +323,10 @@ class ServiceManager:
                         options=dict(row.options or {}), authorized=list(row.authorized or []),
                         auth=st.auth_enabled(row.options or {}), category=st.category,
                         external_path=path + "/",
-                        created_at=row.created_at.isoformat() if row.created_at else None)
+                        created_at=row.created_at.isoformat() if row.created_at else None,
+                        updated_at=row.updated_at.isoformat() if row.updated_at else None,
+                        gpus=self._spec_gpus(row.resource_spec),
+                        can_access=state == "running" and st.category in ACCESS_CATEGORIES)
         v.request_example = st.request_example(f"{external_base}{path}", row.options or {})
         if job is not None:
             v.job_id, v.scheduler_job_id, v.job_dir = job.id, job.scheduler_job_id, job.job_dir
@@ -300,10 +339,36 @@ class ServiceManager:
             if info and state in ("starting", "running"):
                 v.host, v.port, v.ports = info.get("host"), info.get("port"), list(info.get("ports", []))
                 v.internal_url = f"http://{v.host}:{v.port}/"
-                v.usage = _usage(info.get("pid"))
-            if state == "failed":
-                v.log_tail = self.log_tail(job)
+                v.usage = self.usage(job, history=False)
+            v.log_tail = self.log_tail(job)  # the reason of a failure, or the log of a running one
         return v
+
+    def _spec_gpus(self, name: str) -> int:
+        return next((s.gpus for s in self.p.specs.all() if s.name == name), 0)
+
+    @staticmethod
+    def usage(job: JobRow | None, history: bool = True) -> dict[str, Any]:
+        """Resource monitoring (F247): what hooks/svcrun sampled on the node in usage.json.
+
+        The latest CPU (percent of one core) and memory of the server's process tree, its
+        GPUs through NVML ([] and a note such as "no GPU" where there are none), the server's
+        own metrics where its type has them (TorchServe, F246) and, with history, the earlier
+        samples (oldest first). {} before the first sample."""
+        if job is None:
+            return {}
+        try:
+            data = json.loads((Path(job.job_dir) / "usage.json").read_text())
+            samples = list(data["samples"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return {}
+        if not samples:
+            return {}
+        latest = samples[-1]
+        out = {**latest, "gpu_note": data.get("gpu_note", ""), "interval_s": data.get("interval_s")}
+        if history:
+            out["history"] = [{k: x.get(k) for k in ("at", "cpu_percent", "rss_mb", "processes", "metrics")
+                               if k in x} for x in samples]
+        return out
 
     def log_path(self, job: JobRow) -> Path | None:
         if job.stdout_path and Path(job.stdout_path).exists():
@@ -354,13 +419,18 @@ class ServiceManager:
         ctx = ServiceContext(alias=row.alias, user=owner, job_dir="{job_dir}",
                              base_path=f"{PROXY_PREFIX}/{row.alias}")
         plan = st.start_plan(dict(row.options or {}), ctx)
+        # The site's environment for this type ([services.types.<type>] env), e.g. the podman
+        # configuration a compose service needs on this cluster's nodes; the plan's own wins.
+        plan.env = {**self.type_settings(row.type).get("env", {}), **plan.env}
         runtime = self.p.registry.get("runtime", self.p.config.default_runtime)
         image = self.p.images.resolve(row.image) if row.image else None
         wrapped = runtime.wrap(plan.argv, image, [], dict(plan.env), spec.gpus, row.shm_mb)
         splan = {"argv": wrapped.argv, "env": {**wrapped.env, **plan.env}, "ports": plan.ports,
                  "health_path": plan.health_path, "files": plan.files, "prepare": plan.prepare,
-                 "cwd": plan.cwd, "ready_timeout_s": plan.ready_timeout_s, "base_path": ctx.base_path,
-                 "bind": self.bind_address()}
+                 "cleanup": plan.cleanup, "metrics_url": plan.metrics_url, "cwd": plan.cwd,
+                 "ready_timeout_s": plan.ready_timeout_s,
+                 "base_path": ctx.base_path, "bind": self.bind_address(),
+                 "usage_interval_s": float(self.p.config.raw.get("services", {}).get("usage_interval_s", 5))}
         body = ('#!/bin/bash\nexec "$HPCAI_PYTHON" "$HPCAI_HOME/hooks/svcrun" <<\'HPCAI_SERVICE_PLAN\'\n'
                 + json.dumps(splan, indent=1) + "\nHPCAI_SERVICE_PLAN\n")
         workdir = self.p.workspace.home(owner)
@@ -399,9 +469,10 @@ class ServiceManager:
         merged = {"name": row.name, "type": row.type, "resource_spec": row.resource_spec,
                   "image": row.image, "shm_mb": row.shm_mb, "description": row.description,
                   "classification": row.classification, **(row.options or {}), **values}
-        if merged["type"] != row.type:
-            raise ValidationError("the type of a service cannot change", field="type",
-                                  fix="create a new service of the other type")
+        for name in IMMUTABLE:
+            if name in values and (values[name] or None) != (getattr(row, name) or None):
+                raise ValidationError(f"the {name} of a service cannot change", field=name,
+                                      fix=f"create a new service with the other {name}")
         common, options = self._validate(merged, row.user)
         was_live = self.state(row) in ("queued", "starting", "running")
         with self.p.store.session() as s:
@@ -433,6 +504,10 @@ class ServiceManager:
             s.delete(s.get(ServiceRow, row.id))
 
     # --- proxy support ---------------------------------------------------------------------------
+
+    def type_settings(self, type_name: str) -> dict[str, Any]:
+        settings: dict[str, Any] = self.p.config.raw.get("services", {}).get("types", {}).get(type_name, {})
+        return settings
 
     def bind_address(self) -> str:
         return str(self.p.config.raw.get("services", {}).get("bind", "127.0.0.1"))
@@ -576,17 +651,3 @@ _PROBE = (select(ServiceRow.updated_at, ServiceRow.job_uuid, JobRow.state, JobRo
 def _local_names() -> tuple[str, ...]:
     """This host's names (getfqdn may ask DNS: once per process, not once per proxied request)."""
     return ("127.0.0.1", "localhost", socket.gethostname(), socket.getfqdn())
-
-
-def _usage(pid: Any) -> dict[str, Any]:
-    """CPU seconds and resident memory of the server process (same node only; Linux /proc)."""
-    try:
-        stat = Path(f"/proc/{int(pid)}/stat").read_text().rsplit(")", 1)[1].split()
-        status = Path(f"/proc/{int(pid)}/status").read_text()
-    except (OSError, ValueError, TypeError, IndexError):
-        return {}
-    import os
-
-    tick = os.sysconf("SC_CLK_TCK")
-    rss = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
-    return {"cpu_seconds": round((int(stat[11]) + int(stat[12])) / tick, 2), "rss_mb": round(rss / 1024, 1)}

@@ -24,29 +24,26 @@ _EXPERIMENT_NAME = re.compile(rf"[A-Za-z0-9_\-{_CJK}]+")
 _KEY = re.compile(r"[\w\-. /]+")  # \w: letters and digits of any script, and _
 
 
+def _checked(value: Any, what: str, shown: str, limit: int, pattern: re.Pattern[str], allowed: str) -> str:
+    """`value` if it is a non-empty string of at most `limit` characters matching `pattern`;
+    `shown` is how the too-long message names it."""
+    if not isinstance(value, str) or not value:
+        raise LibaiflowError(f"{what} must be a non-empty string, got {value!r}")
+    if len(value) > limit:
+        raise LibaiflowError(f"{shown} is {len(value)} characters long; the limit is {limit}")
+    if not pattern.fullmatch(value):
+        bad = sorted({c for c in value if not pattern.fullmatch(c)})
+        raise LibaiflowError(f"{what} {value!r} contains {''.join(bad)!r}: use only {allowed}")
+    return value
+
+
 def experiment_name(name: Any) -> str:
-    if not isinstance(name, str) or not name:
-        raise LibaiflowError(f"experiment_name must be a non-empty string, got {name!r}")
-    if len(name) > MAX_EXPERIMENT_NAME:
-        raise LibaiflowError(f"experiment_name is {len(name)} characters long; the limit is "
-                             f"{MAX_EXPERIMENT_NAME}")
-    if not _EXPERIMENT_NAME.fullmatch(name):
-        bad = sorted({c for c in name if not _EXPERIMENT_NAME.fullmatch(c)})
-        raise LibaiflowError(f"experiment_name {name!r} contains {''.join(bad)!r}: use only a-z, A-Z, "
-                             "0-9, _, - and Chinese characters (e.g. 'mnist_tf2-cpu')")
-    return name
+    return _checked(name, "experiment_name", "experiment_name", MAX_EXPERIMENT_NAME, _EXPERIMENT_NAME,
+                    "a-z, A-Z, 0-9, _, - and Chinese characters (e.g. 'mnist_tf2-cpu')")
 
 
 def key(value: Any, what: str = "key") -> str:
-    if not isinstance(value, str) or not value:
-        raise LibaiflowError(f"{what} must be a non-empty string, got {value!r}")
-    if len(value) > MAX_KEY:
-        raise LibaiflowError(f"{what} {value[:40]!r}... is {len(value)} characters long; the limit "
-                             f"is {MAX_KEY}")
-    if not _KEY.fullmatch(value):
-        bad = sorted({c for c in value if not _KEY.fullmatch(c)})
-        raise LibaiflowError(f"{what} {value!r} contains {''.join(bad)!r}: use only letters, digits, "
-                             "_, -, ., space and /")
+    _checked(value, what, f"{what} {str(value)[:40]!r}...", MAX_KEY, _KEY, "letters, digits, _, -, ., space and /")
     norm = posixpath.normpath(value)
     if norm != value or norm.startswith(("/", "..")) or norm == ".":
         raise LibaiflowError(f"{what} {value!r} reads as a file path that is not unique (it would "

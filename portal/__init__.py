@@ -42,7 +42,11 @@ def create_app(platform: Platform | None = None, watcher: Any = None,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="hpcai_session",
         SESSION_COOKIE_SECURE=os.environ.get("HPCAI_SECURE_COOKIES") == "1",
-        MAX_CONTENT_LENGTH=600 * 1024 * 1024,
+        # The site's upload limits plus room for the multipart framing; core checks the exact
+        # limits. A folder upload sends two parts per file (the file and its relative path).
+        MAX_CONTENT_LENGTH=platform.workspace.limits()[0] + (16 << 20),
+        MAX_FORM_PARTS=2 * platform.workspace.limits()[1] + 16,
+        MAX_FORM_MEMORY_SIZE=max(500_000, 1100 * platform.workspace.limits()[1]),
         PAGE_SIZE=20,
         LOG_POLL_S=0.5,
     )
@@ -50,7 +54,7 @@ def create_app(platform: Platform | None = None, watcher: Any = None,
     app.extensions["hpcai"] = platform
     app.extensions["hpcai_watcher"] = watcher
 
-    from portal import api, auth, datasets, services, views
+    from portal import api, auth, datasets, experiments, joblinks, services, views
 
     auth.init(app)
     app.register_blueprint(auth.bp)
@@ -60,4 +64,8 @@ def create_app(platform: Platform | None = None, watcher: Any = None,
     app.register_blueprint(datasets.pages_bp)
     app.register_blueprint(services.bp)
     app.register_blueprint(services.api)
+    app.register_blueprint(experiments.pages)
+    app.register_blueprint(experiments.api)
+    app.register_blueprint(joblinks.pages)
+    app.register_blueprint(joblinks.api)
     return app

@@ -55,7 +55,8 @@ def me() -> Any:
 
 @bp.route("/schema")
 def schema() -> Any:
-    return jsonify(platform().jobs.form_schema(_str_arg("framework"), _str_arg("mode"), _str_arg("runtime")))
+    return jsonify(platform().jobs.form_schema(_str_arg("framework"), _str_arg("mode"), _str_arg("runtime"),
+                                               user=user()))
 
 
 @bp.route("/images")
@@ -200,6 +201,16 @@ def job_log(job_id: int) -> Any:
     return jsonify({"offset": offset, "next_offset": end, "text": text, "state": row.state})
 
 
+@bp.route("/jobs/<int:job_id>/reports")
+def job_reports(job_id: int) -> Any:
+    return jsonify(platform().jobs.option_reports(job_id, user()))
+
+
+@bp.route("/jobs/<int:job_id>/reports/<option>")
+def job_report(job_id: int, option: str) -> Any:
+    return jsonify(platform().jobs.option_report(job_id, user(), option))
+
+
 @bp.route("/jobs/<int:job_id>/<action>", methods=["POST"])
 def job_action(job_id: int, action: str) -> Any:
     if action not in ("kill", "suspend", "resume"):
@@ -255,15 +266,42 @@ def files_list() -> Any:
                     "entries": [asdict(e) for e in entries]})
 
 
+def _upload_dict(done: Any) -> dict[str, Any]:
+    return {"project": str(done.project), "saved": [str(x) for x in done.saved], "files": len(done.saved),
+            "bytes": done.bytes}
+
+
 @bp.route("/files/upload", methods=["POST"])
 def files_upload() -> Any:
+    """Files into a directory; with one `relative_path` per file, a whole folder (its tree kept)."""
     p = platform()
     directory = request.form.get("path") or str(p.workspace.home(user()))
     uploaded = request.files.getlist("file")
     if not uploaded:
         raise ValidationError("no file was sent", field="file", fix="send multipart field 'file'")
-    saved = [str(p.workspace.upload(user(), directory, f.filename or "", f.stream)) for f in uploaded]
-    return jsonify({"saved": saved}), 201
+    paths = request.form.getlist("relative_path")
+    if paths and len(paths) != len(uploaded):
+        raise ValidationError(f"{len(paths)} relative paths for {len(uploaded)} files", field="relative_path",
+                              fix="send one relative_path per file, in the same order")
+    if paths:
+        done = p.workspace.upload_tree(user(), directory, [(rel, f.stream) for rel, f in zip(paths, uploaded)])
+    else:
+        for f in uploaded:
+            p.workspace.check_name(f.filename or "")
+        done = p.workspace.upload_tree(user(), directory, [(f.filename or "", f.stream) for f in uploaded])
+    return jsonify(_upload_dict(done)), 201
+
+
+@bp.route("/files/unzip", methods=["POST"])
+def files_unzip() -> Any:
+    """A zip archive unpacked on the server into a project directory (zip-slip and links refused)."""
+    p = platform()
+    directory = request.form.get("path") or str(p.workspace.home(user()))
+    archive = request.files.get("file")
+    if archive is None:
+        raise ValidationError("no file was sent", field="file", fix="send the .zip as multipart field 'file'")
+    done = p.workspace.unpack_zip(user(), directory, archive.filename or "", archive.stream)
+    return jsonify(_upload_dict(done)), 201
 
 
 @bp.route("/files/mkdir", methods=["POST"])
@@ -273,6 +311,32 @@ def files_mkdir() -> Any:
     if not isinstance(path, str) or not isinstance(name, str):
         raise ValidationError("path and name are required strings", field="name")
     return jsonify({"path": str(platform().workspace.mkdir(user(), path, name))}), 201
+
+
+# --- site settings ---------------------------------------------------------------------------
+
+def _settings_dict() -> dict[str, Any]:
+    st = platform().settings
+    return {"classification": st.classification_enabled(), "classification_levels": st.classification_levels(),
+            "default_shm_mb": st.default_shm_mb()}
+
+
+@bp.route("/settings")
+def settings_get() -> Any:
+    return jsonify(_settings_dict())
+
+
+@bp.route("/settings", methods=["POST"])
+@admin_required
+def settings_set() -> Any:
+    data = json_body()
+    unknown = set(data) - {"classification"}
+    if unknown:
+        raise ValidationError(f"'{sorted(unknown)[0]}' cannot be changed here", field=sorted(unknown)[0],
+                              fix="send {\"classification\": true|false}")
+    if "classification" in data:
+        platform().settings.set_classification(data["classification"], user())
+    return jsonify(_settings_dict())
 
 
 # --- accounts --------------------------------------------------------------------------------

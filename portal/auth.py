@@ -23,12 +23,14 @@ from flask import (
     url_for,
 )
 
+from core.accounts import TooManyAttempts
 from core.errors import HpcaiError
 from portal.web import platform
 
 bp = Blueprint("auth", __name__)
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
-OPEN_ENDPOINTS = {"auth.login", "static", "api.openapi"}
+OPEN_ENDPOINTS = {"auth.login", "static", "api.openapi",
+                  "views.job_file"}  # checks a signed key in its path itself (a sandbox sends no cookie)
 # The service proxy checks access itself (session, authorised user or service API key).
 PROXY_ENDPOINTS = {"services.proxy", "services.proxy_root", "services.proxy_bare"}
 
@@ -136,19 +138,21 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    error = None
+    error, status, headers = None, 200, {}
     if request.method == "POST":
         try:
-            acct = platform().accounts.authenticate(request.form.get("username", ""),
-                                                    request.form.get("password", ""))
+            acct = platform().accounts.login(request.form.get("username", ""), request.form.get("password", ""),
+                                             request.remote_addr)
+        except TooManyAttempts as exc:
+            error, status, headers = exc.message.capitalize(), 429, {"Retry-After": str(exc.retry_after)}
         except HpcaiError as exc:
-            error = exc.message
+            error, status = exc.message, 401
         else:
             session.clear()
             session["user"] = acct.name
             csrf_token()
             return redirect(_safe_next(request.args.get("next")))
-    return render_template("login.html", error=error), (401 if error else 200)
+    return render_template("login.html", error=error), status, headers
 
 
 @bp.route("/logout", methods=["POST"])
@@ -171,9 +175,11 @@ def account_page() -> Any:
                 accounts.revoke_token(g.account.name, int(request.form.get("token_id", "0") or 0))
                 flash("Token revoked.")
             elif action == "password":
-                accounts.authenticate(g.account.name, request.form.get("old_password", ""))
+                accounts.login(g.account.name, request.form.get("old_password", ""), request.remote_addr)
                 accounts.update(g.account.name, password=request.form.get("new_password", ""))
                 flash("Password changed.")
+        except TooManyAttempts as exc:
+            errors["password"] = exc.message
         except HpcaiError as exc:
             errors[exc.field or "form"] = exc.text
     return render_template("account.html", tokens=accounts.tokens(g.account.name), new_token=new_token,

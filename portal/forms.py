@@ -125,7 +125,7 @@ def parse_form(schema: dict[str, Any], form: MultiDict) -> dict[str, Any]:
             except ValueError:
                 errors.append(ValidationError(f"'{text}' is not a number", field=name))
         else:
-            raw[name] = text if kind in ("textarea", "env") else text.strip()
+            raw[name] = text if kind in ("textarea", "env", "json-file") else text.strip()
     visible = {k: v for k, v in raw.items() if is_visible(props.get(k, {}), raw)}
     if errors:
         from core.errors import ValidationErrors

@@ -41,7 +41,8 @@ def _resp(desc: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
 
 def _errors(*codes: int) -> dict[str, Any]:
     words = {400: "invalid input (the field is named)", 401: "not authenticated", 403: "not allowed",
-             404: "not found (or not yours)", 503: "scheduler unavailable"}
+             404: "not found (or not yours)", 413: "larger than the site's upload limit",
+             429: "too many failed log-ins (see Retry-After)", 503: "scheduler unavailable"}
     return {str(c): _resp(words[c], {"$ref": "#/components/schemas/Error"}) for c in codes}
 
 
@@ -112,6 +113,14 @@ def openapi_document(p: Platform) -> dict[str, Any]:
                                        "parameters": [job_id, _q("offset", {"type": "integer"}),
                                                       _q("limit", {"type": "integer"})],
                                        "responses": {"200": ok(), **_errors(400, 401, 404)}}},
+        "/jobs/{job_id}/reports": {"get": {"summary": "what the job's options produced (e.g. an auto-tuning "
+                                                      "study's results): [{option, title, report|error}]",
+                                           "parameters": [job_id],
+                                           "responses": {"200": _resp("reports", {"type": "array"}),
+                                                         **_errors(401, 404)}}},
+        "/jobs/{job_id}/reports/{option}": {"get": {"summary": "one job option's report for the job",
+                                                    "parameters": [job_id, _p("option", {"type": "string"})],
+                                                    "responses": {"200": ok(), **_errors(400, 401, 404)}}},
         "/presets": {"get": {"summary": "your preset forms", "parameters": [_q("app", {"type": "string"})],
                              "responses": {"200": _resp("presets", {"type": "array"}), **_errors(401)}},
                      "post": {"summary": "save a preset form", "requestBody": body("#/components/schemas/Preset"),
@@ -130,12 +139,31 @@ def openapi_document(p: Platform) -> dict[str, Any]:
                                       "type": "object", "required": ["path", "name"],
                                       "properties": {"path": {"type": "string"}, "name": {"type": "string"}}}}}},
                                   "responses": {"201": ok("created"), **_errors(400, 401, 403)}}},
-        "/files/upload": {"post": {"summary": "upload files into a directory inside your roots",
+        "/files/upload": {"post": {"summary": "upload files into a directory inside your roots; with one "
+                                              "relative_path per file, a whole folder (sub-folders kept)",
                                    "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                                        "type": "object", "required": ["file"],
                                        "properties": {"path": {"type": "string"},
-                                                      "file": {"type": "string", "format": "binary"}}}}}},
-                                   "responses": {"201": ok("saved"), **_errors(400, 401, 403)}}},
+                                                      "file": {"type": "array",
+                                                               "items": {"type": "string", "format": "binary"}},
+                                                      "relative_path": {"type": "array",
+                                                                        "items": {"type": "string"}}}}}}},
+                                   "responses": {"201": ok("saved: project, saved, files, bytes"),
+                                                 **_errors(400, 401, 403, 413)}}},
+        "/files/unzip": {"post": {"summary": "upload a .zip archive and unpack it into a project directory "
+                                             "(zip-slip, links and oversized archives refused)",
+                                  "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                                      "type": "object", "required": ["file"],
+                                      "properties": {"path": {"type": "string"},
+                                                     "file": {"type": "string", "format": "binary"}}}}}},
+                                  "responses": {"201": ok("unpacked: project, saved, files, bytes"),
+                                                **_errors(400, 401, 403, 413)}}},
+        "/settings": {"get": {"summary": "site settings (classification switch and levels, shm default)",
+                              "responses": {"200": ok(), **_errors(401)}},
+                      "post": {"summary": "change site settings (admin)",
+                               "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                                   "type": "object", "properties": {"classification": {"type": "boolean"}}}}}},
+                               "responses": {"200": ok(), **_errors(400, 401, 403)}}},
         "/tokens": {"get": {"summary": "your API tokens (without secrets)",
                             "responses": {"200": _resp("tokens", {"type": "array"}), **_errors(401)}},
                     "post": {"summary": "create an API token (shown once)",
@@ -158,6 +186,11 @@ def openapi_document(p: Platform) -> dict[str, Any]:
     from portal.services import openapi_paths as service_paths
 
     paths.update(dataset_paths())
+    from portal.experiments import openapi_paths as experiment_paths
+    from portal.joblinks import openapi_paths as joblink_paths
+
+    paths.update(experiment_paths())
+    paths.update(joblink_paths())
     paths.update(service_paths())
     for action in ("kill", "suspend", "resume"):
         paths[f"/jobs/{{job_id}}/{action}"] = {"post": {"summary": f"{action} a job", "parameters": [job_id],

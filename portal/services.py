@@ -405,7 +405,8 @@ def api_types() -> Any:
 def api_list() -> Any:
     mgr = platform().services
     everyone = request.args.get("all") in ("1", "true")
-    return jsonify([mgr.view(r, _external()).as_dict() for r in mgr.list(user(), everyone)])
+    rows = mgr.list(user(), everyone, search=request.args.get("q", ""))
+    return jsonify([mgr.view(r, _external()).as_dict() for r in rows])
 
 
 @api.route("/services", methods=["POST"])
@@ -459,6 +460,17 @@ def api_log(ref: str) -> Any:
     return _log_download(ref)
 
 
+@api.route("/services/<ref>/usage")
+def api_usage(ref: str) -> Any:
+    """Resource monitoring: CPU, memory and GPUs of the running service, with the recent samples."""
+    mgr = platform().services
+    row = mgr.get(ref, user())
+    job = mgr.job(row)
+    state = mgr.state(row, job)
+    live = state in ("starting", "running")
+    return jsonify({"alias": row.alias, "state": state, "usage": mgr.usage(job) if live else {}})
+
+
 def _log_download(ref: str) -> Any:
     mgr = platform().services
     row = mgr.get(ref, user())
@@ -498,8 +510,9 @@ def api_key_delete(key_id: int) -> Any:
 @bp.route("/services")
 def page_list() -> Any:
     mgr = platform().services
-    views = [mgr.view(r, _external()) for r in mgr.list(user(), request.args.get("all") == "1")]
-    return render_template("services.html", services=views, types=mgr.types())
+    q, all_users = request.args.get("q", ""), request.args.get("all") == "1"
+    views = [mgr.view(r, _external()) for r in mgr.list(user(), all_users, search=q)]
+    return render_template("services.html", services=views, types=mgr.types(), q=q, all_users=all_users)
 
 
 def _render_form(type_name: str, values: dict[str, Any], errors: dict[str, str], status: int = 200) -> Any:

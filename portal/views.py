@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import mimetypes
 import time
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, Iterator
 
 from flask import (
@@ -17,15 +19,17 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_file,
     stream_with_context,
     url_for,
 )
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from core.errors import HpcaiError, NotFound
 from core.types import GPU_MODES, JobState, ResourceSpec
 from portal import forms
 from portal.auth import admin_required
-from portal.web import platform, poke_watcher, user
+from portal.web import classification_on, platform, poke_watcher, shown_request, user
 
 bp = Blueprint("views", __name__)
 TRAINING_APP = "ai_batch"
@@ -57,10 +61,18 @@ def applications() -> list[dict[str, str]]:
              "href": url_for("views.admin_specs"), "icon": "R", "text": "CPU/GPU specs users pick from"},
             {"id": "users", "title": "Users and groups", "subtitle": "system management",
              "href": url_for("views.admin_users"), "icon": "U", "text": "Accounts, roles and groups"},
+            {"id": "settings", "title": "Site settings", "subtitle": "system management",
+             "href": url_for("views.admin_settings"), "icon": "S",
+             "text": "Security classification on or off; shm default"},
             {"id": "plugins", "title": "Plugins", "subtitle": "system management",
              "href": url_for("views.admin_plugins"), "icon": "P", "text": "Installed plugins by kind"},
         ]
     return apps
+
+
+@bp.app_context_processor
+def _site() -> dict[str, Any]:
+    return {"classification_on": classification_on}
 
 
 @bp.route("/")
@@ -72,7 +84,7 @@ def home() -> Any:
 
 def _framework_choice(values: dict[str, Any]) -> tuple[Any, str]:
     reg = platform().registry
-    names = reg.names("framework")
+    names = platform().jobs.framework_names()
     name = values.get("framework") if values.get("framework") in names else (names[0] if names else None)
     if name is None:
         raise HpcaiError("no training framework plugin is enabled", field="framework",
@@ -86,7 +98,7 @@ def _render_training(values: dict[str, Any], errors: dict[str, str], status: int
     p = platform()
     fw, mode = _framework_choice(values)
     values = dict(values, framework=fw.name, mode=mode)
-    schema = p.jobs.form_schema(fw.name, mode, values.get("runtime"))
+    schema = p.jobs.form_schema(fw.name, mode, values.get("runtime"), user=user())
     specs = p.specs.visible(user(), p.jobs.groups_of(user()))
     fields = forms.widgets(schema, values, errors, specs, p.images.images, fw.image_tag,
                            gpu_only=mode in fw.gpu_only_modes)
@@ -119,7 +131,7 @@ def training_post() -> Any:
     fw, mode = _framework_choice(request.form.to_dict())
     if request.form.get("_framework") not in (None, fw.name):
         mode = fw.modes[0]  # a new framework starts from its own first mode and defaults
-    schema = p.jobs.form_schema(fw.name, mode, request.form.get("runtime") or None)
+    schema = p.jobs.form_schema(fw.name, mode, request.form.get("runtime") or None, user=user())
     try:
         values = forms.parse_form(schema, request.form)
     except HpcaiError as exc:
@@ -186,7 +198,7 @@ def jobs() -> Any:
     return render_template("jobs.html", rows=rows, total=total, page=page, pages=pages,
                            states=[s.value for s in JobState], state=state, framework=framework,
                            name=name or "", all_users=all_users,
-                           frameworks=p.registry.names("framework"),
+                           frameworks=p.jobs.framework_names(),
                            new=request.args.get("new", type=int))
 
 
@@ -202,8 +214,48 @@ def job_detail(job_id: int) -> Any:
     row = _job_or_404(job_id)
     plan = row.plan or {}
     return render_template("job.html", job=row, plan_json=json.dumps(plan, indent=2),
-                           request_json=json.dumps(row.request, indent=2), roles=plan.get("roles", []),
-                           live=not JobState(row.state).terminal)
+                           request_json=json.dumps(shown_request(row.request or {}), indent=2),
+                           roles=plan.get("roles", []),
+                           live=not JobState(row.state).terminal,
+                           option_reports=platform().jobs.option_reports(job_id, user()),
+                           files_key=_files_signer().dumps([job_id, user()]))
+
+
+# --- pages a job wrote (option reports' plots) ---------------------------------------------------
+# They are the job's own HTML: served in a sandbox (an opaque origin that cannot act as the
+# viewer) and reached through a signed key in the path, since a sandboxed page sends no session
+# cookie when it loads its relative scripts (plotly.min.js beside the plot).
+
+FILES_KEY_AGE_S = 12 * 3600
+
+
+def _files_signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="job-files")
+
+
+@bp.route("/jobs/<int:job_id>/files/<key>/<path:name>")
+def job_file(job_id: int, key: str, name: str) -> Any:
+    try:
+        signed_job, who = _files_signer().loads(key, max_age=FILES_KEY_AGE_S)
+    except BadSignature:
+        abort(403)
+    if signed_job != job_id:
+        abort(403)
+    try:
+        row = platform().jobs.get(job_id, who)  # the signer may still see the job
+    except HpcaiError:
+        abort(404)
+    root = Path(row.job_dir).resolve()
+    path = (root / name).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        abort(404)
+    resp = send_file(path, mimetype=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+                     max_age=0)
+    base = url_for("views.job_file", job_id=job_id, key=key, name="", _external=True)
+    resp.headers["Content-Security-Policy"] = (
+        f"sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval' {base}; "
+        "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; frame-ancestors 'self'")
+    return resp
 
 
 def _read_from(path: str | None, offset: int, limit: int = 64 * 1024) -> tuple[str, int]:
@@ -328,7 +380,8 @@ def admin_specs() -> Any:
             editing["visible_users"] = ",".join(editing["visible_users"])
             editing["visible_groups"] = ",".join(editing["visible_groups"])
     return render_template("admin_specs.html", specs=p.specs.all(), errors=errors, editing=editing,
-                           gpu_modes=GPU_MODES), (400 if errors else 200)
+                           gpu_modes=GPU_MODES, node_groups=p.settings.node_groups(p.specs.all())), \
+        (400 if errors else 200)
 
 
 @bp.route("/admin/users", methods=["GET", "POST"])
@@ -353,6 +406,12 @@ def admin_users() -> Any:
             elif action == "delete":
                 acc.delete(name, acting=user())
                 flash(f"User '{name}' deleted.")
+            elif action == "classification":
+                level = platform().settings.check_level(request.form.get("classification"))
+                acc.set_classification(name, level)
+            elif action == "unlock":
+                acc.throttle.unlock(name)
+                flash(f"User '{name}' may log in again.")
             elif action == "add_group":
                 acc.add_to_group(name, request.form.get("group", ""))
             elif action == "remove_group":
@@ -361,8 +420,25 @@ def admin_users() -> Any:
                 return redirect(url_for("views.admin_users"))
         except HpcaiError as exc:
             errors = forms.error_map(exc)
+    settings = platform().settings
     return render_template("admin_users.html", accounts=acc.list(), groups=acc.groups(), errors=errors,
-                           generated=generated), (400 if errors else 200)
+                           generated=generated, locked=acc.throttle.locked_accounts(),
+                           levels=settings.classification_levels() if classification_on() else []), \
+        (400 if errors else 200)
+
+
+@bp.route("/admin/settings", methods=["GET", "POST"])
+@admin_required
+def admin_settings() -> Any:
+    settings = platform().settings
+    if request.method == "POST":
+        on = request.form.get("classification") == "1"
+        settings.set_classification(on, user())
+        flash(f"Security classification turned {'on' if on else 'off'}.")
+        return redirect(url_for("views.admin_settings"))
+    return render_template("admin_settings.html", classification=settings.classification_enabled(),
+                           levels=settings.classification_levels(), shm=settings.default_shm_mb(),
+                           daemon_json=settings.daemon_json())
 
 
 @bp.route("/admin/plugins", methods=["GET", "POST"])
@@ -400,6 +476,16 @@ def forbidden(_e: Any) -> Any:
     if request.path.startswith("/api/"):
         return {"error": "forbidden", "field": None, "fix": None}, 403
     return render_template("error.html", code=403, message="Administrators only."), 403
+
+
+@bp.app_errorhandler(413)
+def too_large(_e: Any) -> Any:
+    max_bytes, max_files = platform().workspace.limits()
+    message = f"the upload is larger than the site's limits ({max_bytes >> 20} MB, {max_files} files)"
+    fix = "upload a smaller project or a zip archive, or ask the site admin ([portal] upload_max_mb, upload_max_files)"
+    if request.path.startswith("/api/"):
+        return {"error": message, "field": "file", "fix": fix}, 413
+    return render_template("error.html", code=413, message=f"{message}: {fix}"), 413
 
 
 @bp.app_errorhandler(400)

@@ -37,6 +37,20 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def classification_on() -> bool:
+    """The site's classification switch, read once per request."""
+    if "classification_on" not in g:
+        g.classification_on = platform().settings.classification_enabled()
+    return bool(g.classification_on)
+
+
+def shown_request(request: dict[str, Any]) -> dict[str, Any]:
+    """A job's request as users see it: no classification while the feature is off (F1)."""
+    if classification_on():
+        return request
+    return {k: v for k, v in request.items() if k != "classification"}
+
+
 def job_dict(row: JobRow, full: bool = False) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": row.id, "uuid": row.uuid, "name": row.name, "user": row.user, "project": row.project,
@@ -47,8 +61,10 @@ def job_dict(row: JobRow, full: bool = False) -> dict[str, Any]:
         "submit_time": iso(row.submit_time), "start_time": iso(row.start_time),
         "end_time": iso(row.end_time), "job_dir": row.job_dir, "source": row.source,
     }
+    if classification_on():
+        data["classification"] = (row.request or {}).get("classification")
     if full:
-        data.update({"request": row.request, "plan": row.plan, "script": row.script})
+        data.update({"request": shown_request(row.request or {}), "plan": row.plan, "script": row.script})
     return data
 
 

@@ -14,10 +14,13 @@ set -euo pipefail
 # Grid Engine (issue 3): DRMAA target (tests/services/gridengine.sh); needs the debconf
 # answers preseeded below, and libjemalloc2 for LD_PRELOAD (see notes/environment.md).
 # chromium: portal browser tests. mariadb-server: the mysql dataset backend's tests.
+# podman + runc: the Docker Compose service type (podman-compose itself comes from pip: Debian's
+# 1.0.3 cannot run `network_mode: host`); busybox-static: the rootfs of its test image.
 APT_PACKAGES="postgresql procps psmisc munge slurmctld slurmd slurm-client \
 gridengine-master gridengine-exec gridengine-client gridengine-drmaa1.0 libjemalloc2 \
 openmpi-bin \
-chromium mariadb-server"
+chromium mariadb-server \
+podman runc busybox-static"
 
 TORCH_SPEC="torch==2.13.0"
 # setup.cfg extras installed into .venv (test tools, the tracking server and its SDK

@@ -11,7 +11,11 @@ directly the fixtures start (and afterwards stop) the services themselves.
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -166,3 +170,50 @@ def mariadb_url() -> Iterator[str]:
     finally:
         if not was_running and os.environ.get("HPCAI_KEEP_SERVICES") != "1":
             run("stop")
+
+
+# --- MLflow: one server per session, started the way a site starts it (`hpcai mlflow`) -------------
+
+def scratch_dir(name: str) -> Path:
+    base = Path(os.environ.get("HPCAI_TEST_SCRATCH") or REPO_ROOT / "var" / "test-scratch")
+    path = base / f"{name}-{os.getpid()}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def mlflow_server() -> Iterator[str]:
+    """URL of a real MLflow server run by `hpcai mlflow` for the whole session."""
+    from core.tracking import is_healthy
+
+    data = scratch_dir("mlflow-server")
+    port = free_port()
+    env = {**os.environ, "HPCAI_DATA_DIR": str(data), "HPCAI_MLFLOW_PORT": str(port)}
+    env.pop("HPCAI_MLFLOW_URI", None)
+    log = open(data / "hpcai-mlflow.out", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "mlflow", "--wait", "150"], cwd=REPO_ROOT,
+                            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 160
+    while not is_healthy(url):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"`hpcai mlflow` did not come up:\n{(data / 'hpcai-mlflow.out').read_text()}",
+                        pytrace=False)
+        time.sleep(0.5)
+    try:
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)  # hpcai mlflow stops the server it started
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
@@ -41,3 +48,34 @@ def wait_until(check, timeout: float = 30, what: str = "condition") -> None:  # 
             return
         time.sleep(0.1)
     raise AssertionError(f"{what} not met within {timeout}s")
+
+
+@contextlib.contextmanager
+def portal_server(env: dict[str, str], log_path: Path, cwd: Path) -> Iterator[str]:
+    """`hpcai serve` on a free port with this environment; yields its base URL once it answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = open(log_path, "w")
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], cwd=cwd, env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        end = time.time() + 60
+        while True:
+            try:
+                urllib.request.urlopen(base + "/login", timeout=2)
+                break
+            except OSError:
+                if time.time() > end or proc.poll() is not None:
+                    raise AssertionError("hpcai serve did not start:\n" + log_path.read_text()) from None
+                time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+        log.close()

@@ -95,6 +95,8 @@ class AccountRow(Base):
     full_name: Mapped[str] = mapped_column(String(255), default="")
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The account's security-classification level (F2: the default of its jobs' classification).
+    classification: Mapped[str | None] = mapped_column(String(32))
 
 
 class GroupMemberRow(Base):
@@ -171,6 +173,29 @@ class PluginSettingRow(Base):
 
     plugin: Mapped[str] = mapped_column(String(128), primary_key=True)
     enabled: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    changed_by: Mapped[str] = mapped_column(String(64), default="")
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class LoginFailureRow(Base):
+    """Failed log-ins counted per account or per client address (core.accounts.LoginThrottle)."""
+
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)  # account:<name> | address:<ip>
+    failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    locks: Mapped[int] = mapped_column(Integer, nullable=False, default=0)  # locks in a row (escalation)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SiteSettingRow(Base):
+    """A site setting an administrator changed in the portal; wins over etc/hpcai.toml."""
+
+    __tablename__ = "site_settings"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON, nullable=False)
     changed_by: Mapped[str] = mapped_column(String(64), default="")
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 

@@ -51,20 +51,29 @@
     form.addEventListener("change", clearError);
     applyVisibility();
 
-    // Image tag filter with a count ("N in total").
-    const tag = $("#imgtag"), img = $("#in-image");
+    // Image tag filter and keyword search, with a count ("N in total").
+    const tag = $("#imgtag"), img = $("#in-image"), search = $("#imgsearch");
     const filterImages = () => {
       if (!tag || !img) return;
-      const t = tag.value.trim().toLowerCase();
+      const t = tag.value.trim().toLowerCase(), k = search ? search.value.trim().toLowerCase() : "";
       let n = 0;
       Array.from(img.options).forEach((o) => {
         const tags = (o.dataset.tags || "").toLowerCase().split(",");
-        const show = !t || tags.includes(t);
+        const show = (!t || tags.includes(t)) && (!k || o.textContent.toLowerCase().includes(k));
         o.hidden = !show; if (show) n++;
       });
+      if (img.selectedOptions[0] && img.selectedOptions[0].hidden) {
+        const first = Array.from(img.options).find((o) => !o.hidden);
+        if (first) img.value = first.value;
+      }
       $("#imgcount").textContent = n + " in total";
     };
-    if (tag) { tag.addEventListener("input", filterImages); $("#imgtag-clear").addEventListener("click", () => { tag.value = ""; filterImages(); }); filterImages(); }
+    if (tag) {
+      tag.addEventListener("input", filterImages);
+      if (search) search.addEventListener("input", filterImages);
+      $("#imgtag-clear").addEventListener("click", () => { tag.value = ""; if (search) search.value = ""; filterImages(); });
+      filterImages();
+    }
 
     // Resource spec picker: CPU/GPU group and node-group filter.
     $$(".specpicker").forEach((p) => {
@@ -118,23 +127,55 @@
       };
       show(input.value);
     }));
-    // Upload files into the chosen (or home) directory.
-    $$("[data-upload]").forEach((inp) => inp.addEventListener("change", () => {
-      const target = $("#" + inp.dataset.upload);
-      const fd = new FormData();
-      if (target.value) fd.append("path", target.value);
-      Array.from(inp.files).forEach((f) => fd.append("file", f, f.name));
-      fetch("/api/v1/files/upload", { method: "POST", body: fd, headers: { "X-CSRF-Token": csrf() }, credentials: "same-origin" })
-        .then((r) => r.json().then((j) => ({ ok: r.ok, j })))
+    // A JSON file read in the browser into its editor (e.g. a parameter file), to see and edit.
+    $$("[data-load-into]").forEach((inp) => inp.addEventListener("change", () => {
+      const target = $("#" + inp.dataset.loadInto), file = inp.files[0];
+      if (file) file.text().then((text) => { target.value = text; });
+    }));
+    // Local upload: files into the chosen (or home) directory; a whole folder (sub-folders kept)
+    // or a zip archive (unpacked on the server) into the workspace, which becomes the project.
+    const upload = (url, fd, target, setProject) => {
+      const field = target.closest(".field"), status = $("#upload-" + target.id);
+      status.textContent = "uploading…";
+      fetch(url, { method: "POST", body: fd, headers: { "X-CSRF-Token": csrf() }, credentials: "same-origin" })
+        .then((r) => r.json().catch(() => ({ error: "the server answered " + r.status + " " + r.statusText }))
+          .then((j) => ({ ok: r.ok, j })), () => ({ ok: false, j: { error: "the upload failed (connection closed)" } }))
         .then(({ ok, j }) => {
-          const field = target.closest(".field"); let err = $(".error", field);
-          if (!ok) { if (!err) { err = document.createElement("div"); err.className = "error"; $(".control", field).appendChild(err); } err.textContent = j.error; return; }
+          let err = $(".error", field);
+          if (!ok) {
+            status.textContent = "";
+            if (!err) { err = document.createElement("div"); err.className = "error"; $(".control", field).appendChild(err); }
+            err.textContent = j.error + (j.fix ? " — " + j.fix : ""); return;
+          }
           if (err) err.remove();
-          if (!target.value && j.saved.length) {
-            target.value = j.saved[0].replace(/\/[^/]*$/, "");
+          field.classList.remove("has-error");
+          if (setProject || !target.value) {
+            target.value = j.project;
             target.dispatchEvent(new Event("change", { bubbles: true }));
           }
+          status.textContent = j.files + " item(s) uploaded to " + j.project;
         });
+    };
+    $$("[data-upload]").forEach((inp) => inp.addEventListener("change", () => {
+      const target = $("#" + inp.dataset.upload), fd = new FormData();
+      if (target.value) fd.append("path", target.value);
+      Array.from(inp.files).forEach((f) => fd.append("file", f, f.name));
+      upload("/api/v1/files/upload", fd, target, false);
+      inp.value = "";
+    }));
+    $$("[data-upload-folder]").forEach((inp) => inp.addEventListener("change", () => {
+      const target = $("#" + inp.dataset.uploadFolder), fd = new FormData();
+      Array.from(inp.files).forEach((f) => {
+        fd.append("file", f, f.name); fd.append("relative_path", f.webkitRelativePath || f.name);
+      });
+      upload("/api/v1/files/upload", fd, target, true);
+      inp.value = "";
+    }));
+    $$("[data-upload-zip]").forEach((inp) => inp.addEventListener("change", () => {
+      const target = $("#" + inp.dataset.uploadZip), fd = new FormData();
+      if (inp.files.length) fd.append("file", inp.files[0], inp.files[0].name);
+      upload("/api/v1/files/unzip", fd, target, true);
+      inp.value = "";
     }));
   }
 

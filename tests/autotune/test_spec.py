@@ -337,3 +337,51 @@ def test_short_parameter_syntax():
 def test_the_examples_are_valid():
     for f in EXAMPLES.glob("params_*.json"):
         spec_from_file(load_json(f.read_text(), f.name))
+
+
+def test_the_form_editor_sends_the_files_text_itself():
+    """The portal's "Parameter file" editor posts the JSON text (loaded from a file, then edited)."""
+    opt = AutoTune()
+    spec = opt.study_spec({"autotune": True, "autotune_file": PRODUCT_FILE})
+    assert spec.experiment_name == "mnist" and spec.sampler == "RandomMultiObjectiveSampler"
+    text = PRODUCT_FILE.replace('"metric_name": ["None"]\n', '"metric_name": ["None"],\n')
+    with pytest.raises(ValidationError) as e:
+        opt.study_spec({"autotune": True, "autotune_file": text})
+    assert e.value.field == "autotune_file" and e.value.message.startswith("line 19, column 3: malformed JSON")
+    with pytest.raises(ValidationError) as e:
+        opt.study_spec({"autotune": True, "autotune_file": PRODUCT_FILE.replace('"low": "1"', '"low": "11"')})
+    assert e.value.field == "autotune_file" and "parameter_configs.int_0.value.low" in e.value.message
+    # the editor's content and the fields combine as with a file on disk
+    spec = opt.study_spec({"autotune": True, "autotune_file": PRODUCT_FILE, "autotune_trials": 3})
+    assert spec.n_trials == 3 and spec.effective_trials() == 3
+
+
+def test_the_report_view_is_generic_blocks(tmp_path):
+    from plugins.options.autotune.results import view
+
+    job_dir = tmp_path / "job"
+    summary = {"study": "s-1", "directions": ["maximize"], "metric_names": ["accuracy"], "pareto": False,
+               "counts": {"COMPLETE": 1, "PRUNED": 1, "FAIL": 1}, "source": "study", "notes": ["n1"],
+               "best": [{"number": 0, "values": {"accuracy": 0.9123456789}, "params": {"lr": 0.01}}],
+               "trials": [{"number": 0, "state": "COMPLETE", "values": {"accuracy": 0.9123456789},
+                           "params": {"lr": 0.01}, "duration_s": 1.5, "last_step": 7, "retry_of": None},
+                          {"number": 1, "state": "PRUNED", "values": {}, "params": {"lr": 0.5},
+                           "duration_s": 0.5, "last_step": 2, "retry_of": None},
+                          {"number": 2, "state": "FAIL", "values": {}, "params": {"lr": 0.1}, "duration_s": 0.1,
+                           "last_step": None, "retry_of": None,
+                           "fail_reason": "Traceback ...\nValueError: bad loss 'log'"}],
+               "plots": [str(job_dir / "tune" / f"{n}.html") for n in
+                         ("intermediate_values", "param_importances", "optimization_history")]}
+    blocks = view(summary, job_dir)
+    assert [(b["kind"], b["title"]) for b in blocks] == [("fields", "Study"), ("table", "Best trial"),
+                                                          ("table", "Trials"), ("pages", "Plots")]
+    assert ["Trials", "complete 1, fail 1, pruned 1"] in blocks[0]["items"] and ["Mapping", "n1"] in blocks[0]["items"]
+    assert blocks[1]["rows"] == [[0, "0.912346", "0.01"]]
+    assert blocks[2]["columns"][-1] == "why it failed"
+    assert [r[1] for r in blocks[2]["rows"]] == ["COMPLETE", "PRUNED", "FAIL"]
+    assert blocks[2]["rows"][2][-1] == "ValueError: bad loss 'log'"
+    assert blocks[2]["rows"][0][4:6] == ["1.5", 7]
+    assert [f["title"] for f in blocks[3]["files"]] == ["Optimisation history", "Parameter importances",
+                                                         "Intermediate values"]
+    assert [f["path"] for f in blocks[3]["files"]] == ["tune/optimization_history.html", "tune/param_importances.html",
+                                                        "tune/intermediate_values.html"]

@@ -9,16 +9,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import portal_server
 from tests.webportal.conftest import EXAMPLE, install_extra_field, make_platform, scratch
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -36,12 +33,6 @@ if not Path(CHROMIUM).exists():
     pytest.skip("Debian chromium is not installed (scripts/setup.sh installs it)", allow_module_level=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[dict[str, str]]:
     data = scratch("browser")
@@ -53,33 +44,11 @@ def server() -> Iterator[dict[str, str]]:
     work.mkdir()
     shutil.copy(EXAMPLE, work / "ddp_train.py")
     token = p.accounts.create_token("alice", "browser-test")
-    port = free_port()
     site = install_extra_field(data / "site-packages")  # a third-party plugin, as pip would install it
     env = dict(os.environ, HPCAI_DATA_DIR=str(data), HPCAI_PLUGINS_ENABLE="extra_field",
                PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
-    log = open(data / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], cwd=REPO,
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        end = time.time() + 60
-        while True:
-            try:
-                urllib.request.urlopen(base + "/login", timeout=2)
-                break
-            except OSError:
-                if time.time() > end or proc.poll() is not None:
-                    raise AssertionError("hpcai serve did not start:\n" + (data / "serve.log").read_text()) from None
-                time.sleep(0.3)
+    with portal_server(env, data / "serve.log", REPO) as base:
         yield {"base": base, "work": str(work), "token": token, "data": str(data)}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -206,3 +175,81 @@ def test_submit_ddp_watch_log_kill_and_isolation(server, browser) -> None:  # ty
     shot(admin, "08-admin-specs")
     admin.goto(f"{base}/admin/plugins")
     shot(admin, "09-admin-plugins")
+
+
+def test_project_upload_folder_zip_and_site_settings(server, browser, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Local upload of a whole folder and of a zip archive becomes the project directory of a job;
+    a zip-slip archive is refused next to the field; the classification switch shows the field."""
+    import zipfile
+
+    base = server["base"]
+    folder = tmp_path / "folderproj"
+    (folder / "pkg").mkdir(parents=True)
+    (folder / "train.py").write_text("from pkg.msg import TEXT\nprint(TEXT)\n")
+    (folder / "pkg" / "__init__.py").write_text("")
+    (folder / "pkg" / "msg.py").write_text("TEXT = 'hello from an uploaded folder'\n")
+    good_zip, evil_zip = tmp_path / "zipproj.zip", tmp_path / "evil.zip"
+    with zipfile.ZipFile(good_zip, "w") as zf:
+        zf.writestr("zipproj/train.py", "print('hello from a zip')\n")
+    with zipfile.ZipFile(evil_zip, "w") as zf:
+        zf.writestr("../../escaped.py", "print('no')\n")
+
+    page = login(browser, base, "alice", "alicepass1")
+    page.goto(base + "/apps/training?framework=pytorch&mode=standalone")
+    page.wait_for_selector("html[data-ready] #trainform")
+    assert not page.locator("#field-classification").count()  # F1: off by default
+
+    page.set_input_files("[data-upload-zip=in-workdir]", str(evil_zip))
+    expect(page.locator("#field-workdir .error")).to_contain_text("not a plain relative path")
+    shot(page, "10-training-upload-refused")
+
+    page.set_input_files("[data-upload-zip=in-workdir]", str(good_zip))
+    expect(page.locator("#upload-in-workdir")).to_contain_text("1 item(s) uploaded")
+    assert page.input_value("#in-workdir").endswith("/workspace/alice/zipproj")
+    expect(page.locator("#field-workdir .error")).to_have_count(0)
+
+    page.set_input_files("[data-upload-folder=in-workdir]", str(folder))
+    expect(page.locator("#upload-in-workdir")).to_contain_text("3 item(s) uploaded")
+    assert page.input_value("#in-workdir").endswith("/workspace/alice/folderproj")
+    page.fill("#in-command", "python train.py")
+    page.select_option("#in-resource_spec", "cpu-1")
+    shot(page, "11-training-upload-folder")
+    page.click("#btn-ok")
+    page.wait_for_url(re.compile(r".*/jobs\?new=\d+"))  # F112: My jobs opens after submission
+    job_id = int(page.url.split("new=")[1])
+    assert page.locator(f"tr.new[data-job='{job_id}']").count() == 1
+    page.goto(f"{base}/jobs/{job_id}")
+    expect(page.locator("#log")).to_contain_text("hello from an uploaded folder", timeout=TIMEOUT_MS)
+
+    # F1: the administrator turns classification on; the field appears in the form, the list
+    # and the job page; off again, it is gone everywhere.
+    admin = login(browser, base, "admin", "adminpass1")
+    admin.goto(base + "/admin/settings")
+    admin.on("dialog", lambda d: d.accept())
+    admin.click("#toggle-classification")
+    expect(admin.locator("#classification-state")).to_have_text("on")
+    shot(admin, "12-admin-settings")
+    page.goto(base + "/apps/training?framework=pytorch&mode=standalone")
+    page.wait_for_selector("html[data-ready] #field-classification")
+    shot(page, "13-training-classification")
+    page.goto(base + "/jobs")
+    expect(page.locator("#col-classification")).to_be_visible()
+    admin.click("#toggle-classification")
+    expect(admin.locator("#classification-state")).to_have_text("off")
+    page.goto(base + "/jobs")
+    expect(page.locator("#col-classification")).to_have_count(0)
+
+    # Too many wrong passwords: a clear 429 page (the count is per account and per address).
+    ctx = browser.new_context()
+    ctx.set_default_timeout(STEP_MS)
+    guess = ctx.new_page()
+    for _ in range(5):
+        guess.goto(base + "/login")
+        guess.fill("input[name=username]", "bob")
+        guess.fill("input[name=password]", "not-his-password")
+        with guess.expect_response(re.compile(r".*/login$")) as resp:
+            guess.click("button[type=submit]")
+    assert resp.value.status == 429 and int(resp.value.headers["retry-after"]) > 0
+    expect(guess.locator("#login-error")).to_contain_text("Too many failed log-ins")
+    shot(guess, "14-login-locked")
+    ctx.close()

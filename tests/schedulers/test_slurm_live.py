@@ -10,6 +10,7 @@ import pwd
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -92,9 +93,16 @@ def test_gpu_job_sees_its_gpu(slurm: Backend) -> None:
 
 
 def test_controller_outage(slurm: Backend) -> None:
-    row = slurm.submit(slurm.request("sleep 600"))
+    marker = f"sleep 6{uuid.uuid4().int % 100:02d}"  # unique, so pgrep finds only this job's rank
+    row = slurm.submit(slurm.request(marker))
     row = slurm.wait(row.id, lambda r: r.state == "running")
     assert row.state == "running"
+    # "running" starts with the batch script; the rank's srun step needs the controller to be
+    # created, so stop it only once the rank itself runs (else srun fails and the job with it).
+    deadline = time.monotonic() + 120
+    while subprocess.run(["pgrep", "-f", marker], capture_output=True, timeout=10).returncode != 0:
+        assert time.monotonic() < deadline, "the job's rank never started"
+        time.sleep(0.5)
     subprocess.run(["bash", str(SLURM_SH), "stop-ctld"], check=True, timeout=60)
     try:
         before = count_rows(slurm)

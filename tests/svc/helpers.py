@@ -129,3 +129,14 @@ def torch_model(directory: Path) -> tuple[Path, Any]:
     path = directory / "model.pt"
     torch.jit.script(model).save(str(path))
     return path, model
+
+
+def site_config(data: Path, extra: str = "", cpus: int = 8, usage_interval_s: float = 5) -> Path:
+    """etc/hpcai.toml with more local CPU slots (several services at once on a 2-core
+    machine), the given usage sampling interval and `extra` TOML appended (sub-tables only:
+    the tables of the file exist already); point HPCAI_CONFIG at it before Portal.start()."""
+    text = (REPO / "etc" / "hpcai.toml").read_text().replace("# cpus = 2 ", f"cpus = {cpus} ") \
+        .replace("usage_interval_s = 5 ", f"usage_interval_s = {usage_interval_s} ")
+    path = data / "hpcai.toml"
+    path.write_text(text + "\n" + extra + "\n")
+    return path

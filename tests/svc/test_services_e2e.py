@@ -196,6 +196,12 @@ def test_torchserve_prediction_with_api_keys(portal: Portal, alice: requests.Ses
     assert resp.status_code == 200, resp.text
     expected = model(torch.tensor([x])).tolist()[0]
     assert [round(a, 5) for a in resp.json()] == [round(b, 5) for b in expected]
+    # F246: TorchServe's own metrics, read on the node with the usage samples
+    metrics = wait_for(lambda: {k: v for k, v in (alice.get(f"{portal.url}/api/v1/services/{alias}/usage", timeout=10)
+                                                  .json()["usage"].get("metrics") or {}).items()
+                                if k.startswith("ts_inference_requests_total") and v >= 1}, 60, "TorchServe metrics")
+    assert any('model_name="tiny"' in k for k in metrics), metrics
+    assert "Service metrics" in alice.get(f"{portal.url}/services/{alias}", timeout=10).text
     assert alice.delete(f"{portal.url}/api/v1/service-keys/{created['id']}", timeout=10).status_code == 204
     assert requests.post(url, json={"x": x}, headers={"Authorization": f"Bearer {key}"}, timeout=30).status_code == 401
     alice.post(f"{portal.url}/api/v1/services/{alias}/stop", timeout=30)

@@ -166,3 +166,44 @@ def test_workspace_turns_os_errors_into_field_errors() -> None:
     with pytest.raises(ValidationError) as e:
         p.workspace.check("eve", "x" * 5000, field="path")  # found by schemathesis: ENAMETOOLONG
     assert e.value.field == "path"
+
+
+def test_login_throttle_on_postgresql_with_parallel_failures(pg_store: Store) -> None:
+    """Failures counted by several threads at once (several portal workers) all count; the
+    lock holds for every process and ends by itself; a new password lifts it."""
+    from datetime import datetime, timedelta, timezone
+
+    from core.accounts import LoginPolicy, TooManyAttempts
+
+    now = [datetime.now(timezone.utc)]
+    acc = Accounts(pg_store, LoginPolicy(max_failures=8, max_failures_per_address=1000, lockout_s=30))
+    acc.throttle.clock = lambda: now[0]
+    acc.create("throttled", "right-pass1")
+    outcomes: list[str] = []
+
+    def guess() -> None:
+        try:
+            acc.login("throttled", "wrong", "192.0.2.1")
+        except TooManyAttempts:
+            outcomes.append("locked")
+        except PermissionDenied:
+            outcomes.append("wrong")
+
+    threads = [threading.Thread(target=guess) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(outcomes) == ["locked"] + ["wrong"] * 7  # no failure lost between threads
+    with pytest.raises(TooManyAttempts) as e:
+        Accounts(pg_store).login("throttled", "right-pass1", "192.0.2.2")  # another process sees it
+    assert e.value.status == 429 and e.value.retry_after > 0
+    now[0] += timedelta(seconds=31)
+    assert acc.login("throttled", "right-pass1", "192.0.2.1").name == "throttled"
+    for _ in range(7):
+        with pytest.raises(PermissionDenied):
+            acc.login("throttled", "wrong", "192.0.2.1")
+    with pytest.raises(TooManyAttempts):
+        acc.login("throttled", "wrong", "192.0.2.1")
+    acc.update("throttled", password="new-pass12")  # an administrator's reset unlocks
+    assert acc.login("throttled", "new-pass12", "192.0.2.1").name == "throttled"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -52,6 +53,44 @@ def test_field_appears_in_form_api_and_job(plugged) -> None:  # type: ignore[no-
     assert r.status_code == 302
     hidden = p.jobs.get(int(r.headers["Location"].split("new=")[1]), "dora")
     assert "experiment_tag" not in hidden.request["options"]
+
+
+def test_its_report_shows_on_the_job_page_and_in_the_api(plugged) -> None:  # type: ignore[no-untyped-def]
+    p, app = plugged
+    c = app.test_client()
+    csrf = login(c, "dora", "dorapass1")
+    r = c.post("/api/v1/jobs", json={"framework": "pytorch", "mode": "standalone", "command": "true",
+                                     "workdir": str(project_dir(p, "dora")), "resource_spec": "cpu-1",
+                                     "create_exec_dir": True, "experiment_tag": "abba"},
+               headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 201, r.get_json()
+    jid = r.get_json()["id"]
+    reports = c.get(f"/api/v1/jobs/{jid}/reports").get_json()
+    assert [(x["option"], x["title"]) for x in reports] == [("experiment_tag", "Experiment tag")]
+    assert c.get(f"/api/v1/jobs/{jid}/reports/experiment_tag").get_json()["tag"] == "abba"
+    page = c.get(f"/jobs/{jid}").data.decode()
+    section = page.split('id="report-experiment_tag"')[1].split("</section>")[0]
+    assert "<dt>tag</dt><dd>abba</dd>" in section
+    assert '<td class="cell-a">a</td><td class="cell-2">2</td>' in section
+    src = re.search(r'<iframe src="([^"]+)"[^>]*sandbox="allow-scripts"', section).group(1)
+    assert src.startswith(f"/jobs/{jid}/files/") and src.endswith("/tag/tag.html")
+    # The page and its relative script are served without a session (a sandbox sends none) ...
+    anon = app.test_client()
+    html = anon.get(src)
+    assert html.status_code == 200 and b"<p id='t'>abba</p>" in html.data
+    assert html.headers["Content-Security-Policy"].startswith("sandbox allow-scripts;")
+    assert anon.get(src.replace("tag.html", "tag.js")).status_code == 200
+    # ... but only through the signed key, only for that job, and only inside its directory.
+    key = src.split("/")[4]
+    assert anon.get(src.replace(key, key[:-2] + "xx")).status_code == 403
+    assert anon.get(src.replace(f"/jobs/{jid}/", f"/jobs/{jid + 1}/")).status_code == 403
+    assert anon.get(src.replace("tag/tag.html", "../../portal-secret")).status_code == 404
+    assert anon.get(src.replace("tag/tag.html", "nothing.html")).status_code == 404
+    # Another user does not see the job, nor its reports.
+    p.accounts.create("eve", "evepass12")
+    eve = app.test_client()
+    login(eve, "eve", "evepass12")
+    assert eve.get(f"/api/v1/jobs/{jid}/reports").status_code == 404
 
 
 def test_admin_switches_a_plugin_off_and_on(plugged) -> None:  # type: ignore[no-untyped-def]

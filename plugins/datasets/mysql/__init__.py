@@ -8,14 +8,14 @@ unbuffered cursor so only the first rows are read off the wire.
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
-from core.api import DataFile, DatasetBackend, DatasetContext, Table
+from core.api import DatasetBackend, DatasetContext, Table
 from core.datakinds import check_query, jsonable
 from core.errors import ValidationError
 from core.hookspecs import hookimpl
+from core.sqldatasets import SqlDatasetBackend, write_csv
 
 
 def _text(exc: BaseException) -> str:
@@ -25,37 +25,14 @@ def _text(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-class MySQL(DatasetBackend):
+class MySQL(SqlDatasetBackend):
     name = "mysql"
     title = "MySQL / MariaDB"
     description = "The rows of a read-only SELECT on a MySQL or MariaDB database"
-    categories = ("numeric",)
-    connection_based = True
-    secret_fields = ("password",)
-    tabular = True
-
-    def option_schema(self) -> dict[str, Any]:
-        return {
-            "type": "object",
-            "properties": {
-                "host": {"type": "string", "title": "IP", "minLength": 1, "x-order": 10},
-                "port": {"type": "integer", "title": "Port", "minimum": 1, "maximum": 65535, "default": 3306,
-                         "x-order": 20},
-                "user": {"type": "string", "title": "User name", "minLength": 1, "x-order": 30},
-                "password": {"type": "string", "title": "Password", "x-widget": "password", "x-order": 40,
-                             "x-secret": True},
-                "database": {"type": "string", "title": "Instance name", "minLength": 1, "x-order": 50},
-                "query": {"type": "string", "title": "Query SQL", "x-widget": "textarea", "minLength": 1,
-                          "x-order": 60, "x-fix": "e.g. select * from data_set (no ';' at the end)"},
-            },
-            "required": ["host", "port", "user", "database", "query"],
-        }
-
-    def normalise(self, category: str, options: dict[str, Any], ctx: DatasetContext) -> dict[str, Any]:
-        out = {k: options.get(k) for k in ("host", "port", "user", "password", "database")}
-        out["host"] = str(out["host"]).strip()
-        out["query"] = check_query(options.get("query"))
-        return out
+    default_port = 3306
+    server = "MySQL"
+    timeout_markers = ("max_statement_time", "maximum statement execution time", "interrupted")
+    read_only_markers = ("read only transaction", "read-only")
 
     def connect(self, options: dict[str, Any], ctx: DatasetContext, statement_timeout_s: float | None = None,
                 unbuffered: bool = False) -> Any:
@@ -64,7 +41,6 @@ class MySQL(DatasetBackend):
 
         timeout = max(1, int(float(ctx.setting("connect_timeout_s", 10))))
         stmt = float(statement_timeout_s or ctx.setting("statement_timeout_s", 60))
-        where = f"MySQL at {options['host']}:{options['port']}"
         try:
             conn = pymysql.connect(host=options["host"], port=int(options["port"]), user=options["user"],
                                    password=options.get("password") or "", database=options["database"],
@@ -76,7 +52,8 @@ class MySQL(DatasetBackend):
             field, fix = (("password", "check the user name and password") if "access denied" in low else
                           ("database", "check the instance (database) name") if "unknown database" in low else
                           ("host", "check the IP and port, and that the server runs and accepts TCP connections"))
-            raise ValidationError(f"{where} refused the connection: {text}", field=field, fix=fix) from exc
+            raise ValidationError(f"{self.where(options)} refused the connection: {text}",
+                                  field=field, fix=fix) from exc
         # The handshake had to come within the connect timeout; queries get the statement's.
         conn._read_timeout = int(stmt) + 30
         try:
@@ -88,19 +65,8 @@ class MySQL(DatasetBackend):
                 cur.execute("START TRANSACTION READ ONLY")
         except pymysql.MySQLError as exc:
             conn.close()
-            raise ValidationError(f"{where}: {_text(exc)}", field="host") from exc
+            raise ValidationError(f"{self.where(options)}: {_text(exc)}", field="host") from exc
         return conn
-
-    def _query_error(self, exc: Exception, ctx: DatasetContext) -> ValidationError:
-        text = _text(exc)
-        low = text.lower()
-        if "max_statement_time" in low or "maximum statement execution time" in low or "interrupted" in low:
-            return ValidationError(f"the query ran longer than {ctx.setting('statement_timeout_s', 60)} s "
-                                   "and was stopped", field="query", fix="make the query cheaper")
-        if "read only transaction" in low or "read-only" in low:
-            return ValidationError(f"the query tried to change data: {text}", field="query",
-                                   fix="datasets are read-only: write a SELECT")
-        return ValidationError(f"MySQL refused the query: {text}", field="query")
 
     def test_connection(self, options: dict[str, Any], ctx: DatasetContext) -> str:
         import pymysql
@@ -111,14 +77,10 @@ class MySQL(DatasetBackend):
                 cur.execute("SELECT VERSION()")
                 version = cur.fetchone()[0]
         except pymysql.MySQLError as exc:
-            raise self._query_error(exc, ctx) from exc
+            raise self.query_error(_text(exc), ctx) from exc
         finally:
             conn.close()
         return f"connected to {version} as {options['user']} on database {options['database']}"
-
-    def list_files(self, category: str, options: dict[str, Any], ctx: DatasetContext,
-                   limit: int) -> tuple[list[DataFile], bool]:
-        return [], False
 
     def preview(self, category: str, options: dict[str, Any], ctx: DatasetContext, rows: int,
                 file: str | None = None) -> Table:
@@ -133,7 +95,7 @@ class MySQL(DatasetBackend):
             columns = [d[0] for d in cur.description or []]
             got = cur.fetchmany(rows + 1)
         except pymysql.MySQLError as exc:
-            raise self._query_error(exc, ctx) from exc
+            raise self.query_error(_text(exc), ctx) from exc
         finally:
             # Closing the socket drops the rest of an unbuffered result (closing the cursor
             # would read it all first).
@@ -153,27 +115,19 @@ class MySQL(DatasetBackend):
         query = check_query(options.get("query"))
         conn = self.connect(options, ctx, statement_timeout_s=float(ctx.setting("materialise_timeout_s", 3600)),
                             unbuffered=True)
-        count = 0
+
+        def rows(cur: Any) -> Iterator[Any]:
+            while batch := cur.fetchmany(10000):
+                yield from batch
+
         try:
             cur = conn.cursor()
             cur.execute(query)
-            with open(Path(dest), "w", newline="", encoding="utf-8") as f:
-                w = csv.writer(f)
-                w.writerow([d[0] for d in cur.description or []])
-                while batch := cur.fetchmany(10000):
-                    for row in batch:
-                        w.writerow(["" if v is None else jsonable(v) for v in row])
-                    count += len(batch)
+            return write_csv(dest, [d[0] for d in cur.description or []], rows(cur))
         except pymysql.MySQLError as exc:
-            raise self._query_error(exc, ctx) from exc
+            raise self.query_error(_text(exc), ctx) from exc
         finally:
             conn.close()
-        return count
-
-    def job_env(self, options: dict[str, Any], prefix: str, ctx: DatasetContext) -> dict[str, str]:
-        return {f"{prefix}_HOST": str(options["host"]), f"{prefix}_PORT": str(options["port"]),
-                f"{prefix}_USER": str(options["user"]), f"{prefix}_DATABASE": str(options["database"]),
-                f"{prefix}_QUERY": str(options["query"])}
 
 
 @hookimpl

@@ -7,16 +7,16 @@ preview reads through a server-side cursor, so only the first rows ever leave th
 
 from __future__ import annotations
 
-import csv
 import re
 import uuid
-from pathlib import Path
 from typing import Any
 
-from core.api import DataFile, DatasetBackend, DatasetContext, Table
+from core.api import DatasetBackend, DatasetContext, Table
 from core.datakinds import check_query, jsonable
 from core.errors import ValidationError
 from core.hookspecs import hookimpl
+from core.sqldatasets import SqlDatasetBackend, write_csv
+
 
 def reason(exc: BaseException) -> str:
     """The server's or the network's message in one line, without libpq's boilerplate."""
@@ -39,43 +39,14 @@ def connection_field(text: str) -> tuple[str, str]:
     return "host", "check the IP and port, and that the database server runs and accepts TCP connections"
 
 
-class PostgreSQL(DatasetBackend):
+class PostgreSQL(SqlDatasetBackend):
     name = "postgresql"
     title = "PostgreSQL"
     description = "The rows of a read-only SELECT on a PostgreSQL database"
-    categories = ("numeric",)
-    connection_based = True
-    secret_fields = ("password",)
-    tabular = True
     default_port = 5432
     server = "PostgreSQL"
-
-    def option_schema(self) -> dict[str, Any]:
-        return {
-            "type": "object",
-            "properties": {
-                "host": {"type": "string", "title": "IP", "minLength": 1, "x-order": 10,
-                         "x-fix": "give the database server's IP or host name"},
-                "port": {"type": "integer", "title": "Port", "minimum": 1, "maximum": 65535,
-                         "default": self.default_port, "x-order": 20},
-                "user": {"type": "string", "title": "User name", "minLength": 1, "x-order": 30},
-                "password": {"type": "string", "title": "Password", "x-widget": "password", "x-order": 40,
-                             "x-secret": True},
-                "database": {"type": "string", "title": "Instance name", "minLength": 1, "x-order": 50,
-                             "x-fix": "give the database name"},
-                "query": {"type": "string", "title": "Query SQL", "x-widget": "textarea", "minLength": 1,
-                          "x-order": 60, "x-fix": "e.g. select * from data_set (no ';' at the end)"},
-            },
-            "required": ["host", "port", "user", "database", "query"],
-        }
-
-    def normalise(self, category: str, options: dict[str, Any], ctx: DatasetContext) -> dict[str, Any]:
-        out = {k: options.get(k) for k in ("host", "port", "user", "password", "database")}
-        out["host"] = str(out["host"]).strip()
-        out["query"] = check_query(options.get("query"))
-        return out
-
-    # --- the session --------------------------------------------------------------------------
+    timeout_markers = ("statement timeout", "canceling statement")
+    read_only_markers = ("read-only transaction",)
 
     def connect(self, options: dict[str, Any], ctx: DatasetContext, statement_timeout_s: float | None = None) -> Any:
         import psycopg
@@ -90,18 +61,8 @@ class PostgreSQL(DatasetBackend):
         except psycopg.Error as exc:
             text = reason(exc)
             field, fix = connection_field(text)
-            raise ValidationError(f"{self.server} at {options['host']}:{options['port']} refused the "
-                                  f"connection: {text}", field=field, fix=fix) from exc
-
-    def _query_error(self, exc: Exception, ctx: DatasetContext) -> ValidationError:
-        text = reason(exc)
-        if "statement timeout" in text.lower() or "canceling statement" in text.lower():
-            return ValidationError(f"the query ran longer than {ctx.setting('statement_timeout_s', 60)} s "
-                                   "and was stopped", field="query", fix="make the query cheaper")
-        if "read-only transaction" in text.lower():
-            return ValidationError(f"the query tried to change data: {text}", field="query",
-                                   fix="datasets are read-only: write a SELECT")
-        return ValidationError(f"{self.server} refused the query: {text}", field="query")
+            raise ValidationError(f"{self.where(options)} refused the connection: {text}",
+                                  field=field, fix=fix) from exc
 
     def test_connection(self, options: dict[str, Any], ctx: DatasetContext) -> str:
         import psycopg
@@ -110,12 +71,8 @@ class PostgreSQL(DatasetBackend):
             try:
                 version = conn.execute("SHOW server_version").fetchone()[0]
             except psycopg.Error as exc:
-                raise self._query_error(exc, ctx) from exc
+                raise self.query_error(reason(exc), ctx) from exc
         return f"connected to PostgreSQL {version} as {options['user']} on database {options['database']}"
-
-    def list_files(self, category: str, options: dict[str, Any], ctx: DatasetContext,
-                   limit: int) -> tuple[list[DataFile], bool]:
-        return [], False
 
     def preview(self, category: str, options: dict[str, Any], ctx: DatasetContext, rows: int,
                 file: str | None = None) -> Table:
@@ -130,7 +87,7 @@ class PostgreSQL(DatasetBackend):
                     got = cur.fetchmany(rows + 1)
                     columns = [d.name for d in cur.description or []]
             except psycopg.Error as exc:
-                raise self._query_error(exc, ctx) from exc
+                raise self.query_error(reason(exc), ctx) from exc
             conn.rollback()
         return Table(columns=columns, rows=[[jsonable(v) for v in r] for r in got[:rows]],
                      truncated=len(got) > rows)
@@ -139,28 +96,19 @@ class PostgreSQL(DatasetBackend):
         import psycopg
 
         query = check_query(options.get("query"))
-        count = 0
         timeout = float(ctx.setting("materialise_timeout_s", 3600))
         with self.connect(options, ctx, statement_timeout_s=timeout) as conn:
             try:
-                with conn.cursor(name=f"hpcai_export_{uuid.uuid4().hex[:8]}") as cur, \
-                        open(Path(dest), "w", newline="", encoding="utf-8") as f:
+                with conn.cursor(name=f"hpcai_export_{uuid.uuid4().hex[:8]}") as cur:
                     cur.itersize = 10000
                     cur.execute(query)
-                    w = csv.writer(f)
-                    w.writerow([d.name for d in cur.description or []])
-                    for row in cur:
-                        w.writerow(["" if v is None else jsonable(v) for v in row])
-                        count += 1
+                    return write_csv(dest, [d.name for d in cur.description or []], cur)
             except psycopg.Error as exc:
-                raise self._query_error(exc, ctx) from exc
-        return count
+                raise self.query_error(reason(exc), ctx) from exc
 
     def job_env(self, options: dict[str, Any], prefix: str, ctx: DatasetContext) -> dict[str, str]:
-        return {f"{prefix}_HOST": str(options["host"]), f"{prefix}_PORT": str(options["port"]),
-                f"{prefix}_USER": str(options["user"]), f"{prefix}_DATABASE": str(options["database"]),
-                f"{prefix}_QUERY": str(options["query"]),
-                f"{prefix}_URL": f"postgresql://{options['user']}@{options['host']}:{options['port']}/{options['database']}"}
+        url = f"postgresql://{options['user']}@{options['host']}:{options['port']}/{options['database']}"
+        return {**super().job_env(options, prefix, ctx), f"{prefix}_URL": url}
 
 
 @hookimpl

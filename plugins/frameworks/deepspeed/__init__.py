@@ -21,6 +21,7 @@ class DeepSpeed(Framework):
     modes = ("deepspeed",)
     image_tag = "DeepSpeed"
     default_job_name = "deepspeed"
+    order = 6
     gpu_only_modes = ("deepspeed",)
     reserved_env = {"deepspeed": DS_ENV}
 

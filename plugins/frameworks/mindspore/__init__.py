@@ -23,7 +23,10 @@ class MindSpore(Framework):
     title = "MindSpore"
     modes = ("standalone", "ps", "mpi")
     image_tag = "MindSpore"
+    dashboard = "mindinsight"  # job details: "MindInsight dashboard" over the job's logs (F113)
+    dashboard_title = "MindInsight dashboard"
     default_job_name = "mindspore"
+    order = 5
     gpu_only_modes = ("standalone", "ps", "mpi")
     reserved_env = {"ps": PS_ENV}
 

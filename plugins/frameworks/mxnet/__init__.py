@@ -12,6 +12,7 @@ class MXNet(Framework):
     modes = ("standalone", "horovod")
     image_tag = "MXNet"
     default_job_name = "mxnet"
+    order = 3
 
 
 @hookimpl

@@ -24,7 +24,12 @@ class Paddle(Framework):
     title = "PaddlePaddle"
     modes = ("standalone", "ps")
     image_tag = "PaddlePaddle"
+    dashboard = "visualdl"  # job details: "Access VisualDL" over the job's logs (F113)
+    dashboard_title = "Access VisualDL"
     default_job_name = "PaddlePaddle"
+    order = 4
+    command_hint = ("e.g. python train_demo.py; several GPU cards on one node (multi-card): "
+                    "python -m paddle.distributed.launch train_demo.py")
     reserved_env = {"ps": PS_ENV}
 
     def adjust_roles(self, mode: str, roles: list[Role]) -> list[Role]:

@@ -22,6 +22,7 @@ class PyTorch(Framework):
     modes = ("standalone", "ddp", "horovod")
     image_tag = "PyTorch"
     default_job_name = "pytorch"
+    order = 2
     reserved_env = {"ddp": DDP_ENV}
 
     def contract(self, mode: str, plan: LaunchPlan) -> dict[str, dict[str, str]]:

@@ -28,7 +28,10 @@ class TensorFlow(Framework):
     title = "TensorFlow"
     modes = ("standalone", "ps", "horovod")
     image_tag = "TensorFlow"
+    dashboard = "tensorboard"  # job details: "Access TensorBoard" over the job's logs (F113)
+    dashboard_title = "Access TensorBoard"
     default_job_name = "tensorflow"
+    order = 1
     reserved_env = {"ps": ("TF_CONFIG",)}
 
     def adjust_roles(self, mode: str, roles: list[Role]) -> list[Role]:

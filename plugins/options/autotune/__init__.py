@@ -20,7 +20,7 @@ from typing import Any
 
 from core.api import JobOption
 from core.config import load_config
-from core.errors import HpcaiError, ValidationError, ValidationErrors
+from core.errors import HpcaiError, ParseError, ValidationError, ValidationErrors
 from core.hookspecs import hookimpl
 from core.plan import LaunchPlan
 from core.types import JobRequest
@@ -82,9 +82,9 @@ class AutoTune(JobOption):
             "autotune": {"type": "boolean", "title": "Auto-tuning", "default": False, "x-widget": "switch",
                          "x-order": 30, "description": "run a hyper-parameter study (Optuna) instead "
                                                        "of one training"},
-            "autotune_file": _prop(31, type="string", title="Parameter file", **{"x-widget": "autotune-file"},
-                                   description="the product's JSON parameter file; fields given as well "
-                                               "override it"),
+            "autotune_file": _prop(31, type="string", title="Parameter file", **{"x-widget": "json-file"},
+                                   description="the product's JSON parameter file: its path, or its JSON "
+                                               "text; fields given as well override it"),
             "autotune_experiment": _prop(32, type="string", title="Experiment name", maxLength=255,
                                          description="required (here or in the file): letters, digits, _ and -"),
             "autotune_sampler": _prop(33, type="string", title="Search algorithm", enum=samplers,
@@ -121,10 +121,17 @@ class AutoTune(JobOption):
     def study_spec(self, options: dict[str, Any], base_dir: str | None = None) -> StudySpec:
         """The validated study of a request's options: the file (or the product's default form)
         with the given fields laid over it."""
-        path = options.get("autotune_file")
+        path = str(options.get("autotune_file") or "").strip()
         source = None
         base: Any = DEFAULT_FILE
-        if path:
+        if path.startswith("{"):  # the file's text itself (the form's editor)
+            source = "autotune_file"
+            try:
+                base = load_json(path, source)
+            except ParseError as exc:
+                raise ValidationError(f"line {exc.line}, column {exc.column}: {exc.message}",
+                                      field="autotune_file", fix=exc.fix) from None
+        elif path:
             p = Path(path).expanduser()
             if not p.is_absolute() and not p.is_file() and base_dir:
                 p = Path(base_dir) / p  # relative to the project directory (the portal's case)

@@ -167,9 +167,11 @@ class Runner:
         notes = Notes()
         if self.workers > 1 and spec.sampler_params.get("seed") is not None:
             # Same seed in every worker = the same "random" trials K times over.
-            spec.sampler_params["seed"] += self.index
-            notes.append(f"seed {spec.sampler_params['seed'] - self.index} + worker index {self.index} "
-                         f"= {spec.sampler_params['seed']} (workers must not sample the same points)")
+            seed = spec.sampler_params["seed"]
+            spec.sampler_params["seed"] = seed + self.index
+            notes.append(f"seed {seed} + worker index {self.index} = {seed + self.index}" if self.index else
+                         f"seed {seed} in worker 1, seed {seed} + i in worker i + 1 of {self.workers} "
+                         "(workers must not sample the same points)")
         sampler = build_sampler(spec, notes)
         pruner = build_pruner(spec, notes)
         notes.extend(distribution_notes(spec))
@@ -234,7 +236,13 @@ class Runner:
                     log_values(dict(zip(self.metric_names(), out)))
             except ContractError as exc:
                 self.contract_error = str(exc)
+                trial.set_user_attr("fail_reason", f"ContractError: {exc}")
                 study.stop()  # every further trial would fail the same way
+                raise
+            except optuna.TrialPruned:
+                raise
+            except Exception as exc:  # Optuna logs it; the trial table shows it too
+                trial.set_user_attr("fail_reason", f"{exc.__class__.__name__}: {exc}")
                 raise
             return out[0] if n == 1 else out
 

@@ -544,18 +544,28 @@ def spec_from_file(data: Any, source: str = "parameter file") -> StudySpec:
         n_jobs=n_jobs, params=params)
 
 
-def parse_kv(text: Any, where: str) -> dict[str, Any]:
-    """Algorithm parameters from a field: a JSON object or `key=value,key=value`."""
+def _field_object(text: Any, where: str, not_object: str) -> dict[str, Any] | str:
+    """A form field that holds a JSON object (returned as a dict; empty -> {}) or a short form
+    (returned as stripped text for the caller to parse)."""
     if text is None or text == "":
         return {}
     if isinstance(text, dict):
         return text
     text = str(text).strip()
-    if text.startswith("{"):
-        data = load_json(text, where)
-        if not isinstance(data, dict):
-            raise ValidationError("must be a JSON object", field=where)
+    if not text.startswith("{"):
+        return text
+    data = load_json(text, where)
+    if not isinstance(data, dict):
+        raise ValidationError(not_object, field=where)
+    return data
+
+
+def parse_kv(text: Any, where: str) -> dict[str, Any]:
+    """Algorithm parameters from a field: a JSON object or `key=value,key=value`."""
+    data = _field_object(text, where, "must be a JSON object")
+    if isinstance(data, dict):
         return data
+    text = data
     out: dict[str, Any] = {}
     for item in filter(None, (s.strip() for s in text.split(","))):
         if "=" not in item:
@@ -569,16 +579,10 @@ def parse_kv(text: Any, where: str) -> dict[str, Any]:
 def parse_params(text: Any, where: str) -> dict[str, Any]:
     """Hyper-parameters from a field: the file's parameter_configs JSON, or the short form
     `lr=loguniform:1e-4:0.1;units=int:8:64:8;act=categorical:relu|tanh` (`;` between items)."""
-    if text is None or text == "":
-        return {}
-    if isinstance(text, dict):
-        return text
-    text = str(text).strip()
-    if text.startswith("{"):
-        data = load_json(text, where)
-        if not isinstance(data, dict):
-            raise ValidationError("must be a JSON object of name -> {type, value}", field=where)
+    data = _field_object(text, where, "must be a JSON object of name -> {type, value}")
+    if isinstance(data, dict):
         return data
+    text = data
     out: dict[str, Any] = {}
     for item in filter(None, (s.strip() for s in text.split(";"))):
         name, _, rest = item.partition("=")
@@ -607,18 +611,12 @@ def merge_fields(base: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]
     cs, opt = data.setdefault("create_study", {}), data.setdefault("optimize", {})
     if fields.get("experiment"):
         cs["experiment_name"] = fields["experiment"]
-    if fields.get("sampler"):
-        cs["sampler"] = {"type": fields["sampler"], "value": parse_kv(fields.get("sampler_params"),
-                                                                      "autotune_sampler_params")}
-    elif fields.get("sampler_params"):
-        cs.setdefault("sampler", {}).setdefault("value", {}).update(
-            parse_kv(fields["sampler_params"], "autotune_sampler_params"))
-    if fields.get("pruner"):
-        cs["pruner"] = {"type": fields["pruner"], "value": parse_kv(fields.get("pruner_params"),
-                                                                    "autotune_pruner_params")}
-    elif fields.get("pruner_params"):
-        cs.setdefault("pruner", {}).setdefault("value", {}).update(
-            parse_kv(fields["pruner_params"], "autotune_pruner_params"))
+    for algo in ("sampler", "pruner"):  # a new algorithm replaces the file's; params alone amend it
+        params = parse_kv(fields.get(f"{algo}_params"), f"autotune_{algo}_params")
+        if fields.get(algo):
+            cs[algo] = {"type": fields[algo], "value": params}
+        elif params:
+            cs.setdefault(algo, {}).setdefault("value", {}).update(params)
     if fields.get("directions"):
         cs["directions"] = [d.strip() for d in str(fields["directions"]).split(",")]
         if not fields.get("metric_names"):

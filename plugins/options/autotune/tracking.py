@@ -44,6 +44,7 @@ class Tracker:
         self.study_name = study_name
         self.parent: str | None = None
         self.owner = index == 0
+        self.index = index
         self.exp_id = ""
         if self.lt is None:
             print(f"[autotune] experiment tracking: off, trials are not recorded in MLflow: {why}", flush=True)
@@ -73,7 +74,8 @@ class Tracker:
         if lt is None or not self.exp_id:
             yield lambda values: None
             return
-        tags = {"hpcai.study": self.study_name, "hpcai.kind": "trial", "optuna.trial": str(trial.number)}
+        tags = {"hpcai.study": self.study_name, "hpcai.kind": "trial", "optuna.trial": str(trial.number),
+                "hpcai.worker": str(self.index)}
         if self.parent:
             tags["mlflow.parentRunId"] = self.parent
         lt.start_run(self.exp_id, run_name=f"trial-{trial.number}", nested=True, tags=tags)

@@ -65,6 +65,7 @@ class SlurmScheduler(Scheduler):
 
     def configure(self, settings: dict[str, Any], spool: str) -> None:
         super().configure(settings, spool)
+        self._arrays: set[str] = set()  # ids this process submitted as arrays (output_path)
         self.commands = {**DEFAULT_COMMANDS, **settings.get("commands", {})}
         self.timeout = float(settings.get("timeout", 30))
         self.cache_seconds = float(settings.get("cluster_info_cache", 10))
@@ -144,6 +145,8 @@ class SlurmScheduler(Scheduler):
         job_id = proc.stdout.strip().split(";")[0]
         if not job_id.isdigit():
             raise HpcaiError(f"sbatch answered '{proc.stdout.strip()}' instead of a job id")
+        if plan.array_size:
+            self._arrays.add(job_id)
         return job_id
 
     # --- the watcher -------------------------------------------------------------------------
@@ -331,7 +334,9 @@ class SlurmScheduler(Scheduler):
                            free_gpus=max(total("gpus") - total("gpus_used"), 0))
 
     def output_path(self, pattern: str, scheduler_job_id: str) -> str:
-        return pattern.replace("%J", scheduler_job_id).replace("%j", scheduler_job_id)
+        # An array's tasks write output.<id>_<task>.txt (render.py); the job's output is task 0's.
+        sid = f"{scheduler_job_id}_0" if scheduler_job_id in self._arrays else scheduler_job_id
+        return pattern.replace("%J", sid).replace("%j", sid)
 
 
 def _gpu_count(gres: str) -> int:

@@ -15,6 +15,7 @@ class MindInsight(ServiceType):
     title = "MindInsight"
     description = "Visualise MindSpore summary logs."
     category = "visualization"
+    cpu_only = True
     requires = "mindinsight"
 
     def option_schema(self) -> dict[str, Any]:

@@ -1,10 +1,16 @@
 """MLServer (Seldon): scikit-learn, XGBoost and ONNX models over the KServe V2 protocol, so
-Triton's own client library (tritonclient) calls it. Beyond the product."""
+Triton's own client library (tritonclient) calls it. Beyond the product.
+
+The server runs in the `mlserver` catalog image (etc/images.toml, `hpcai images build
+mlserver`). MLServer has no ONNX runtime of its own: ours (onnx_runtime.py, on onnxruntime)
+is written next to the model settings, where MLServer finds custom runtimes.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 from core.api import ServiceContext, ServiceType, StartPlan
@@ -12,7 +18,8 @@ from core.errors import ValidationError
 from core.hookspecs import hookimpl
 
 IMPLEMENTATIONS = {"sklearn": "mlserver_sklearn.SKLearnModel", "xgboost": "mlserver_xgboost.XGBoostModel",
-                   "onnx": "mlserver_onnx.OnnxModel"}
+                   "onnx": "onnx_runtime.OnnxModel"}
+ONNX_RUNTIME = Path(__file__).with_name("onnx_runtime.py")
 
 
 class MLServer(ServiceType):
@@ -22,6 +29,7 @@ class MLServer(ServiceType):
     category = "serving"
     api_keys = True
     requires = "mlserver"
+    default_image = "mlserver"  # etc/images.toml: MLServer's pins clash with hpcai's own environment
 
     def option_schema(self) -> dict[str, Any]:
         return {"type": "object", "required": ["model_name", "framework", "model_uri"], "properties": {
@@ -49,8 +57,10 @@ class MLServer(ServiceType):
             .replace('"{port2}"', "{port2}")
         model = json.dumps({"name": name, "implementation": IMPLEMENTATIONS[options["framework"]],
                             "parameters": {"uri": os.path.abspath(options["model_uri"])}})
-        return StartPlan(argv=["mlserver", "start", "{job_dir}/models"], ports=3,
-                         files={"models/settings.json": settings, f"models/{name}/model-settings.json": model},
+        files = {"models/settings.json": settings, f"models/{name}/model-settings.json": model}
+        if options["framework"] == "onnx":
+            files[f"models/{name}/onnx_runtime.py"] = ONNX_RUNTIME.read_text()
+        return StartPlan(argv=["mlserver", "start", "{job_dir}/models"], ports=3, files=files,
                          health_path=f"/v2/models/{name}/ready")  # server-ready comes before the model
 
     def request_example(self, url: str, options: dict[str, Any]) -> str:

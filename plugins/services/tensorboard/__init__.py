@@ -15,6 +15,7 @@ class TensorBoard(ServiceType):
     title = "TensorBoard"
     description = "Visualise training event files (scalars, graphs, histograms)."
     category = "visualization"
+    cpu_only = True
     requires = "tensorboard"
 
     def option_schema(self) -> dict[str, Any]:

@@ -94,6 +94,7 @@ class TorchServe(ServiceType):
         config = ("inference_address=http://{bind}:{port0}\n"
                   "management_address=http://127.0.0.1:{port1}\n"
                   "metrics_address=http://127.0.0.1:{port2}\n"
+                  "metrics_mode=prometheus\n"  # else the metrics API answers empty (service metrics, F246)
                   f"default_workers_per_model={int(options.get('workers') or 1)}\n"
                   "disable_token_authorization=true\nenable_model_api=true\n"
                   "install_py_dep_per_model=true\n")
@@ -105,7 +106,7 @@ class TorchServe(ServiceType):
                          # two services on one node do not see each other as "already running"
                          env={"LOG_LOCATION": "{job_dir}/logs", "METRICS_LOCATION": "{job_dir}/logs",
                               "TMPDIR": "{tmp}", "TEMP": "{tmp}"},
-                         health_path="/ping")
+                         health_path="/ping", metrics_url="http://127.0.0.1:{port2}/metrics")
 
     def request_example(self, url: str, options: dict[str, Any]) -> str:
         auth = ' -H "Authorization: Bearer ${YOUR_API_KEY}"' if self.auth_enabled(options) else ""

@@ -15,6 +15,7 @@ class VisualDL(ServiceType):
     title = "VisualDL"
     description = "Visualise PaddlePaddle training logs."
     category = "visualization"
+    cpu_only = True
     requires = "visualdl"
 
     def option_schema(self) -> dict[str, Any]:

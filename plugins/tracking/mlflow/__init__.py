@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from core import tracking
-from core.api import JobOption
+from core.api import JobLink, JobOption
 from core.config import load_config
 from core.hookspecs import hookimpl
 from core.types import JobRequest
@@ -41,6 +41,17 @@ def identity_env(request: JobRequest, default_scheduler: str) -> dict[str, str]:
 @hookimpl
 def hpcai_job_options() -> list[JobOption]:
     return [Tracking()]
+
+
+@hookimpl
+def hpcai_job_links(job: dict[str, Any]) -> list[JobLink]:
+    """"View experiment data" on every job that had tracking on (F92: runs appear only when
+    its code calls libaiflow or mlflow; the page says so when there are none)."""
+    if (job.get("request") or {}).get("options", {}).get(FIELD, True) is False:
+        return []
+    return [JobLink(id="experiment-data", title="View experiment data",
+                    href=f"/jobs/{job['id']}/experiments",
+                    description="runs this job logged: parameters, metrics, tags, models")]
 
 
 @hookimpl

@@ -1,7 +1,7 @@
 """Open log streams vs everything else: latency of other requests while N job-log streams
 (server-sent events, each holding a server thread) stay open, against the same portal.
 
-    .venv/bin/python bench/portal_streams_bench.py [--streams 0,16,64,120] [--requests 200]
+    .venv/bin/python bench/portal_streams_bench.py [--streams 0,16,56] [--requests 200]
 
 Starts a real `hpcai serve` (default workers and threads) on a scratch data directory,
 submits one long job, then for each N opens N streams of its log and times GET /api/v1/me
@@ -45,7 +45,7 @@ def measure(url: str, cookies: dict[str, str], n: int) -> dict[str, float]:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--streams", default="0,16,64,120")
+    ap.add_argument("--streams", default="0,16,56")
     ap.add_argument("--requests", type=int, default=200)
     args = ap.parse_args()
     portal = Portal(Path(tempfile.mkdtemp(prefix="hpcai-bench-streams-"))).start()

@@ -54,8 +54,10 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--bytes", type=int, default=0, help="POST a body of this size instead of a GET")
+    ap.add_argument("--workers", type=int, default=0, help="hpcai serve --workers (default: its own)")
     args = ap.parse_args()
-    portal = Portal(Path(tempfile.mkdtemp(prefix="hpcai-bench-services-"))).start()
+    serve_args = ("--workers", str(args.workers)) if args.workers else ()
+    portal = Portal(Path(tempfile.mkdtemp(prefix="hpcai-bench-services-")), args=serve_args).start()
     try:
         s = portal.login("alice", "alicepass12")
         r = s.post(f"{portal.url}/api/v1/services", json={

@@ -457,7 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", default=os.environ.get("HPCAI_PORTAL_HOST", "127.0.0.1"),
                     help="address to bind (default 127.0.0.1; the portal has no TLS of its own)")
     sv.add_argument("--port", type=int, default=int(os.environ.get("HPCAI_PORTAL_PORT", "8080")))
-    sv.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
+    sv.add_argument("--workers", type=int, default=1,
+                    help="gunicorn worker processes (default 1; one watcher whatever the number)")
     sv.add_argument("--threads", type=int, default=64,
                     help="threads per worker (default 64; an open log stream or WebSocket holds one each)")
     sv.add_argument("--no-watch", action="store_true", help="do not run the scheduler watcher in this process")

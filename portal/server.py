@@ -24,7 +24,9 @@ from core.platform import Platform
 from core.watcher import Watcher
 
 DEFAULT_THREADS = 64  # per worker; an open log stream or WebSocket holds one each
-DEFAULT_WORKERS = 2
+# One process by default: some state is cached per process for a second (site settings) and a
+# page right after an admin's switch must see it. --workers N spreads the portal over N cores.
+DEFAULT_WORKERS = 1
 POLL_S = 1.0  # how often a waiting worker tries the watcher lock (and the holder checks for stop)
 
 

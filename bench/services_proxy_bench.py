@@ -3,7 +3,7 @@ versus straight to the service, measured in the same run against the same runnin
 
     .venv/bin/python bench/services_proxy_bench.py [--requests 2000] [--concurrency 16] [--bytes 0]
 
-Starts a real `hpcai serve` (waitress, 16 threads, the watcher) on a scratch data directory,
+Starts a real `hpcai serve` (gunicorn gthread workers, the watcher) on a scratch data directory,
 starts the custom test service (tests/svc/webapp.py) as a local-scheduler job, and sends the
 same GET (or, with --bytes N, a POST of N bytes) through each path. Prints both rows and the
 ratios proxy/direct. Nothing is asserted: numbers depend on the machine.
@@ -54,8 +54,10 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--bytes", type=int, default=0, help="POST a body of this size instead of a GET")
+    ap.add_argument("--workers", type=int, default=0, help="hpcai serve --workers (default: its own)")
     args = ap.parse_args()
-    portal = Portal(Path(tempfile.mkdtemp(prefix="hpcai-bench-services-"))).start()
+    serve_args = ("--workers", str(args.workers)) if args.workers else ()
+    portal = Portal(Path(tempfile.mkdtemp(prefix="hpcai-bench-services-")), args=serve_args).start()
     try:
         s = portal.login("alice", "alicepass12")
         r = s.post(f"{portal.url}/api/v1/services", json={

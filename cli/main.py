@@ -457,7 +457,10 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", default=os.environ.get("HPCAI_PORTAL_HOST", "127.0.0.1"),
                     help="address to bind (default 127.0.0.1; the portal has no TLS of its own)")
     sv.add_argument("--port", type=int, default=int(os.environ.get("HPCAI_PORTAL_PORT", "8080")))
-    sv.add_argument("--threads", type=int, default=16, help="WSGI worker threads (log streams hold one each)")
+    sv.add_argument("--workers", type=int, default=1,
+                    help="gunicorn worker processes (default 1; one watcher whatever the number)")
+    sv.add_argument("--threads", type=int, default=64,
+                    help="threads per worker (default 64; an open log stream or WebSocket holds one each)")
     sv.add_argument("--no-watch", action="store_true", help="do not run the scheduler watcher in this process")
     sv.set_defaults(func=cmd_serve)
 
@@ -474,7 +477,10 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_serve(args: argparse.Namespace) -> int:
     from portal.server import serve
 
-    return serve(args.host, args.port, threads=args.threads, watch=not args.no_watch)
+    if args.workers < 1 or args.threads < 1:
+        print("hpcai serve: --workers and --threads must be at least 1", file=sys.stderr)
+        return 2
+    return serve(args.host, args.port, threads=args.threads, watch=not args.no_watch, workers=args.workers)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -80,9 +80,10 @@ def _check_csrf() -> None:
 def init(app: Flask) -> None:
     @app.before_request
     def _before() -> Any:
-        _load_account()
         if request.endpoint in PROXY_ENDPOINTS:
-            return None
+            g.account, g.via_token = None, False
+            return None  # the proxy checks the session's account itself, in its one query
+        _load_account()
         if request.endpoint in OPEN_ENDPOINTS:
             if request.endpoint == "auth.login":
                 _check_csrf()

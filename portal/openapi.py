@@ -182,6 +182,8 @@ def openapi_document(p: Platform) -> dict[str, Any]:
                                      "responses": {"204": _resp("deleted"), **_errors(400, 401, 403, 404)}}},
     }
     from portal.datasets import openapi_paths as dataset_paths
+    from portal.services import openapi_components as service_components
+    from portal.services import openapi_paths as service_paths
 
     paths.update(dataset_paths())
     from portal.experiments import openapi_paths as experiment_paths
@@ -189,6 +191,7 @@ def openapi_document(p: Platform) -> dict[str, Any]:
 
     paths.update(experiment_paths())
     paths.update(joblink_paths())
+    paths.update(service_paths())
     for action in ("kill", "suspend", "resume"):
         paths[f"/jobs/{{job_id}}/{action}"] = {"post": {"summary": f"{action} a job", "parameters": [job_id],
                                                         "responses": {"200": ok(), **_errors(400, 401, 404, 503)}}}
@@ -204,6 +207,7 @@ def openapi_document(p: Platform) -> dict[str, Any]:
             "schemas": {
                 "Error": ERROR,
                 "JobValues": job_body_schema(p),
+                **service_components(p),
                 "Spec": spec_schema,
                 "Preset": {"type": "object", "required": ["name"], "properties": {
                     "name": {"type": "string"}, "app": {"type": "string"}, "values": {"type": "object"}}},

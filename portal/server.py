@@ -1,13 +1,33 @@
-"""`hpcai serve`: the portal under a production WSGI server (waitress) plus the watcher."""
+"""`hpcai serve`: the portal under gunicorn (gthread workers) plus exactly one scheduler watcher.
+
+Why gunicorn: the service proxy must hand a client's socket over to a WebSocket tunnel, and a
+gthread worker exposes it as environ['gunicorn.socket'] (waitress cannot). Each worker process
+builds its own Platform after the fork; the master only migrates, seeds and syncs first.
+
+One watcher per data directory, whatever the number of workers (or of `hpcai serve` processes
+on it): every worker waits on an flock of <data>/watcher.lock and the holder runs the Watcher;
+when it exits the lock passes to another worker. Pokes from the other workers reach the holder
+as datagrams on an abstract Unix socket named after the data directory.
+"""
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
+import socket
 import sys
+import threading
+from typing import Any
 
 from core.platform import Platform
 from core.watcher import Watcher
-from portal import create_app
+
+DEFAULT_THREADS = 64  # per worker; an open log stream or WebSocket holds one each
+# One process by default: some state is cached per process for a second (site settings) and a
+# page right after an admin's switch must see it. --workers N spreads the portal over N cores.
+DEFAULT_WORKERS = 1
+POLL_S = 1.0  # how often a waiting worker tries the watcher lock (and the holder checks for stop)
 
 
 def seed_admin(platform: Platform) -> None:
@@ -18,22 +38,135 @@ def seed_admin(platform: Platform) -> None:
               "hpcai serve: it is shown only now; change it under Account.", file=sys.stderr, flush=True)
 
 
-def serve(host: str = "127.0.0.1", port: int = 8080, threads: int = 16, watch: bool = True) -> int:
-    from waitress import serve as waitress_serve
+class SharedWatcher:
+    """The one watcher of a data directory, elected among processes by an flock."""
 
+    def __init__(self, platform: Platform, **watcher_args: float):
+        self.p = platform
+        data = platform.config.data_dir
+        data.mkdir(parents=True, exist_ok=True)
+        self.lock_path = data / "watcher.lock"
+        # Abstract namespace (Linux): no file to clean up, no path-length limit.
+        self.address = "\0hpcai-watcher-" + hashlib.sha256(str(data.resolve()).encode()).hexdigest()[:24]
+        self.watcher: Watcher | None = None
+        self._watcher_args = watcher_args
+        self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sender.setblocking(False)
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "SharedWatcher":
+        self._thread = threading.Thread(target=self._run, name="hpcai-watcher-election", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            while not self._stopped.is_set():  # wait for the holder (another worker) to go
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    self._stopped.wait(POLL_S)
+            else:
+                return
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())  # who holds it, for people (and tests)
+            self.watcher = Watcher(self.p, **self._watcher_args).start()
+            self._listen()
+        finally:
+            os.close(fd)  # releases the lock: another worker takes over
+
+    def _listen(self) -> None:
+        """Pokes from the other workers; the name may still be bound by a holder that just died."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+            listener.settimeout(POLL_S)
+            bound = False
+            while not self._stopped.is_set():
+                if not bound:
+                    try:
+                        listener.bind(self.address)
+                        bound = True
+                    except OSError:
+                        self._stopped.wait(POLL_S)
+                        continue
+                try:
+                    listener.recv(16)
+                except (socket.timeout, BlockingIOError):
+                    continue
+                if self.watcher is not None:
+                    self.watcher.poke()
+
+    def poke(self) -> None:
+        if self.watcher is not None:
+            self.watcher.poke()
+            return
+        try:
+            self._sender.sendto(b"poke", self.address)
+        except OSError:  # no holder right now: the next cycle comes anyway
+            pass
+
+    def stop(self) -> None:
+        self._stopped.set()
+        watcher, self.watcher = self.watcher, None
+        if watcher is not None:
+            watcher.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def _gunicorn_app(options: dict[str, Any], watch: bool) -> Any:
+    from gunicorn.app.base import BaseApplication
+
+    class PortalApplication(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            """In each worker, after the fork: its own engine, app and watcher candidate."""
+            from portal import create_app
+
+            platform = Platform()
+            watcher = SharedWatcher(platform).start() if watch else None
+            _state["watcher"] = watcher
+            return create_app(platform, watcher=watcher)
+
+    return PortalApplication()
+
+
+_state: dict[str, Any] = {}
+
+
+def _worker_exit(server: Any, worker: Any) -> None:
+    watcher = _state.get("watcher")
+    if watcher is not None:
+        watcher.stop()
+
+
+def serve(host: str = "127.0.0.1", port: int = 8080, threads: int = DEFAULT_THREADS, watch: bool = True,
+          workers: int = DEFAULT_WORKERS) -> int:
     platform = Platform()
     platform.store.migrate()
     seed_admin(platform)
     platform.specs.sync()
-    watcher = Watcher(platform).start() if watch else None
-    app = create_app(platform, watcher=watcher)
-    print(f"hpcai serve: portal on http://{host}:{port}/ (data {platform.config.data_dir})",
-          file=sys.stderr, flush=True)
-    try:
-        # Log streams hold a thread each while they follow a job; keep enough for pages.
-        waitress_serve(app, host=host, port=port, threads=threads, ident="hpcai",
-                       channel_timeout=120, clear_untrusted_proxy_headers=True)
-    finally:
-        if watcher:
-            watcher.stop()
+    platform.store.engine.dispose()  # no pooled connection may cross the fork
+    print(f"hpcai serve: portal on http://{host}:{port}/ (data {platform.config.data_dir}; "
+          f"{workers} workers x {threads} threads)", file=sys.stderr, flush=True)
+    app = _gunicorn_app({
+        "bind": [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"],
+        "workers": workers, "worker_class": "gthread", "threads": threads,
+        # A gthread worker queues the connections it accepted beyond its free threads, and an
+        # open log stream or WebSocket keeps its thread: so a worker takes no more connections
+        # than it has threads (no keep-alive: an idle one would hold a slot) and a worker whose
+        # threads all follow streams leaves new clients to the others instead of starving them.
+        "worker_connections": threads, "keepalive": 0,
+        "graceful_timeout": 10, "timeout": 60,
+        "limit_request_line": 8190,  # proxied services' long query strings (gunicorn's default: 4094)
+        "proc_name": "hpcai-portal", "accesslog": None, "errorlog": "-", "loglevel": "warning",
+        "forwarded_allow_ips": "",  # no proxy is trusted to set the scheme (as before)
+        "worker_exit": _worker_exit,
+    }, watch)
+    app.run()
     return 0

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import http.client
 import re
+import select
+import selectors
+import socket
+import threading
+import time
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
@@ -15,18 +20,19 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
-    g,
     jsonify,
     redirect,
     render_template,
     request,
     send_file,
+    session,
     url_for,
 )
 
 from core.errors import HpcaiError, NotFound, PermissionDenied, ValidationError
-from core.services import PROXY_PREFIX
+from core.services import PROXY_PREFIX, ProxyEntry
 from portal import forms
 from portal.web import json_body, json_errors, platform, poke_watcher, user
 
@@ -37,6 +43,7 @@ HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authoriza
               "trailers", "transfer-encoding", "upgrade", "host", "content-length", "expect"}
 CHUNK = 64 * 1024
 UPSTREAM_TIMEOUT_S = 300
+WS_HANDSHAKE_TIMEOUT_S = 30
 SESSION_COOKIE = re.compile(r"(?:^|;\s*)hpcai_session=[^;]*")
 
 
@@ -47,12 +54,18 @@ def _bearer() -> str | None:
     return auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else None
 
 
-def _deny(status: int, message: str, fix: str) -> Response:
-    resp = jsonify({"error": message, "field": "Authorization", "fix": fix})
+def _deny(status: int, message: str, fix: str, field: str = "Authorization") -> Response:
+    resp = jsonify({"error": message, "field": field, "fix": fix})
     resp.status_code = status
     if status == 401:
         resp.headers["WWW-Authenticate"] = 'Bearer realm="hpcai services"'
     return resp
+
+
+def _is_websocket() -> bool:
+    connection = {t.strip().lower() for t in request.headers.get("Connection", "").split(",")}
+    return request.method == "GET" and "upgrade" in connection \
+        and request.headers.get("Upgrade", "").lower() == "websocket"
 
 
 @bp.route(PROXY_PREFIX + "/<alias>", methods=["GET", "HEAD"])
@@ -69,63 +82,155 @@ def proxy_root(alias: str) -> Any:
           methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
 def proxy(alias: str, rest: str) -> Any:
     mgr = platform().services
-    try:
-        row = mgr._row(alias)
-    except NotFound:
-        return _deny(404, f"no service '{alias}'", "check the address on the service's page")
-    session_user = g.account.name if g.get("account") is not None and not g.get("via_token") else None
     bearer = _bearer()
-    if not mgr.may_access(row, session_user, bearer):
-        if bearer or mgr.type(row.type).auth_enabled(row.options or {}):
+    websocket = _is_websocket()
+    try:  # auth.py leaves proxied requests alone: the session name is checked here, with the rest
+        access = mgr.proxy_access(alias, session.get("user"), bearer)
+    except NotFound:
+        return _deny(404, f"no service '{alias}'", "check the address on the service's page", "service")
+    entry = access.entry
+    if not access.granted:
+        if bearer or entry.auth:
             return _deny(401, "a valid API key is required", "send 'Authorization: Bearer <API key>' "
                          "(create one under My services > API keys)")
-        if session_user is None:
+        if access.user is None:
+            if websocket:  # a handshake cannot follow a redirect to a login page
+                return _deny(401, "log in to the portal first", "open the service from the portal")
             return redirect(url_for("auth.login", next=request.full_path))
         return _deny(403, f"service {alias} is not shared with you", "ask its owner to authorise you")
-    try:
-        host, port, rules = mgr.target(row)
-    except HpcaiError as exc:  # not running (503) or an address outside the cluster (403)
-        resp = jsonify(exc.as_dict())
-        resp.status_code = 403 if isinstance(exc, PermissionDenied) else 503
+    if entry.error is not None:  # not running (503) or an address outside the cluster (403)
+        resp = jsonify(entry.error.as_dict())
+        resp.status_code = 403 if isinstance(entry.error, PermissionDenied) else 503
         return resp
+    rules = entry.rules
     prefix = f"{PROXY_PREFIX}/{alias}"
     path = "/" + rest
     upstream_path = (rules.upstream_prefix + path) if rules.strip_prefix else prefix + path
     if request.query_string:
         upstream_path += "?" + request.query_string.decode("latin-1")
-    headers = _upstream_headers(rules.request_headers, strip_auth=bearer is not None and session_user is None)
-    conn = http.client.HTTPConnection(host, port, timeout=UPSTREAM_TIMEOUT_S)
+    headers = _upstream_headers(rules.request_headers, strip_auth=access.via_key)
+    if websocket:
+        return _websocket(entry, upstream_path, headers, prefix)
+    return _forward(entry, upstream_path, headers, prefix)
+
+
+# Werkzeug routes a WebSocket handshake only to rules marked websocket=True: the same views.
+bp.add_url_rule(PROXY_PREFIX + "/<alias>/", endpoint="proxy_root", view_func=proxy_root, websocket=True)
+bp.add_url_rule(PROXY_PREFIX + "/<alias>/<path:rest>", endpoint="proxy", view_func=proxy, websocket=True)
+
+
+class UpstreamPool:
+    """Idle keep-alive connections to services, reused by later requests (per host and port).
+
+    A connection the service has closed meanwhile reads as readable-at-EOF and is dropped
+    before use; one that fails anyway before an answer is retried once, fresh, when nothing
+    of the request body was consumed.
+    """
+
+    def __init__(self, per_target: int = 64, idle_s: float = 30.0):
+        self.per_target, self.idle_s = per_target, idle_s
+        self._idle: dict[tuple[str, int], list[tuple[float, http.client.HTTPConnection]]] = {}
+        self._lock = threading.Lock()
+        self._swept = time.monotonic()
+
+    def get(self, host: str, port: int) -> tuple[http.client.HTTPConnection, bool]:
+        now = time.monotonic()
+        while True:
+            with self._lock:
+                idle = self._idle.get((host, port))
+                if not idle:
+                    break
+                since, conn = idle.pop()
+            if now - since < self.idle_s and conn.sock is not None and not _readable(conn.sock):
+                return conn, True
+            conn.close()
+        return http.client.HTTPConnection(host, port, timeout=UPSTREAM_TIMEOUT_S), False
+
+    def put(self, host: str, port: int, conn: http.client.HTTPConnection) -> None:
+        now = time.monotonic()
+        expired: list[http.client.HTTPConnection] = []
+        with self._lock:
+            if now - self._swept > self.idle_s:  # services restart on new ports: drop old targets' idle ones
+                self._swept = now
+                for key in list(self._idle):
+                    keep = [(t, c) for t, c in self._idle[key] if now - t < self.idle_s]
+                    expired += [c for t, c in self._idle[key] if now - t >= self.idle_s]
+                    if keep:
+                        self._idle[key] = keep
+                    else:
+                        del self._idle[key]
+            idle = self._idle.setdefault((host, port), [])
+            if len(idle) < self.per_target:
+                idle.append((now, conn))
+                conn = None  # type: ignore[assignment]
+        for c in expired + ([conn] if conn is not None else []):
+            c.close()
+
+
+def _readable(sock: socket.socket) -> bool:
+    poller = select.poll()
+    poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
+
+
+def _pool() -> UpstreamPool:
+    ext = current_app.extensions
+    if "hpcai_upstream_pool" not in ext:
+        ext.setdefault("hpcai_upstream_pool", UpstreamPool())
+    return ext["hpcai_upstream_pool"]
+
+
+STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+
+
+def _send(conn: http.client.HTTPConnection, entry: ProxyEntry, upstream_path: str,
+          headers: list[tuple[str, str]]) -> http.client.HTTPResponse:
+    conn.putrequest(request.method, upstream_path, skip_host=True, skip_accept_encoding=True)
+    conn.putheader("Host", f"{entry.host}:{entry.port}")
+    for k, v in headers:
+        conn.putheader(k, v)
+    length = request.content_length
+    chunked = length is None and request.method in ("POST", "PUT", "PATCH")
+    if length is not None:
+        conn.putheader("Content-Length", str(length))
+    elif chunked:
+        conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    stream = request.stream
+    while True:  # large bodies go through in chunks, never whole in memory
+        data = stream.read(CHUNK)
+        if not data:
+            break
+        conn.send(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
+    if chunked:
+        conn.send(b"0\r\n\r\n")
+    return conn.getresponse()
+
+
+def _forward(entry: ProxyEntry, upstream_path: str, headers: list[tuple[str, str]], prefix: str) -> Any:
+    pool, rules = _pool(), entry.rules
+    conn, reused = pool.get(entry.host, entry.port)
     try:
-        conn.putrequest(request.method, upstream_path, skip_host=True, skip_accept_encoding=True)
-        conn.putheader("Host", f"{host}:{port}")
-        for k, v in headers:
-            conn.putheader(k, v)
-        length = request.content_length
-        chunked = length is None and request.method in ("POST", "PUT", "PATCH")
-        if length is not None:
-            conn.putheader("Content-Length", str(length))
-        elif chunked:
-            conn.putheader("Transfer-Encoding", "chunked")
-        conn.endheaders()
-        stream = request.stream
-        while True:  # large bodies go through in chunks, never whole in memory
-            data = stream.read(CHUNK)
-            if not data:
-                break
-            conn.send(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
-        if chunked:
-            conn.send(b"0\r\n\r\n")
-        upstream = conn.getresponse()
+        try:
+            upstream = _send(conn, entry, upstream_path, headers)
+        except STALE:
+            if not reused or request.content_length or request.method in ("POST", "PUT", "PATCH"):
+                raise
+            conn.close()  # the service closed an idle connection as we reused it: once more, fresh
+            conn = http.client.HTTPConnection(entry.host, entry.port, timeout=UPSTREAM_TIMEOUT_S)
+            upstream = _send(conn, entry, upstream_path, headers)
     except OSError as exc:
         conn.close()
-        return _deny(502, f"service {alias} did not answer: {exc}", "see the service's log")
+        if isinstance(exc, ConnectionRefusedError):
+            platform().services.forget_proxy_entry(entry.alias)
+        return _deny(502, f"service {entry.alias} did not answer: {exc}", "see the service's log", "service")
     out = []
     for k, v in upstream.getheaders():
         lk = k.lower()
         if lk in HOP_BY_HOP and lk != "content-length":
             continue
         if lk == "location" and rules.rewrite_redirects:
-            v = _rewrite_location(v, host, port, prefix, rules.strip_prefix, rules.upstream_prefix)
+            v = _rewrite_location(v, entry.host, entry.port, prefix, rules.strip_prefix, rules.upstream_prefix)
         elif lk == "set-cookie" and rules.rewrite_cookie_path:
             v = _rewrite_cookie(v, prefix)
         out.append((k, v))
@@ -133,19 +238,102 @@ def proxy(alias: str, rest: str) -> Any:
     head = request.method == "HEAD"
 
     def body() -> Iterator[bytes]:
+        done = False
         try:
-            while True:
-                data = upstream.read1(CHUNK) if not head else b""
+            while not head:
+                data = upstream.read1(CHUNK)
                 if not data:
                     break
                 yield data
-        finally:
-            conn.close()
+            upstream.close()
+            done = True
+        finally:  # a fully read answer leaves the connection reusable; anything else ends it
+            if done and not upstream.will_close:
+                pool.put(entry.host, entry.port, conn)
+            else:
+                conn.close()
 
     resp = Response(body(), status=upstream.status, headers=out, direct_passthrough=True)
     if not any(k.lower() == "content-type" for k, _ in out):
         del resp.headers["Content-Type"]  # no type of ours on a body that has none
     return resp
+
+
+# --- WebSocket tunnel -------------------------------------------------------------------------------
+
+class _Hijacked(Response):
+    """The client's socket was taken over: tell gunicorn to write nothing and close it."""
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        raise StopIteration("WebSocket tunnel closed")
+
+
+def _websocket(entry: ProxyEntry, upstream_path: str, headers: list[tuple[str, str]], prefix: str) -> Any:
+    """Replay the handshake to the service; on 101, pass bytes both ways until either side closes."""
+    client = request.environ.get("gunicorn.socket")
+    if client is None:
+        return _deny(501, "WebSocket needs the portal's own server", "run the portal with 'hpcai serve'",
+                     "Upgrade")
+    lines = [f"GET {upstream_path} HTTP/1.1", f"Host: {entry.host}:{entry.port}", "Connection: Upgrade",
+             "Upgrade: websocket"] + [f"{k}: {v}" for k, v in headers]  # Sec-WebSocket-* included
+    try:
+        upstream = socket.create_connection((entry.host, entry.port), timeout=WS_HANDSHAKE_TIMEOUT_S)
+        upstream.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            data = upstream.recv(CHUNK)
+            if not data or len(buf) > CHUNK:
+                raise ConnectionResetError("no complete answer to the WebSocket handshake")
+            buf += data
+    except OSError as exc:
+        if isinstance(exc, ConnectionRefusedError):
+            platform().services.forget_proxy_entry(entry.alias)
+        return _deny(502, f"service {entry.alias} did not answer: {exc}", "see the service's log", "service")
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    status_line, *raw = head.decode("latin-1").split("\r\n")
+    parts = status_line.split(" ", 2)
+    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 502
+    out = []
+    for line in raw:
+        k, _, v = line.partition(":")
+        k, v = k.strip(), v.strip()
+        if k.lower() == "set-cookie" and entry.rules.rewrite_cookie_path:
+            v = _rewrite_cookie(v, prefix)
+        out.append((k, v))
+    if status != 101:  # a refusal: pass it on as an ordinary answer and end
+        upstream.close()
+        body = rest if any(k.lower() == "content-length" for k, _ in out) else b""
+        kept = [(k, v) for k, v in out if k.lower() not in HOP_BY_HOP]
+        return Response(body, status=status, headers=kept)
+    reply = "HTTP/1.1 101 Switching Protocols\r\n" + "".join(f"{k}: {v}\r\n" for k, v in out) + "\r\n"
+    try:
+        client.sendall(reply.encode("latin-1") + rest)
+        _pump(client, upstream)
+    except OSError:
+        pass
+    finally:
+        upstream.close()
+        try:
+            client.shutdown(socket.SHUT_RDWR)  # the other side closed (or failed): close this one too
+        except OSError:
+            pass
+    return _Hijacked()
+
+
+def _pump(a: socket.socket, b: socket.socket) -> None:
+    """Copy bytes both ways until one side closes; the caller then closes the other."""
+    for s in (a, b):
+        s.settimeout(None)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)  # a peer that vanished is noticed
+    with selectors.DefaultSelector() as sel:
+        sel.register(a, selectors.EVENT_READ, b)
+        sel.register(b, selectors.EVENT_READ, a)
+        while True:
+            for key, _ in sel.select():
+                data = key.fileobj.recv(CHUNK)  # type: ignore[union-attr]
+                if not data:
+                    return
+                key.data.sendall(data)
 
 
 def _upstream_headers(extra: dict[str, str], strip_auth: bool) -> list[tuple[str, str]]:
@@ -302,8 +490,12 @@ def api_keys() -> Any:
 
 @api.route("/service-keys", methods=["POST"])
 def api_key_create() -> Any:
-    data = request.get_json(silent=True) or {}
-    key_id, key = platform().services.create_key(user(), str(data.get("name", "")))
+    data = request.get_json(silent=True)
+    if data is None:
+        data = {}  # the body is optional
+    if not isinstance(data, dict):
+        raise ValidationError("the body must be a JSON object", field="body", fix='send {"name": "..."} or nothing')
+    key_id, key = platform().services.create_key(user(), str(data.get("name") or ""))
     return jsonify({"id": key_id, "key": key, "note": "shown only now: copy it"}), 201
 
 
@@ -409,3 +601,95 @@ def page_keys() -> Any:
         except HpcaiError as exc:
             flash(exc.text, "error")
     return render_template("service_keys.html", keys=mgr.keys(user()), new_key=new_key)
+
+
+# --- OpenAPI ----------------------------------------------------------------------------------------
+
+def service_body_schema(p: Any) -> dict[str, Any]:
+    """The create body: the common fields plus the union of every type's own (the forms' schemas)."""
+    mgr = p.services
+    base = mgr.form_schema(None, "")
+    props: dict[str, Any] = {k: dict(v) for k, v in base["properties"].items()}
+    props["resource_spec"]["enum"] = [s.name for s in p.specs.all()]
+    for name, st in mgr.types().items():
+        for key, prop in st.option_schema().get("properties", {}).items():
+            props.setdefault(key, dict(prop))
+    for prop in props.values():
+        prop.pop("default", None)  # the core fills defaults; a client may omit any optional field
+    props["start"] = {"type": "boolean", "description": "start it now (default true)"}
+    return {"type": "object", "required": list(base["required"]), "properties": props,
+            "additionalProperties": True}
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The services, API-key and lifecycle endpoints for portal/openapi.py."""
+    err = {"$ref": "#/components/schemas/Error"}
+    view = {"$ref": "#/components/schemas/Service"}
+
+    def resp(desc: str, schema: dict[str, Any] | None = None, mime: str = "application/json") -> dict[str, Any]:
+        return {"description": desc, **({"content": {mime: {"schema": schema}}} if schema else {})}
+
+    def errors(*codes: int) -> dict[str, Any]:
+        return {str(c): resp("error (the field is named)", err) for c in codes}
+
+    ref = {"name": "ref", "in": "path", "required": True, "schema": {"type": "string"},
+           "description": "service id or alias"}
+    json_body = lambda schema: {"required": True, "content": {"application/json": {"schema": schema}}}  # noqa: E731
+    paths: dict[str, Any] = {
+        "/service-types": {"get": {"summary": "service types with their form schemas",
+                                   "responses": {"200": resp("types", {"type": "array"}), **errors(401)}}},
+        "/services": {
+            "get": {"summary": "your services and those shared with you (admins: all=1 for everyone's)",
+                    "parameters": [{"name": "all", "in": "query", "required": False,
+                                    "schema": {"type": "string", "enum": ["0", "1", "true"]}}],
+                    "responses": {"200": resp("services", {"type": "array", "items": view}), **errors(401)}},
+            "post": {"summary": "create a service (and start it unless start is false)",
+                     "requestBody": json_body({"$ref": "#/components/schemas/ServiceValues"}),
+                     "responses": {"201": resp("created", view), **errors(400, 401, 403, 503)}}},
+        "/services/{ref}": {
+            "get": {"summary": "one service: state, addresses, command, log tail", "parameters": [ref],
+                    "responses": {"200": resp("the service", view), **errors(401, 404)}},
+            "patch": {"summary": "change parameters (a running service restarts with them)", "parameters": [ref],
+                      "requestBody": json_body({"type": "object", "additionalProperties": True}),
+                      "responses": {"200": resp("the service", view), **errors(400, 401, 403, 404, 503)}},
+            "delete": {"summary": "stop and delete a service", "parameters": [ref],
+                       "responses": {"204": resp("deleted"), **errors(401, 403, 404, 503)}}},
+        "/services/{ref}/authorize": {
+            "post": {"summary": "the users who may use the service (replaces the list)", "parameters": [ref],
+                     "requestBody": json_body({"type": "object", "required": ["users"], "properties": {
+                         "users": {"type": "array", "items": {"type": "string"}}}}),
+                     "responses": {"200": resp("the service", view), **errors(400, 401, 403, 404)}}},
+        "/services/{ref}/log": {
+            "get": {"summary": "the service's log as output.<jobid>.txt", "parameters": [ref],
+                    "responses": {"200": resp("the log", {"type": "string"}, "text/plain"),
+                                  **errors(401, 404)}}},
+        "/service-keys": {
+            "get": {"summary": "your service API keys (without secrets)",
+                    "responses": {"200": resp("keys", {"type": "array"}), **errors(401)}},
+            "post": {"summary": "create a service API key (shown once; at most 5)",
+                     "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                         "type": "object", "properties": {"name": {"type": "string"}}}}}},
+                     "responses": {"201": resp("created", {"type": "object"}), **errors(400, 401)}}},
+        "/service-keys/{key_id}": {
+            "delete": {"summary": "delete a key: it stops working at once",
+                       "parameters": [{"name": "key_id", "in": "path", "required": True,
+                                       "schema": {"type": "integer"}}],
+                       "responses": {"204": resp("deleted"), **errors(401, 404)}}},
+    }
+    for action in ("start", "stop", "restart"):
+        paths[f"/services/{{ref}}/{action}"] = {"post": {
+            "summary": f"{action} a service (owner; admins too)", "parameters": [ref],
+            "responses": {"200": resp("the service", view), **errors(400, 401, 403, 404, 503)}}}
+    return paths
+
+
+def openapi_components(p: Any) -> dict[str, Any]:
+    view = {"type": "object", "required": ["id", "alias", "name", "type", "user", "state"], "properties": {
+        "id": {"type": "integer"}, "alias": {"type": "string"}, "name": {"type": "string"},
+        "type": {"type": "string"}, "user": {"type": "string"},
+        "state": {"type": "string", "description": "stopped, queued, starting, running, failed, ..."},
+        "external_path": {"type": "string"}, "internal_url": {"type": ["string", "null"]},
+        "options": {"type": "object"}, "authorized": {"type": "array", "items": {"type": "string"}},
+        "auth": {"type": "boolean"}, "job_id": {"type": ["integer", "null"]},
+        "log_tail": {"type": "array", "items": {"type": "string"}}}}
+    return {"Service": view, "ServiceValues": service_body_schema(p)}

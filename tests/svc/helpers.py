@@ -50,16 +50,17 @@ def wait_for(fn: Any, timeout: float, what: str, interval: float = 0.3) -> Any:
 
 
 class Portal:
-    """`hpcai serve` (waitress + watcher) as a separate process on its own data directory."""
+    """`hpcai serve` (gunicorn + one watcher) as a separate process on its own data directory."""
 
-    def __init__(self, data: Path):
+    def __init__(self, data: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()):
         self.data = data
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.args = args
         self.env = {**os.environ, "HPCAI_DATA_DIR": str(data), "HPCAI_ADMIN_PASSWORD": "adminpass1",
-                    "HPCAI_SECRET_KEY": "test-secret-" + data.name}
+                    "HPCAI_SECRET_KEY": "test-secret-" + data.name, **(env or {})}
         self.env.pop("HPCAI_DB_URL", None)
-        self.platform = Platform(load_config({"HPCAI_DATA_DIR": str(data)}))
+        self.platform = Platform(load_config({"HPCAI_DATA_DIR": str(data), **(env or {})}))
         self.platform.store.migrate()
         self.platform.accounts.seed_admin("adminpass1")
         for name in ("alice", "bob"):
@@ -68,7 +69,7 @@ class Portal:
 
     def start(self) -> "Portal":
         log = open(self.data / "portal.log", "ab")
-        self.proc = subprocess.Popen([HPCAI, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+        self.proc = subprocess.Popen([HPCAI, "serve", "--host", "127.0.0.1", "--port", str(self.port), *self.args],
                                      env=self.env, cwd=str(REPO), stdout=log, stderr=log,
                                      start_new_session=True)
         wait_for(self._up, 60, "the portal to answer")

@@ -1,4 +1,4 @@
-"""End to end: a real `hpcai serve` (waitress + watcher) runs services as local-scheduler jobs
+"""End to end: a real `hpcai serve` (gunicorn + one watcher) runs services as local-scheduler jobs
 and proxies them. One portal per module; each real server starts once."""
 
 from __future__ import annotations

@@ -27,6 +27,9 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path.startswith("/api/hello"):
             self._send(200, {"path": self.path, "auth": self.headers.get("Authorization"),
                              "cookie": self.headers.get("Cookie")})
+        elif self.path == "/api/drop":  # answers, then closes without saying so (a kept-alive socket dies)
+            self._send(200, {"dropped": True})
+            self.close_connection = True
         elif self.path == "/api/redirect":
             self._send(302, {}, {"Location": "/api/hello?from=redirect", "Set-Cookie": "sid=abc; Path=/; HttpOnly"})
         else:

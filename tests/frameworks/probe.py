@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 PREFIXES = ("HPCAI_", "MASTER_", "TF_", "PADDLE_", "TRAINING_ROLE", "POD_IP", "MS_", "HOROVOD_",
@@ -86,7 +87,23 @@ def main() -> int:
     }
     (out / f"{rank_id(env)}.json").write_text(json.dumps(record, indent=1, sort_keys=True))
     print(f"probe: rank {rank_id(env)} ({env.get('HPCAI_ROLE')}) ok", flush=True)
+    wait_for_every_rank(job_dir, out)
     return 0
+
+
+def wait_for_every_rank(job_dir: Path, out: Path, limit_s: float = 90.0) -> None:
+    """Stay up until every rank the launcher starts has written its record: once all workers
+    succeed the launcher stops the PS servers, and a server that started late (another node, a
+    loaded machine) would be stopped before it ever looked. Real PS training waits for its
+    servers the same way; a rank still missing after the limit shows up in the test."""
+    try:
+        roles = json.loads((job_dir / "plan.json").read_text()).get("roles") or []
+    except (OSError, ValueError):
+        return
+    expected = sum(int(r.get("replicas", 1)) for r in roles if r.get("start", "each") == "each")
+    deadline = time.monotonic() + limit_s
+    while len(list(out.glob("*.json"))) < expected and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 if __name__ == "__main__":

@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from core.api import ProxyRules, ServiceContext, ServiceType, StartPlan
-from core.errors import ValidationError
+from core.dashboards import LogDirDashboard
 from core.hookspecs import hookimpl
 
 
-class VisualDL(ServiceType):
+class VisualDL(LogDirDashboard):
     name = "visualdl"
     title = "VisualDL"
     description = "Visualise PaddlePaddle training logs."
-    category = "visualization"
-    cpu_only = True
     requires = "visualdl"
-
-    def option_schema(self) -> dict[str, Any]:
-        return {"type": "object", "required": ["logdir"], "properties": {
-            "logdir": {"type": "string", "title": "Logs path", "x-widget": "directory", "x-order": 10}}}
-
-    def check(self, options: dict[str, Any]) -> None:
-        if not os.path.isdir(options["logdir"]):
-            raise ValidationError(f"logs path {options['logdir']} does not exist", field="logdir",
-                                  fix="give the directory your LogWriter writes to")
+    missing_fix = "give the directory your LogWriter writes to"
 
     def start_plan(self, options: dict[str, Any], ctx: ServiceContext) -> StartPlan:
         return StartPlan(argv=["visualdl", "--logdir", options["logdir"], "--host", "{bind}",
@@ -35,9 +24,6 @@ class VisualDL(ServiceType):
     def proxy_rules(self, options: dict[str, Any]) -> ProxyRules:
         # /app/index answers 500 without Accept-Language (environment notes).
         return ProxyRules(strip_prefix=False, request_headers={"Accept-Language": "en-US,en;q=0.9"})
-
-    def request_example(self, url: str, options: dict[str, Any]) -> str:
-        return f"open {url}/ in the browser"
 
 
 @hookimpl

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from core.api import ParallelMode
 from core.errors import ValidationError
 from core.plan import ResourceRequest, RoleGroup
 
@@ -41,3 +42,17 @@ def identical_instances(groups: list[RoleGroup], title: str) -> tuple[int, Resou
         raise ValidationError(f"all {title} instances must have the same resources", field="machine_file",
                               fix="use one line like 2*[host:all slots:2]")
     return sum(g.count for g in groups), first
+
+
+class InstancesMode(ParallelMode):
+    """A mode of N identical instances on one resource spec: its form, and its groups from the
+    form; a subclass writes `roles` (usually with `identical_instances`)."""
+
+    topology_fields = ("instances", "resource_spec")
+
+    def option_schema(self) -> dict[str, Any]:
+        return instances_schema()
+
+    def groups_from_options(self, options: dict[str, Any],
+                            spec: Callable[[str, str], ResourceRequest]) -> list[RoleGroup]:
+        return instance_groups(options, spec)

@@ -7,27 +7,18 @@ format (`host slots=N`) is in the job directory for code that wants it.
 
 from __future__ import annotations
 
-from typing import Any, Callable
 
 from core.api import ParallelMode
 from core.hookspecs import hookimpl
-from core.plan import ResourceRequest, Role, RoleGroup
-from core.topology import identical_instances, instance_groups, instances_schema
+from core.plan import Role, RoleGroup
+from core.topology import InstancesMode, identical_instances
 
 
-class DeepSpeedParallel(ParallelMode):
+class DeepSpeedParallel(InstancesMode):
     name = "deepspeed"
     title = "DeepSpeed parallel"
     description = "N DeepSpeed ranks, each on one resource spec."
     ports = 1
-    topology_fields = ("instances", "resource_spec")
-
-    def option_schema(self) -> dict[str, Any]:
-        return instances_schema()
-
-    def groups_from_options(self, options: dict[str, Any],
-                            spec: Callable[[str, str], ResourceRequest]) -> list[RoleGroup]:
-        return instance_groups(options, spec)
 
     def roles(self, groups: list[RoleGroup], argv: list[str]) -> list[Role]:
         count, request = identical_instances(groups, "DeepSpeed")

@@ -7,26 +7,17 @@ HOROVOD_SIZE, HOROVOD_LOCAL_RANK ... in each. The user's code must be written fo
 
 from __future__ import annotations
 
-from typing import Any, Callable
 
 from core.api import ParallelMode
 from core.hookspecs import hookimpl
-from core.plan import ResourceRequest, Role, RoleGroup
-from core.topology import identical_instances, instance_groups, instances_schema
+from core.plan import Role, RoleGroup
+from core.topology import InstancesMode, identical_instances
 
 
-class Horovod(ParallelMode):
+class Horovod(InstancesMode):
     name = "horovod"
     title = "Horovod parallel"
     description = "N instances started by horovodrun (Gloo controller) on the allocated hosts."
-    topology_fields = ("instances", "resource_spec")
-
-    def option_schema(self) -> dict[str, Any]:
-        return instances_schema()
-
-    def groups_from_options(self, options: dict[str, Any],
-                            spec: Callable[[str, str], ResourceRequest]) -> list[RoleGroup]:
-        return instance_groups(options, spec)
 
     def roles(self, groups: list[RoleGroup], argv: list[str]) -> list[Role]:
         count, request = identical_instances(groups, "Horovod")

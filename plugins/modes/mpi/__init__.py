@@ -6,12 +6,12 @@ wrote (`host slots=N`), and mpirun starts all N ranks (OMPI_COMM_WORLD_RANK ... 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from core.api import ParallelMode
 from core.hookspecs import hookimpl
-from core.plan import ResourceRequest, Role, RoleGroup
-from core.topology import identical_instances, instance_groups, instances_schema
+from core.plan import Role, RoleGroup
+from core.topology import InstancesMode, identical_instances
 
 MPI_ENV = {
     # jairun runs as the job's user; root is the usual user on test sites and containers.
@@ -22,19 +22,11 @@ MPI_ENV = {
 }
 
 
-class OpenMPI(ParallelMode):
+class OpenMPI(InstancesMode):
     name = "mpi"
     title = "Open MPI parallel"
     description = "N instances started by mpirun on the allocated hosts."
-    topology_fields = ("instances", "resource_spec")
     reserved_env = tuple(MPI_ENV)
-
-    def option_schema(self) -> dict[str, Any]:
-        return instances_schema()
-
-    def groups_from_options(self, options: dict[str, Any],
-                            spec: Callable[[str, str], ResourceRequest]) -> list[RoleGroup]:
-        return instance_groups(options, spec)
 
     def roles(self, groups: list[RoleGroup], argv: list[str]) -> list[Role]:
         count, request = identical_instances(groups, "MPI")

@@ -1,4 +1,5 @@
-"""Reading what a job leaves in its directory, and folding array members into one status.
+"""What a job leaves in its directory: the lines that write it, reading it back, and folding
+array members into one status.
 
 Scheduler plugins share these (plugins never import each other): the exit-code files the job
 script writes are the truth about success (DESIGN.md lesson 2), and plan.json says what the
@@ -8,6 +9,7 @@ job was asked to be.
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,13 @@ from core.types import JobState, JobStatus
 # Which member state speaks for an array: any live member keeps the whole job live.
 _PRECEDENCE = [JobState.RUNNING, JobState.SUSPENDED, JobState.QUEUED, JobState.UNKNOWN,
                JobState.FAILED, JobState.CANCELLED, JobState.SUCCEEDED]
+
+
+def run_body_lines(cwd: str, body: str, exit_code_file: str) -> list[str]:
+    """The end of a job script: run the body in `cwd` and record its exit code in
+    `exit_code_file` (a shell word, already quoted) before exiting with it."""
+    return [f"cd {shlex.quote(cwd)} || exit 1", f"/bin/bash {shlex.quote(body)}", "ec=$?",
+            f'echo "$ec" > {exit_code_file}', 'exit "$ec"', ""]
 
 
 def read_int(path: Path) -> int | None:

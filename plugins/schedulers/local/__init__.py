@@ -23,7 +23,7 @@ from core import gpus
 from core.api import JobRef, Scheduler, ScriptContext
 from core.errors import HpcaiError, ValidationError
 from core.hookspecs import hookimpl
-from core.jobfiles import read_int
+from core.jobfiles import read_int, run_body_lines
 from core.plan import LaunchPlan
 from core.types import ClusterInfo, JobState, JobStatus
 
@@ -72,14 +72,7 @@ class LocalScheduler(Scheduler):
             + (f"; time limit: {plan.time_limit_min} min" if plan.time_limit_min else ""),
         ]
         lines += [f"export {k}={shlex.quote(v)}" for k, v in sorted(ctx.env.items())]
-        lines += [
-            f"cd {shlex.quote(ctx.cwd)} || exit 1",
-            f"/bin/bash {shlex.quote(ctx.body)}",
-            "ec=$?",
-            f'echo "$ec" > {shlex.quote(ctx.job_dir)}/exit_code',
-            'exit "$ec"',
-            "",
-        ]
+        lines += run_body_lines(ctx.cwd, ctx.body, f"{shlex.quote(ctx.job_dir)}/exit_code")
         return "\n".join(lines)
 
     def submit(self, plan: LaunchPlan, script_path: str, ctx: ScriptContext) -> str:

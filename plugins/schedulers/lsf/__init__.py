@@ -25,7 +25,7 @@ from typing import Any
 from core.api import JobRef, Scheduler, ScriptContext
 from core.errors import HpcaiError, SchedulerUnavailable, ValidationError
 from core.hookspecs import hookimpl
-from core.jobfiles import combine_statuses, plan_field, read_int
+from core.jobfiles import combine_statuses, plan_field, read_int, run_body_lines
 from core.plan import LaunchPlan
 from core.types import ClusterInfo, JobState, JobStatus
 
@@ -80,13 +80,8 @@ def render(plan: LaunchPlan, ctx: ScriptContext, settings: dict[str, Any]) -> st
         # LSB_MCPU_HOSTS is "hostA 2 hostB 2": the hosts and slots jairun places ranks on
         'export HPCAI_HOSTS="$(echo $LSB_MCPU_HOSTS | awk \'{for (i = 1; i < NF; i += 2) '
         'printf "%s%s:%s", (i > 1 ? "," : ""), $i, $(i + 1)}\')"',
-        f"cd {shlex.quote(ctx.cwd)} || exit 1",
-        f"/bin/bash {shlex.quote(ctx.body)}",
-        "ec=$?",
-        f'echo "$ec" > {ec_file}',
-        'exit "$ec"',
-        "",
     ]
+    lines += run_body_lines(ctx.cwd, ctx.body, ec_file)
     return "\n".join(lines)
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.api import ScriptContext
+from core.jobfiles import run_body_lines
 from core.plan import LaunchPlan, ResourceRequest
 
 
@@ -156,13 +157,6 @@ def render(plan: LaunchPlan, ctx: ScriptContext, settings: dict[str, Any]) -> st
         ec_file += '."${SLURM_ARRAY_TASK_ID}"'
     else:
         lines.append('export HPCAI_JOB_ID="${SLURM_JOB_ID}"')
-    lines += [
-        'export LSB_JOBID="${HPCAI_JOB_ID}"',
-        f"cd {shlex.quote(ctx.cwd)} || exit 1",
-        f"/bin/bash {shlex.quote(ctx.body)}",
-        "ec=$?",
-        f'echo "$ec" > {ec_file}',
-        'exit "$ec"',
-        "",
-    ]
+    lines.append('export LSB_JOBID="${HPCAI_JOB_ID}"')
+    lines += run_body_lines(ctx.cwd, ctx.body, ec_file)
     return "\n".join(lines)

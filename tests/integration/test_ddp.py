@@ -79,3 +79,18 @@ def test_failing_rank_ends_the_whole_job_and_is_named(cli, project):
     assert (info["state"], info["exit_code"]) == ("failed", 3)
     log = cli("logs", str(jid)).stdout
     assert "rank worker/1 (rank 1" in log and "exited with code 3" in log
+
+
+def test_a_rank_killed_by_a_signal_leaves_its_python_stack_in_the_log(cli, project):
+    (project / "abort.py").write_text(
+        "import os, time\n"
+        "def crash_inside_the_library():\n    os.abort()  # what a C++ std::terminate looks like\n"
+        "if os.environ['RANK'] == '1':\n    crash_inside_the_library()\n"
+        "time.sleep(300)\n")
+    jid = submit(cli, "--framework", "pytorch", "--mode", "ddp", "--instances", "2",
+                 "--resource-spec", "cpu-1", "--workdir", str(project), "--", "python", "abort.py")
+    info = wait_state(cli, jid, TERMINAL, timeout=60)
+    assert info["state"] == "failed"
+    log = cli("logs", str(jid)).stdout
+    assert "rank worker/1 (rank 1" in log and "was killed by signal 6" in log
+    assert "Fatal Python error: Aborted" in log and "crash_inside_the_library" in log, log

@@ -12,13 +12,13 @@ import pytest
 from core.config import load_config
 from core.errors import ValidationError
 from core.platform import Platform
-from tests.svc.helpers import scratch
+from tests.svc.helpers import CPU_SPECS_OK, scratch
 
 
 @pytest.fixture(scope="module")
 def platform() -> Iterator[Platform]:
     d = scratch("service-rules")
-    p = Platform(load_config({"HPCAI_DATA_DIR": str(d)}))
+    p = Platform(load_config({"HPCAI_DATA_DIR": str(d), **CPU_SPECS_OK}))
     p.store.migrate()
     p.specs.sync()
     p.accounts.create("alice", "alicepass12")

@@ -261,6 +261,9 @@ class ServiceManager:
             raise ValidationError("is required", field="type",
                                   fix="choose one of: " + ", ".join(sorted(self.types())))
         st = self.type(type_name)
+        if ORIGIN_KEY in values:  # else a request could make its service look like another's kind
+            raise ValidationError("is set by the platform, not by a request", field=ORIGIN_KEY,
+                                  fix=f"leave {ORIGIN_KEY} out")
         schema = self.form_schema(st.name, user)
         values = {k: v for k, v in values.items() if v is not None and v != ""}
         values = schemas.with_defaults(schema, values)

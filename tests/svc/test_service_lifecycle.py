@@ -139,6 +139,9 @@ def test_a_development_environments_service_is_not_started_restarted_or_changed_
     assert "started by a development environment" in r.get_json()["error"]
     with pytest.raises(Conflict, match="development environment"):
         svc.modify(alias, {"description": "changed"}, "alice")  # F251
+    r = c.post("/api/v1/services", json={"name": "sneaky", "type": "custom", "resource_spec": "cpu-1",
+                                         "command": "true", "start": False, "_origin": "devenv"})
+    assert r.status_code == 400 and r.get_json()["field"] == "_origin"  # only the platform sets it
     page = c.get(f"/services/{alias}").get_data(as_text=True)
     assert 'id="btn-stop"' in page and 'id="btn-restart"' not in page and 'id="access"' not in page
     assert c.post(f"{api}/stop").status_code == 200

@@ -126,6 +126,21 @@ class Portal:
                 print(f"teardown: could not stop {row.alias}: {exc}")
 
 
+def app_client(p: Platform, user: str = "alice", password: str = "alicepass12") -> Any:
+    """The portal app in this process (Flask test client), logged in as `user`; the session's
+    CSRF token is sent with every request, as the portal's own pages do."""
+    from portal import create_app
+
+    c = create_app(p, settings={"TESTING": True}).test_client()
+    c.get("/login")
+    with c.session_transaction() as s:
+        token = s["csrf"]
+    assert c.post("/login", data={"username": user, "password": password, "csrf_token": token}).status_code == 302
+    with c.session_transaction() as s:
+        c.environ_base["HTTP_X_CSRF_TOKEN"] = s["csrf"]
+    return c
+
+
 def torch_model(directory: Path) -> tuple[Path, Any]:
     """A real (tiny) torch model saved as TorchScript, and the module to compare answers with."""
     import torch

@@ -20,7 +20,7 @@ from core.config import load_config
 from core.errors import Conflict, ValidationError
 from core.platform import Platform
 from core.services import LIFECYCLE, ORIGIN_DEVENV
-from tests.svc.helpers import CPU_SPECS_OK, scratch, site_config, wait_for
+from tests.svc.helpers import CPU_SPECS_OK, app_client, scratch, site_config, wait_for
 
 SERVER = f"exec {sys.executable} -m http.server $PORT --bind $HOST"
 
@@ -34,24 +34,11 @@ def _platform(d: Path, env: dict[str, str]) -> Platform:
     return p
 
 
-def _login(p: Platform) -> Any:
-    from portal import create_app
-
-    c = create_app(p, settings={"TESTING": True}).test_client()
-    c.get("/login")
-    with c.session_transaction() as s:
-        token = s["csrf"]
-    assert c.post("/login", data={"username": "alice", "password": "alicepass12", "csrf_token": token}).status_code == 302
-    with c.session_transaction() as s:
-        c.environ_base["HTTP_X_CSRF_TOKEN"] = s["csrf"]
-    return c
-
-
 @pytest.fixture(scope="module")
 def site() -> Iterator[tuple[Platform, Any]]:
     d = scratch("service-lifecycle")
     p = _platform(d, {"HPCAI_CONFIG": str(site_config(d)), **CPU_SPECS_OK})
-    yield p, _login(p)
+    yield p, app_client(p)
     for row in p.services.list("alice"):
         if "stop" in p.services.lifecycle_actions(row):
             p.services.stop(row.alias, "alice")
@@ -173,7 +160,7 @@ def test_gpu_only_types_refuse_cpu_specs_by_default() -> None:
     assert prop["description"] == "GPU resource specs only (PyTorch Serving (TorchServe))"
     assert svc.form_schema("tensorboard", "alice")["properties"]["resource_spec"]["x-spec-kind"] == "cpu"
     assert "x-spec-kind" not in svc.form_schema("mlserver", "alice")["properties"]["resource_spec"]
-    page = _login(p).get("/services/new?type=custom").get_data(as_text=True)
+    page = app_client(p).get("/services/new?type=custom").get_data(as_text=True)
     picker = page[page.index('class="specpicker"'):]
     options = picker[picker.index('id="in-resource_spec"'):]
     options = options[:options.index("</select>")]
@@ -209,7 +196,7 @@ def test_a_site_without_gpu_specs_is_told_why(tmp_path: Path) -> None:
     why = p.services.form_schema("torchserve", "alice")["properties"]["resource_spec"]["x-unavailable"]
     assert why.startswith("this site defines no GPU resource spec you may use; "
                           "PyTorch Serving (TorchServe) services need one (ask the site admin")
-    page = _login(p).get("/services/new?type=torchserve").get_data(as_text=True)
+    page = app_client(p).get("/services/new?type=torchserve").get_data(as_text=True)
     shown = re.search(r'id="unavailable-resource_spec">([^<]*)<', page)
     assert shown is not None and "this site defines no GPU resource spec" in shown.group(1)
     assert "allow_cpu_specs = true" in shown.group(1)

@@ -402,6 +402,9 @@ class ServiceType(Descriptor):
     requires: str = ""
     #: runs on CPU resource specs only (the product's visualisation types, F228)
     cpu_only: bool = False
+    #: runs on GPU resource specs only (PyTorch Serving F230, custom F234). A CPU-only site lets a
+    #: type take CPU specs with [services.types.<name>] allow_cpu_specs = true (core.services)
+    gpu_only: bool = False
     #: catalog image used when the user picks none (when the catalog has it)
     default_image: str = ""
 

@@ -34,7 +34,7 @@ class Config:
     images_file: Path = Path()
     specs_file: Path = Path()
     images_dir: Path = Path()  # where `hpcai images build` puts image environments
-    allow_cpu_for_gpu_only: bool = False  # CPU-only test sites: let GPU-only modes take CPU specs
+    allow_cpu_for_gpu_only: bool = False  # CPU-only test sites: GPU-only modes and service types take CPU specs
     port_range: tuple[int, int] = (29500, 39499)
     raw: dict[str, Any] = field(default_factory=dict)
 

@@ -56,6 +56,24 @@ class PermissionDenied(HpcaiError):
     status = 403
 
 
+class Conflict(HpcaiError):
+    """The thing exists and the user may act on it, but not in its current state (HTTP 409).
+
+    `state` is what it is now and `allowed` what may be done to it now, so a client can say
+    both without parsing the message."""
+
+    status = 409
+
+    def __init__(self, message: str, field: str | None = None, fix: str | None = None,
+                 state: str | None = None, allowed: list[str] | None = None):
+        self.state = state
+        self.allowed = list(allowed or [])
+        super().__init__(message, field, fix)
+
+    def as_dict(self) -> dict:
+        return {**super().as_dict(), "state": self.state, "allowed": self.allowed}
+
+
 class SchedulerUnavailable(HpcaiError):
     """The scheduler could not be reached; nothing was submitted."""
 

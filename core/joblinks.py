@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from core.api import JobLink
 from core.errors import NotFound, PermissionDenied, ValidationError
-from core.services import PROXY_PREFIX
+from core.services import PROXY_PREFIX, STARTED
 from core.store import JobRow, ServiceRow
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 #: the option of a dashboard service type that receives the job's run directory
 LOGDIR_OPTION = "logdir"
-LIVE = ("queued", "starting", "running", "suspended", "unknown")  # never start a second one
+LIVE = STARTED  # the lifecycle table's started states: never start a second one
 
 
 @dataclass

@@ -28,7 +28,7 @@ from sqlalchemy import bindparam, func, select
 
 from core import schema as schemas
 from core.api import ProxyRules, ServiceContext, ServiceType
-from core.errors import HpcaiError, NotFound, PermissionDenied, ValidationError, ValidationErrors
+from core.errors import Conflict, HpcaiError, NotFound, PermissionDenied, ValidationError, ValidationErrors
 from core.plan import RoleGroup
 from core.store import AccountRow, JobRow, ServiceKeyRow, ServiceRow, id_in_range
 from core.types import JobRequest, JobState
@@ -46,6 +46,32 @@ IMMUTABLE = ("name", "type", "classification")
 #: categories whose UI is opened with "Access service" (F241); serving types show a request example
 ACCESS_CATEGORIES = ("visualization", "custom")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+#: Where a service was made: in My services, or by a development environment for itself. A
+#: non-default origin is kept in the row's options under ORIGIN_KEY (never shown to the type).
+ORIGIN_SERVICES, ORIGIN_DEVENV = "services", "devenv"
+ORIGINS = (ORIGIN_SERVICES, ORIGIN_DEVENV)
+ORIGIN_KEY = "_origin"
+
+#: A service's states (ServiceManager.state): the product's "Running" is our queued, starting
+#: and running (its job has been started); "not started" is stopped or failed.
+STARTED = ("queued", "starting", "running", "suspended", "unknown")
+#: The lifecycle table (F248-F250): the states each action may be taken in.
+#: - start (F248): only a service that is not started;
+#: - stop (F249): a started one (also while queued or starting, else a service stuck in the
+#:   queue could only be deleted);
+#: - restart (F250): one whose server is on a node (starting or running).
+LIFECYCLE: dict[str, tuple[str, ...]] = {
+    "start": ("stopped", "failed"),
+    "stop": STARTED,
+    "restart": ("starting", "running"),
+}
+#: Actions only for services created in My services: a development environment starts,
+#: restarts and changes its own service itself (F248, F250, F251). Stop and delete are for all.
+MANAGED_ONLY = ("start", "restart", "modify")
+#: How each action is confirmed in the portal (the product's wording, then ours)
+CONFIRM = {"start": "是否启动此服务 / Start this service?", "stop": "是否停止此服务 / Stop this service?",
+           "restart": "是否重启此服务 / Restart this service?"}
 
 #: fields every service has (the product's create form); each type adds its own
 COMMON_FIELDS = ("name", "type", "resource_spec", "image", "shm_mb", "description", "classification")
@@ -103,7 +129,10 @@ class ServiceView:
     job_dir: str | None = None
     node: str | None = None
     host: str | None = None
-    port: int | None = None
+    port: int | None = None  # the host port svcrun allocated on the node (F236)
+    # the port the server listens on in its runtime (F236): services share the node's network
+    # (host processes, Apptainer), so it is the host port, never a fixed one per type (FAQ 26)
+    container_port: int | None = None
     ports: list[int] = field(default_factory=list)
     internal_url: str | None = None
     external_path: str = ""
@@ -118,6 +147,8 @@ class ServiceView:
     updated_at: str | None = None
     gpus: int = 0  # cards of its resource spec (the list's GPU column)
     can_access: bool = False  # "Access service" (F241): running, and a type with a web UI
+    origin: str = ORIGIN_SERVICES  # made in My services, or by a development environment
+    actions: list[str] = field(default_factory=list)  # lifecycle actions its state allows now (LIFECYCLE)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -190,7 +221,38 @@ class ServiceManager:
         fragments: list[tuple[str, dict[str, Any]]] = [("core", common)]
         if type_name:
             fragments.append((f"service {type_name}", self.type(type_name).option_schema()))
-        return schemas.merge(fragments)
+        merged = schemas.merge(fragments)
+        if type_name:
+            self._spec_picker(merged["properties"]["resource_spec"], self.type(type_name), user)
+        return merged
+
+    def spec_kind(self, st: ServiceType) -> str | None:
+        """The kind of resource spec a type runs on: "cpu" (F228), "gpu" (F230, F234) or None (any).
+
+        A GPU-only type takes CPU specs too where the site says so: [services.types.<name>]
+        allow_cpu_specs, else [core] allow_cpu_for_gpu_only (a CPU-only test site's switch)."""
+        if st.cpu_only:
+            return "cpu"
+        if st.gpu_only and not self.allows_cpu_specs(st.name):
+            return "gpu"
+        return None
+
+    def allows_cpu_specs(self, type_name: str) -> bool:
+        setting = self.type_settings(type_name).get("allow_cpu_specs")
+        return bool(setting) if setting is not None else self.p.config.allow_cpu_for_gpu_only
+
+    def _spec_picker(self, prop: dict[str, Any], st: ServiceType, user: str) -> None:
+        """Say on the picker which specs the type takes, and why it is empty when none fits."""
+        kind = self.spec_kind(st)
+        if kind is None:
+            return
+        title = st.title or st.name
+        prop["x-spec-kind"] = kind
+        prop["description"] = f"{kind.upper()} resource specs only ({title})"
+        fits = [s for s in self.p.specs.visible(user, self.p.jobs.groups_of(user)) if s.kind == kind]
+        if not fits:
+            prop["x-unavailable"] = (f"this site defines no {kind.upper()} resource spec you may use; "
+                                     f"{title} services need one ({self._no_spec_fix(st, kind)})")
 
     def _validate(self, values: dict[str, Any], user: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """Flat values -> (common fields, the type's options), every error named at once."""
@@ -199,6 +261,9 @@ class ServiceManager:
             raise ValidationError("is required", field="type",
                                   fix="choose one of: " + ", ".join(sorted(self.types())))
         st = self.type(type_name)
+        if ORIGIN_KEY in values:  # else a request could make its service look like another's kind
+            raise ValidationError("is set by the platform, not by a request", field=ORIGIN_KEY,
+                                  fix=f"leave {ORIGIN_KEY} out")
         schema = self.form_schema(st.name, user)
         values = {k: v for k, v in values.items() if v is not None and v != ""}
         values = schemas.with_defaults(schema, values)
@@ -213,18 +278,43 @@ class ServiceManager:
             common["image"] = st.default_image
         if common.get("image"):
             self.p.images.resolve(common["image"])  # refused with the catalog's message (FAQ 6)
-        if st.cpu_only:  # F228: the visualisation types run on CPU specs
-            spec = self.p.specs.get_visible(common["resource_spec"], user, self.p.jobs.groups_of(user),
-                                            "resource_spec")
-            if spec.gpus:
-                raise ValidationError(f"{st.title or st.name} runs on CPU resource specs only",
-                                      field="resource_spec", fix="choose a specification without GPUs")
+        self._check_spec_kind(st, common["resource_spec"], user)
         return common, options
+
+    def _check_spec_kind(self, st: ServiceType, spec_name: str, user: str) -> None:
+        """F228: visualisation types on CPU specs; F230/F234: serving and custom on GPU specs."""
+        kind = self.spec_kind(st)
+        if kind is None:
+            return
+        groups = self.p.jobs.groups_of(user)
+        spec = self.p.specs.get_visible(spec_name, user, groups, "resource_spec")
+        title = st.title or st.name
+        if kind == "cpu" and spec.gpus:
+            raise ValidationError(f"{title} runs on CPU resource specs only",
+                                  field="resource_spec", fix="choose a specification without GPUs")
+        if kind == "gpu" and spec.kind != "gpu":
+            fits = [s.name for s in self.p.specs.visible(user, groups) if s.kind == "gpu"]
+            fix = ("choose a GPU spec: " + ", ".join(fits)) if fits else self._no_spec_fix(st, kind)
+            raise ValidationError(f"{title} runs on GPU resource specs only; '{spec_name}' is a CPU spec",
+                                  field="resource_spec", fix=fix)
+
+    @staticmethod
+    def _no_spec_fix(st: ServiceType, kind: str) -> str:
+        if kind == "gpu":
+            return (f"ask the site admin for a GPU spec, or to allow CPU specs for this type: "
+                    f"[services.types.{st.name}] allow_cpu_specs = true")
+        return "ask the site admin for a CPU spec"
 
     # --- create / read --------------------------------------------------------------------------
 
-    def create(self, values: dict[str, Any], user: str, start: bool = True) -> ServiceRow:
+    def create(self, values: dict[str, Any], user: str, start: bool = True,
+               origin: str = ORIGIN_SERVICES) -> ServiceRow:
+        """A new service; `origin` is ORIGIN_DEVENV when a development environment makes its own."""
+        if origin not in ORIGINS:
+            raise ValidationError(f"unknown origin '{origin}'", field="origin", fix="one of: " + ", ".join(ORIGINS))
         common, options = self._validate(values, user)
+        if origin != ORIGIN_SERVICES:
+            options[ORIGIN_KEY] = origin
         with self.p.store.session() as s:
             if s.scalar(select(ServiceRow.id).where(ServiceRow.user == user,
                                                     ServiceRow.name == common["name"])):
@@ -238,7 +328,7 @@ class ServiceManager:
                              classification=common.get("classification"))
             s.add(row)
         if start:
-            return self.start(row.alias, user)
+            return self._launch(self._row(row.alias))
         return row
 
     def _row(self, ref: str | int) -> ServiceRow:
@@ -255,6 +345,15 @@ class ServiceManager:
 
     def may_use(self, row: ServiceRow, user: str | None) -> bool:
         return user is not None and (user == row.user or user in (row.authorized or []))
+
+    @staticmethod
+    def origin(row: ServiceRow) -> str:
+        return str((row.options or {}).get(ORIGIN_KEY) or ORIGIN_SERVICES)
+
+    @staticmethod
+    def type_options(row: ServiceRow) -> dict[str, Any]:
+        """The type's own options (what its plugin validates, renders and proxies)."""
+        return {k: v for k, v in (row.options or {}).items() if k != ORIGIN_KEY}
 
     def get(self, ref: str | int, user: str) -> ServiceRow:
         row = self._row(ref)
@@ -320,14 +419,16 @@ class ServiceManager:
         v = ServiceView(id=row.id, alias=row.alias, name=row.name, type=row.type, user=row.user,
                         state=state, description=row.description or "", resource_spec=row.resource_spec,
                         image=row.image, shm_mb=row.shm_mb, classification=row.classification,
-                        options=dict(row.options or {}), authorized=list(row.authorized or []),
-                        auth=st.auth_enabled(row.options or {}), category=st.category,
+                        options=self.type_options(row), authorized=list(row.authorized or []),
+                        auth=st.auth_enabled(self.type_options(row)), category=st.category,
                         external_path=path + "/",
                         created_at=row.created_at.isoformat() if row.created_at else None,
                         updated_at=row.updated_at.isoformat() if row.updated_at else None,
                         gpus=self._spec_gpus(row.resource_spec),
-                        can_access=state == "running" and st.category in ACCESS_CATEGORIES)
-        v.request_example = st.request_example(f"{external_base}{path}", row.options or {})
+                        can_access=(state == "running" and st.category in ACCESS_CATEGORIES
+                                    and self.origin(row) == ORIGIN_SERVICES))
+        v.request_example = st.request_example(f"{external_base}{path}", self.type_options(row))
+        v.origin, v.actions = self.origin(row), self.lifecycle_actions(row, state)
         if job is not None:
             v.job_id, v.scheduler_job_id, v.job_dir = job.id, job.scheduler_job_id, job.job_dir
             v.node = job.exec_hosts
@@ -338,6 +439,7 @@ class ServiceManager:
             v.env = dict(splan.get("env", {}))
             if info and state in ("starting", "running"):
                 v.host, v.port, v.ports = info.get("host"), info.get("port"), list(info.get("ports", []))
+                v.container_port = v.port
                 v.internal_url = f"http://{v.host}:{v.port}/"
                 v.usage = self.usage(job, history=False)
             v.log_tail = self.log_tail(job)  # the reason of a failure, or the log of a running one
@@ -397,10 +499,21 @@ class ServiceManager:
             raise PermissionDenied(f"only {row.user} may {action} service {row.alias}", field="service")
         raise NotFound(f"no service '{row.alias}'", field="service")
 
+    def may_control(self, row: ServiceRow, user: str, action: str) -> bool:
+        try:
+            self._control_check(row, user, action)
+        except HpcaiError:
+            return False
+        return True
+
+    def user_actions(self, row: ServiceRow, user: str, state: str | None = None) -> list[str]:
+        """The lifecycle buttons `user` is shown: allowed by the state and origin, and theirs to press."""
+        return [a for a in self.lifecycle_actions(row, state) if self.may_control(row, user, a)]
+
     def check(self, row: ServiceRow) -> ServiceType:
         """Everything that must hold before a start (FAQ 6, 17, 20): refuse with the reason."""
         st = self.type(row.type)
-        st.check(dict(row.options or {}))
+        st.check(self.type_options(row))
         if row.image:
             image = self.p.images.resolve(row.image)
             why = self.p.registry.get("runtime", self.p.config.default_runtime).check_image(image)
@@ -408,17 +521,48 @@ class ServiceManager:
                 raise ValidationError(why, field="image")
         return st
 
+    def lifecycle_actions(self, row: ServiceRow, state: str | None = None) -> list[str]:
+        """The lifecycle actions (LIFECYCLE) the service's state and origin allow now."""
+        state = state if state is not None else self.state(row)
+        return [a for a in LIFECYCLE if self._refusal(row, a, state) is None]
+
+    def _refusal(self, row: ServiceRow, action: str, state: str) -> str | None:
+        """Why `action` may not be taken now (None: it may)."""
+        if action in MANAGED_ONLY and self.origin(row) != ORIGIN_SERVICES:
+            return f"service {row.alias} was started by a development environment, which manages it"
+        if action in LIFECYCLE and state not in LIFECYCLE[action]:
+            return (f"service {row.alias} is {state}; {action.capitalize()} is only for services that are "
+                    + " or ".join(LIFECYCLE[action]))
+        return None
+
+    def require(self, row: ServiceRow, action: str, state: str | None = None) -> None:
+        """Refuse (409, with the state and what is allowed) an action the lifecycle table forbids."""
+        state = state if state is not None else self.state(row)
+        why = self._refusal(row, action, state)
+        if why is None:
+            return
+        allowed = self.lifecycle_actions(row, state)
+        if action in MANAGED_ONLY and self.origin(row) != ORIGIN_SERVICES:
+            fix = "use the development environment that made it" + (
+                f"; allowed now: {', '.join(allowed)}" if allowed else "")
+        else:
+            fix = f"allowed now: {', '.join(allowed)}" if allowed else "wait until its state changes"
+        raise Conflict(why, field="service", fix=fix, state=state, allowed=allowed)
+
     def start(self, ref: str | int, user: str) -> ServiceRow:
         row = self._row(ref)
         self._control_check(row, user, "start")
-        if self.state(row) in ("queued", "starting", "running"):
-            raise ValidationError(f"service {row.alias} is already {self.state(row)}", field="service")
+        self.require(row, "start")
+        return self._launch(row)
+
+    def _launch(self, row: ServiceRow) -> ServiceRow:
+        """Submit the service's job (the checks of its state are the caller's)."""
         st = self.check(row)
         owner = row.user
         spec = self.p.specs.get_visible(row.resource_spec, owner, self.p.jobs.groups_of(owner), "resource_spec")
         ctx = ServiceContext(alias=row.alias, user=owner, job_dir="{job_dir}",
                              base_path=f"{PROXY_PREFIX}/{row.alias}")
-        plan = st.start_plan(dict(row.options or {}), ctx)
+        plan = st.start_plan(self.type_options(row), ctx)
         # The site's environment for this type ([services.types.<type>] env), e.g. the podman
         # configuration a compose service needs on this cluster's nodes; the plan's own wins.
         plan.env = {**self.type_settings(row.type).get("env", {}), **plan.env}
@@ -448,6 +592,7 @@ class ServiceManager:
     def stop(self, ref: str | int, user: str) -> ServiceRow:
         row = self._row(ref)
         self._control_check(row, user, "stop")
+        self.require(row, "stop")
         self._stop_job(row)
         return self._row(row.id)
 
@@ -459,21 +604,25 @@ class ServiceManager:
     def restart(self, ref: str | int, user: str) -> ServiceRow:
         row = self._row(ref)
         self._control_check(row, user, "restart")
+        self.require(row, "restart")
         self._stop_job(row)
-        return self.start(row.id, user)
+        return self._launch(self._row(row.id))
 
     def modify(self, ref: str | int, values: dict[str, Any], user: str) -> ServiceRow:
         """New parameters; a running service restarts with them, a stopped one uses them next start."""
         row = self._row(ref)
         self._control_check(row, user, "modify")
+        self.require(row, "modify")
         merged = {"name": row.name, "type": row.type, "resource_spec": row.resource_spec,
                   "image": row.image, "shm_mb": row.shm_mb, "description": row.description,
-                  "classification": row.classification, **(row.options or {}), **values}
+                  "classification": row.classification, **self.type_options(row), **values}
         for name in IMMUTABLE:
             if name in values and (values[name] or None) != (getattr(row, name) or None):
                 raise ValidationError(f"the {name} of a service cannot change", field=name,
                                       fix=f"create a new service with the other {name}")
         common, options = self._validate(merged, row.user)
+        if self.origin(row) != ORIGIN_SERVICES:
+            options[ORIGIN_KEY] = self.origin(row)
         was_live = self.state(row) in ("queued", "starting", "running")
         with self.p.store.session() as s:
             r = s.get(ServiceRow, row.id)
@@ -482,7 +631,7 @@ class ServiceManager:
             r.classification, r.options, r.updated_at = common.get("classification"), options, now()
         if was_live:
             self._stop_job(row)
-            return self.start(row.id, user)
+            return self._launch(self._row(row.id))
         return self._row(row.id)
 
     def authorize(self, ref: str | int, users: list[str], user: str) -> ServiceRow:
@@ -532,7 +681,7 @@ class ServiceManager:
         if host not in self.allowed_hosts(job) or not 0 < port < 65536:
             raise PermissionDenied(f"service {row.alias} reports {host}:{port}, not a host of this cluster",
                                    field="service")
-        return host, port, self.type(row.type).proxy_rules(dict(row.options or {}))
+        return host, port, self.type(row.type).proxy_rules(self.type_options(row))
 
     def _proxy_probe(self, alias: str, session_user: str | None,
                      digest: str | None) -> tuple[tuple[Any, ...] | None, bool, str | None]:
@@ -560,7 +709,7 @@ class ServiceManager:
         row = self._row(alias)
         st = self.type(row.type)
         common = dict(alias=row.alias, owner=row.user, authorized=frozenset(row.authorized or []),
-                      auth=st.auth_enabled(row.options or {}), stamp=stamp)
+                      auth=st.auth_enabled(self.type_options(row)), stamp=stamp)
         try:
             host, port, rules = self.target(row)
         except HpcaiError as exc:
@@ -635,7 +784,7 @@ class ServiceManager:
         """Owner's or an authorised user's portal session; or, with auth on, any of their keys."""
         if self.may_use(row, session_user):
             return True
-        if bearer and self.type(row.type).auth_enabled(row.options or {}):
+        if bearer and self.type(row.type).auth_enabled(self.type_options(row)):
             return self.may_use(row, self.key_user(bearer))
         return False
 

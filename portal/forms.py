@@ -57,8 +57,7 @@ def _display(value: Any, kind: str) -> Any:
 
 
 def widgets(schema: dict[str, Any], values: dict[str, Any], errors: dict[str, str],
-            specs: list[ResourceSpec], images: list[Any], image_tag: str,
-            gpu_only: bool) -> list[Widget]:
+            specs: list[ResourceSpec], images: list[Any], image_tag: str) -> list[Widget]:
     props = sorted(schema["properties"].items(), key=lambda kv: (kv[1].get("x-order", 100), kv[0]))
     out = []
     for name, prop in props:
@@ -79,10 +78,14 @@ def widgets(schema: dict[str, Any], values: dict[str, Any], errors: dict[str, st
             w.extra = {"tags": {i.name: list(i.tags) for i in images}, "tag": image_tag,
                        "descriptions": {i.name: i.description for i in images}}
         elif kind == "resource-spec":
-            usable = [s for s in specs if s.kind == "gpu" or not gpu_only]
+            # the core marks pickers that take one kind of spec only (x-spec-kind) and says why
+            # one is empty (x-unavailable): GPU-only frameworks and service types, CPU-only ones
+            only = prop.get("x-spec-kind")
+            usable = [s for s in specs if only is None or s.kind == only]
             w.extra = {"specs": usable, "node_groups": sorted({s.node_group for s in usable if s.node_group}),
-                       "gpu_only": gpu_only,
-                       "kind": next((s.kind for s in usable if s.name == value), "gpu" if gpu_only else "cpu")}
+                       "gpu_only": only == "gpu", "cpu_only": only == "cpu",
+                       "unavailable": prop.get("x-unavailable", ""),
+                       "kind": next((s.kind for s in usable if s.name == value), only or "cpu")}
         elif kind == "mounts":
             rows = value or []
             w.value = [m if isinstance(m, dict) else {"source": str(m), "target": ""} for m in rows]

@@ -32,7 +32,7 @@ from flask import (
 )
 
 from core.errors import HpcaiError, NotFound, PermissionDenied, ValidationError
-from core.services import PROXY_PREFIX, ProxyEntry
+from core.services import CONFIRM, LIFECYCLE, PROXY_PREFIX, ProxyEntry
 from portal import forms
 from portal.web import json_body, json_errors, platform, poke_watcher, user
 
@@ -519,7 +519,7 @@ def _render_form(type_name: str, values: dict[str, Any], errors: dict[str, str],
     p = platform()
     schema = p.services.form_schema(type_name, user())
     specs = p.specs.visible(user(), p.jobs.groups_of(user()))
-    fields = forms.widgets(schema, {**values, "type": type_name}, errors, specs, p.images.images, "", False)
+    fields = forms.widgets(schema, {**values, "type": type_name}, errors, specs, p.images.images, "")
     return render_template("service_new.html", fields=fields, type_name=type_name, errors=errors,
                            types=p.services.types()), status
 
@@ -554,7 +554,9 @@ def page_detail(ref: str) -> Any:
         row = mgr.get(ref, user())
     except NotFound:
         abort(404)
-    return render_template("service.html", s=mgr.view(row, _external()), owner=row.user == user())
+    view = mgr.view(row, _external())
+    return render_template("service.html", s=view, owner=row.user == user(),
+                           actions=mgr.user_actions(row, user(), view.state), confirm=CONFIRM)
 
 
 @bp.route("/services/<ref>/log")
@@ -632,6 +634,9 @@ def openapi_paths() -> dict[str, Any]:
     def errors(*codes: int) -> dict[str, Any]:
         return {str(c): resp("error (the field is named)", err) for c in codes}
 
+    conflict = {"type": "object", "properties": {
+        "error": {"type": "string"}, "field": {"type": ["string", "null"]}, "fix": {"type": ["string", "null"]},
+        "state": {"type": ["string", "null"]}, "allowed": {"type": "array", "items": {"type": "string"}}}}
     ref = {"name": "ref", "in": "path", "required": True, "schema": {"type": "string"},
            "description": "service id or alias"}
     json_body = lambda schema: {"required": True, "content": {"application/json": {"schema": schema}}}  # noqa: E731
@@ -651,7 +656,8 @@ def openapi_paths() -> dict[str, Any]:
                     "responses": {"200": resp("the service", view), **errors(401, 404)}},
             "patch": {"summary": "change parameters (a running service restarts with them)", "parameters": [ref],
                       "requestBody": json_body({"type": "object", "additionalProperties": True}),
-                      "responses": {"200": resp("the service", view), **errors(400, 401, 403, 404, 503)}},
+                      "responses": {"200": resp("the service", view), **errors(400, 401, 403, 404, 503),
+                                    "409": resp("made by a development environment", conflict)}},
             "delete": {"summary": "stop and delete a service", "parameters": [ref],
                        "responses": {"204": resp("deleted"), **errors(401, 403, 404, 503)}}},
         "/services/{ref}/authorize": {
@@ -676,10 +682,13 @@ def openapi_paths() -> dict[str, Any]:
                                        "schema": {"type": "integer"}}],
                        "responses": {"204": resp("deleted"), **errors(401, 404)}}},
     }
-    for action in ("start", "stop", "restart"):
+    for action in LIFECYCLE:
         paths[f"/services/{{ref}}/{action}"] = {"post": {
-            "summary": f"{action} a service (owner; admins too)", "parameters": [ref],
-            "responses": {"200": resp("the service", view), **errors(400, 401, 403, 404, 503)}}}
+            "summary": f"{action} a service (owner; admins too); only in states {', '.join(LIFECYCLE[action])}",
+            "parameters": [ref],
+            "responses": {"200": resp("the service", view), **errors(400, 401, 403, 404, 503),
+                          "409": resp("not allowed in the service's state (or origin): says the state and "
+                                      "the actions allowed now", conflict)}}}
     return paths
 
 
@@ -691,5 +700,8 @@ def openapi_components(p: Any) -> dict[str, Any]:
         "external_path": {"type": "string"}, "internal_url": {"type": ["string", "null"]},
         "options": {"type": "object"}, "authorized": {"type": "array", "items": {"type": "string"}},
         "auth": {"type": "boolean"}, "job_id": {"type": ["integer", "null"]},
+        "origin": {"type": "string", "description": "services (My services) or devenv (a development environment)"},
+        "actions": {"type": "array", "items": {"type": "string"},
+                    "description": "start, stop, restart: those the state and origin allow now"},
         "log_tail": {"type": "array", "items": {"type": "string"}}}}
     return {"Service": view, "ServiceValues": service_body_schema(p)}

@@ -100,8 +100,7 @@ def _render_training(values: dict[str, Any], errors: dict[str, str], status: int
     values = dict(values, framework=fw.name, mode=mode)
     schema = p.jobs.form_schema(fw.name, mode, values.get("runtime"), user=user())
     specs = p.specs.visible(user(), p.jobs.groups_of(user()))
-    fields = forms.widgets(schema, values, errors, specs, p.images.images, fw.image_tag,
-                           gpu_only=mode in fw.gpu_only_modes)
+    fields = forms.widgets(schema, values, errors, specs, p.images.images, fw.image_tag)
     return render_template("training.html", fields=fields, errors=errors, framework=fw, mode=mode,
                            presets=p.presets.list(user(), TRAINING_APP),
                            monitor=p.monitor.info(values.get("queue")), app_name=TRAINING_APP), status

@@ -253,3 +253,53 @@ def test_project_upload_folder_zip_and_site_settings(server, browser, tmp_path) 
     expect(guess.locator("#login-error")).to_contain_text("Too many failed log-ins")
     shot(guess, "14-login-locked")
     ctx.close()
+
+
+def test_service_buttons_follow_the_lifecycle_with_confirmations(server, browser) -> None:  # type: ignore[no-untyped-def]
+    """F248-F250 in the browser: only the allowed buttons, each asks the product's question; the
+    create form of a GPU-only type (F230) offers GPU specs only and says so."""
+    import json
+    import urllib.request as rq
+
+    base = server["base"]
+    logs = Path(server["work"]) / "tb-logs"
+    logs.mkdir(exist_ok=True)
+    req = rq.Request(base + "/api/v1/services", method="POST", data=json.dumps({
+        "name": "board", "type": "tensorboard", "resource_spec": "cpu-1", "logdir": str(logs),
+        "start": False}).encode(),
+        headers={"Authorization": "Bearer " + server["token"], "Content-Type": "application/json"})
+    alias = json.loads(rq.urlopen(req, timeout=30).read())["alias"]
+    page = login(browser, base, "alice", "alicepass1")
+    asked: list[str] = []
+    page.on("dialog", lambda d: (asked.append(d.message), d.accept()))
+    page.goto(f"{base}/services/{alias}")
+    page.wait_for_selector("html[data-ready]")
+    expect(page.locator("#btn-start")).to_be_visible()
+    expect(page.locator("#btn-stop")).to_have_count(0)
+    expect(page.locator("#btn-restart")).to_have_count(0)
+    page.click("#btn-start")
+    page.wait_for_selector(".flash")
+    for _ in range(60):  # F244: a state change shows after a refresh
+        if page.text_content("#state").strip() == "running":
+            break
+        time.sleep(1)
+        page.reload()
+    assert page.text_content("#state").strip() == "running"
+    expect(page.locator("#btn-start")).to_have_count(0)
+    expect(page.locator("#btn-restart")).to_be_visible()
+    expect(page.locator("#access")).to_be_visible()
+    assert page.text_content("#container-port").split()[0].isdigit()
+    shot(page, "14-service-running")
+    page.click("#btn-stop")
+    page.wait_for_selector(".flash")
+    expect(page.locator("#state")).to_have_text("stopped")
+    expect(page.locator("#btn-start")).to_be_visible()
+    assert asked == ["是否启动此服务 / Start this service?", "是否停止此服务 / Stop this service?"]
+
+    page.goto(f"{base}/services/new?type=torchserve")
+    page.wait_for_selector("html[data-ready]")
+    picker = page.locator("#field-resource_spec")
+    expect(picker).to_contain_text("GPU resource specs only (PyTorch Serving (TorchServe))")
+    assert [o for o in page.locator("#in-resource_spec option").all_text_contents() if "cpu-" in o] == []
+    expect(picker.locator("[data-speckind=cpu]")).to_have_count(0)
+    shot(page, "15-service-form-gpu-only")

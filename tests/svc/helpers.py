@@ -20,6 +20,9 @@ from core.platform import Platform
 
 REPO = Path(__file__).resolve().parents[2]
 HPCAI = str(Path(sys.executable).parent / "hpcai")
+# This machine has no GPU spec it can run: the service tests run the GPU-only types (custom F234,
+# TorchServe F230) on CPU specs, as a CPU-only site may allow ([core] allow_cpu_for_gpu_only).
+CPU_SPECS_OK = {"HPCAI_ALLOW_CPU_FOR_GPU_ONLY": "1"}
 # A small HTTP server (the "custom service"): serves under /api, redirects, sets a cookie, echoes.
 WEB_APP = REPO / "tests" / "svc" / "webapp.py"
 
@@ -54,6 +57,7 @@ class Portal:
 
     def __init__(self, data: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()):
         self.data = data
+        env = {**CPU_SPECS_OK, **(env or {})}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = args
@@ -114,10 +118,27 @@ class Portal:
 
     def stop_all_services(self) -> None:
         for row in self.platform.services.list("admin", all_users=True):
+            if "stop" not in self.platform.services.lifecycle_actions(row):
+                continue  # not started: nothing to stop (F249)
             try:
                 self.platform.services.stop(row.alias, row.user)
             except Exception as exc:  # best effort at teardown; the test already reported
                 print(f"teardown: could not stop {row.alias}: {exc}")
+
+
+def app_client(p: Platform, user: str = "alice", password: str = "alicepass12") -> Any:
+    """The portal app in this process (Flask test client), logged in as `user`; the session's
+    CSRF token is sent with every request, as the portal's own pages do."""
+    from portal import create_app
+
+    c = create_app(p, settings={"TESTING": True}).test_client()
+    c.get("/login")
+    with c.session_transaction() as s:
+        token = s["csrf"]
+    assert c.post("/login", data={"username": user, "password": password, "csrf_token": token}).status_code == 302
+    with c.session_transaction() as s:
+        c.environ_base["HTTP_X_CSRF_TOKEN"] = s["csrf"]
+    return c
 
 
 def torch_model(directory: Path) -> tuple[Path, Any]:

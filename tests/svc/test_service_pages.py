@@ -10,7 +10,7 @@ import pytest
 
 from core.config import load_config
 from core.platform import Platform
-from tests.svc.helpers import scratch
+from tests.svc.helpers import CPU_SPECS_OK, scratch
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def app() -> Iterator[Any]:
     from portal import create_app
 
     d = scratch("service-pages")
-    p = Platform(load_config({"HPCAI_DATA_DIR": str(d)}))
+    p = Platform(load_config({"HPCAI_DATA_DIR": str(d), **CPU_SPECS_OK}))
     p.store.migrate()
     p.specs.sync()
     p.accounts.create("alice", "alicepass12")

@@ -12,13 +12,13 @@ import pytest
 from core.config import load_config
 from core.errors import ValidationError
 from core.platform import Platform
-from tests.svc.helpers import scratch
+from tests.svc.helpers import CPU_SPECS_OK, app_client, scratch
 
 
 @pytest.fixture(scope="module")
 def platform() -> Iterator[Platform]:
     d = scratch("service-rules")
-    p = Platform(load_config({"HPCAI_DATA_DIR": str(d)}))
+    p = Platform(load_config({"HPCAI_DATA_DIR": str(d), **CPU_SPECS_OK}))
     p.store.migrate()
     p.specs.sync()
     p.accounts.create("alice", "alicepass12")
@@ -28,14 +28,7 @@ def platform() -> Iterator[Platform]:
 
 @pytest.fixture(scope="module")
 def client(platform: Platform) -> Any:
-    from portal import create_app
-
-    c = create_app(platform, settings={"TESTING": True}).test_client()
-    c.get("/login")
-    with c.session_transaction() as s:
-        token = s["csrf"]
-    assert c.post("/login", data={"username": "alice", "password": "alicepass12", "csrf_token": token}).status_code == 302
-    return c
+    return app_client(platform)
 
 
 def test_description_is_at_most_512_characters(platform: Platform) -> None:

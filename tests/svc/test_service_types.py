@@ -16,11 +16,11 @@ import pytest
 
 from core.api import ServiceContext
 from core.config import load_config
-from core.errors import HpcaiError, NotFound, PermissionDenied, ValidationError
+from core.errors import Conflict, HpcaiError, NotFound, PermissionDenied, ValidationError
 from core.platform import Platform
 from core.store import ServiceKeyRow
 from portal.services import _rewrite_cookie, _rewrite_location
-from tests.svc.helpers import scratch
+from tests.svc.helpers import CPU_SPECS_OK, scratch
 
 GOLDEN = Path(__file__).parent / "golden"
 FIX = "/data/fixtures"  # options name paths; start_plan does not touch the disk
@@ -43,7 +43,7 @@ OPTIONS = {
 @pytest.fixture(scope="module")
 def platform() -> Iterator[Platform]:
     d = scratch("service-types")
-    p = Platform(load_config({"HPCAI_DATA_DIR": str(d)}))
+    p = Platform(load_config({"HPCAI_DATA_DIR": str(d), **CPU_SPECS_OK}))
     p.store.migrate()
     p.specs.sync()
     p.accounts.seed_admin("adminpass1")
@@ -171,7 +171,9 @@ def test_permissions(platform: Platform) -> None:
         svc.delete(row.alias, "admin")  # an admin may only start, stop, restart others' services
     with pytest.raises(PermissionDenied):
         svc.modify(row.alias, {"description": "x"}, "admin")
-    svc.stop(row.alias, "admin")
+    assert svc.may_control(svc._row(row.alias), "admin", "stop")  # admins may stop others' services ...
+    with pytest.raises(Conflict):
+        svc.stop(row.alias, "admin")  # ... when they are started (F249)
     assert [r.alias for r in svc.list("bob")] == [row.alias]  # shared with bob
     svc.modify(row.alias, {"command": "sleep 1"}, "alice")  # stopped: applies at next start
     assert svc._row(row.alias).options["command"] == "sleep 1"

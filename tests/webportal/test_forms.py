@@ -21,7 +21,7 @@ SCHEMA = {
 
 
 def test_visible_if_hides_and_drops_fields() -> None:
-    ws = {w.name: w for w in widgets(SCHEMA, {"tracking": "off"}, {}, [], [], "", False)}
+    ws = {w.name: w for w in widgets(SCHEMA, {"tracking": "off"}, {}, [], [], "")}
     assert not ws["experiment"].visible and '"tracking": "mlflow"' in ws["experiment"].visible_if
     assert ws["tracking"].kind == "select" and ws["fast"].kind == "switch" and ws["role_count"].kind == "number"
     hidden = parse_form(SCHEMA, MultiDict({"tracking": "off", "experiment": "e1", "role_count": "2"}))
@@ -44,3 +44,21 @@ def test_error_map_keeps_the_first_error_of_a_field() -> None:
     errs = ValidationErrors([ValidationError("is required", field="command", fix="give it"),
                              ValidationError("does not match", field="command")])
     assert error_map(errs) == {"command": "is required — give it"}
+
+
+def test_spec_picker_follows_the_cores_spec_kind_and_reason() -> None:
+    """GPU-only frameworks and service types: the core marks the picker (x-spec-kind) and says why
+    it is empty (x-unavailable); the form shows only that kind and the reason, no CPU/GPU switch."""
+    from core.types import ResourceSpec
+
+    specs = [ResourceSpec("cpu-1"), ResourceSpec("gpu-1", kind="gpu", gpus=1)]
+    schema = {"type": "object", "properties": {"resource_spec": {"type": "string", "x-widget": "resource-spec"}}}
+    any_kind = widgets(schema, {}, {}, specs, [], "")[0].extra
+    assert [s.name for s in any_kind["specs"]] == ["cpu-1", "gpu-1"] and not any_kind["gpu_only"]
+    schema["properties"]["resource_spec"].update({"x-spec-kind": "gpu", "x-unavailable": "no GPU spec here"})
+    gpu = widgets(schema, {}, {}, specs, [], "")[0].extra
+    assert [s.name for s in gpu["specs"]] == ["gpu-1"] and gpu["gpu_only"] and gpu["kind"] == "gpu"
+    assert gpu["unavailable"] == "no GPU spec here"
+    schema["properties"]["resource_spec"]["x-spec-kind"] = "cpu"
+    cpu = widgets(schema, {}, {}, specs, [], "")[0].extra
+    assert [s.name for s in cpu["specs"]] == ["cpu-1"] and cpu["cpu_only"] and cpu["kind"] == "cpu"

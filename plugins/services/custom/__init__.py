@@ -15,6 +15,7 @@ class Custom(ServiceType):
     title = "Custom service"
     description = "Your own server: it must listen on $PORT (or {port} in the command)."
     category = "custom"
+    gpu_only = True  # F234: the product offers GPU specs only; a site may allow CPU ones
 
     def option_schema(self) -> dict[str, Any]:
         return {"type": "object", "required": ["command"], "properties": {

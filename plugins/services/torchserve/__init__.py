@@ -21,6 +21,7 @@ class TorchServe(ServiceType):
     category = "serving"
     api_keys = True
     requires = "torchserve"
+    gpu_only = True  # F230: the product offers GPU specs only; a site may allow CPU ones
 
     def option_schema(self) -> dict[str, Any]:
         mar = {"deploy_mode": ["mar"]}

@@ -126,6 +126,65 @@ def test_controller_outage(slurm: Backend) -> None:
     assert slurm.finish(row.id).state == "cancelled"
 
 
+# The batch script holds the job before jairun (a user's setup step) until the test says go,
+# so the controller can be stopped while the job is alive but before its srun step exists.
+STEP_RETRY_SUB = """#!/bin/sh
+
+#BSUB -J step_retry
+#BSUB -q ai_excl
+#BSUB -app jhai_command
+#BSUB -mf retry.mf
+#BSUB -o output.%J.txt
+
+touch WORKDIR/started
+while [ ! -e WORKDIR/go ]; do sleep 0.2; done
+${JHSCHEDULER_TOP}/scripts/jhai/service/jairun djm command \\
+--job-type standalone --image 192.168.0.153:5000/jhinno/pytorch:2.1.0 \\
+--cmd='CMD' --workdir=WORKDIR
+"""
+RETRY_LINE = "[jairun] controller unreachable, retrying step creation in 2 s (attempt 1)"
+
+
+def await_file(path: Path, what: str, contains: str | None = None, limit: float = 120) -> str:
+    """Wait for a file (and a line in it) that the job writes; hang protection only."""
+    deadline = time.monotonic() + limit
+    while True:
+        text = path.read_text(errors="replace") if path.exists() else None
+        if text is not None and (contains is None or contains in text):
+            return text
+        assert time.monotonic() < deadline, f"{what} never happened: {text}"
+        time.sleep(0.2)
+
+
+def test_step_creation_is_retried_through_a_controller_outage(slurm: Backend) -> None:
+    wd = slurm.workdir()
+    row = jsub(slurm, wd, STEP_RETRY_SUB.replace("CMD", "echo the rank ran"), "retry.mf", "[host:all slots:1]\n")
+    await_file(wd / "started", "the batch script's start")
+    subprocess.run(["bash", str(SLURM_SH), "stop-ctld"], check=True, timeout=60)
+    out = wd / f"output.{row.scheduler_job_id}.txt"
+    try:
+        (wd / "go").touch()  # jairun runs now, while slurmctld is down: srun cannot create the step
+        await_file(out, "jairun's retry", RETRY_LINE)
+    finally:
+        subprocess.run(["bash", str(SLURM_SH), "start-ctld"], check=True, timeout=60)
+    row = slurm.finish(row.id)
+    text = out.read_text(errors="replace")
+    assert row.state == "succeeded", (row.state, row.reason, text)
+    assert "Unable to contact slurm controller" in text  # srun's own words stay in the log
+    assert "the rank ran" in text and "[jairun] all ranks finished successfully" in text
+
+
+def test_a_failing_rank_is_not_retried(slurm: Backend) -> None:
+    wd = slurm.workdir()
+    (wd / "go").touch()
+    row = jsub(slurm, wd, STEP_RETRY_SUB.replace("CMD", "no-such-command-4711"), "retry.mf", "[host:all slots:1]\n")
+    row = slurm.finish(row.id)
+    text = (wd / f"output.{row.scheduler_job_id}.txt").read_text(errors="replace")
+    assert row.state == "failed", (row.state, row.reason, text)
+    assert "(rank 0 on cpu1) exited with code 127" in text, text  # the rank is named
+    assert "retrying step creation" not in text
+
+
 @pytest.fixture(scope="module")
 def unix_user() -> Iterator[pwd.struct_passwd]:
     try:

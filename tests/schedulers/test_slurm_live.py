@@ -97,8 +97,9 @@ def test_controller_outage(slurm: Backend) -> None:
     row = slurm.submit(slurm.request(marker))
     row = slurm.wait(row.id, lambda r: r.state == "running")
     assert row.state == "running"
-    # "running" starts with the batch script; the rank's srun step needs the controller to be
-    # created, so stop it only once the rank itself runs (else srun fails and the job with it).
+    # "running" starts with the batch script; this test is about a step that already runs, so
+    # stop the controller only once the rank itself runs (an outage before the step exists is
+    # test_step_creation_is_retried_through_a_controller_outage).
     deadline = time.monotonic() + 120
     while subprocess.run(["pgrep", "-f", marker], capture_output=True, timeout=10).returncode != 0:
         assert time.monotonic() < deadline, "the job's rank never started"
@@ -157,14 +158,24 @@ def await_file(path: Path, what: str, contains: str | None = None, limit: float 
 
 
 def test_step_creation_is_retried_through_a_controller_outage(slurm: Backend) -> None:
-    wd = slurm.workdir()
+    """Two jobs wait before jairun; the controller goes down; both start jairun. The first
+    retries until the controller is back and succeeds; the second, whose retry window (1 s) is
+    shorter than the first backoff, gives up at once and fails in words."""
+    wd, short = slurm.workdir(), slurm.workdir()
     row = jsub(slurm, wd, STEP_RETRY_SUB.replace("CMD", "echo the rank ran"), "retry.mf", "[host:all slots:1]\n")
-    await_file(wd / "started", "the batch script's start")
+    given_up = jsub(slurm, short, STEP_RETRY_SUB.replace("CMD", "true").replace(
+        "touch WORKDIR/started", "export HPCAI_STEP_RETRY_SECONDS=1; touch WORKDIR/started"),
+        "retry.mf", "[host:all slots:1]\n")
+    for d in (wd, short):
+        await_file(d / "started", "the batch script's start")
     subprocess.run(["bash", str(SLURM_SH), "stop-ctld"], check=True, timeout=60)
     out = wd / f"output.{row.scheduler_job_id}.txt"
+    short_out = short / f"output.{given_up.scheduler_job_id}.txt"
     try:
-        (wd / "go").touch()  # jairun runs now, while slurmctld is down: srun cannot create the step
+        for d in (wd, short):
+            (d / "go").touch()  # jairun runs now, while slurmctld is down: srun cannot create the step
         await_file(out, "jairun's retry", RETRY_LINE)
+        await_file(short_out, "jairun giving up", "giving up")
     finally:
         subprocess.run(["bash", str(SLURM_SH), "start-ctld"], check=True, timeout=60)
     row = slurm.finish(row.id)
@@ -172,6 +183,13 @@ def test_step_creation_is_retried_through_a_controller_outage(slurm: Backend) ->
     assert row.state == "succeeded", (row.state, row.reason, text)
     assert "Unable to contact slurm controller" in text  # srun's own words stay in the log
     assert "the rank ran" in text and "[jairun] all ranks finished successfully" in text
+    given_up = slurm.finish(given_up.id)
+    text = short_out.read_text(errors="replace")
+    assert given_up.state == "failed", (given_up.state, given_up.reason, text)
+    assert ("[jairun] the Slurm controller (or, after its restart, the job's nodes) stayed unreachable "
+            "for 1 s (HPCAI_STEP_RETRY_SECONDS); no rank was started, giving up") in text
+    assert "retrying" not in text
+    assert not Path(given_up.job_dir, "ranks-started").exists()  # no rank ever ran
 
 
 def test_a_failing_rank_is_not_retried(slurm: Backend) -> None:

@@ -97,8 +97,9 @@ def test_controller_outage(slurm: Backend) -> None:
     row = slurm.submit(slurm.request(marker))
     row = slurm.wait(row.id, lambda r: r.state == "running")
     assert row.state == "running"
-    # "running" starts with the batch script; the rank's srun step needs the controller to be
-    # created, so stop it only once the rank itself runs (else srun fails and the job with it).
+    # "running" starts with the batch script; this test is about a step that already runs, so
+    # stop the controller only once the rank itself runs (an outage before the step exists is
+    # test_step_creation_is_retried_through_a_controller_outage).
     deadline = time.monotonic() + 120
     while subprocess.run(["pgrep", "-f", marker], capture_output=True, timeout=10).returncode != 0:
         assert time.monotonic() < deadline, "the job's rank never started"
@@ -124,6 +125,82 @@ def test_controller_outage(slurm: Backend) -> None:
         slurm.platform.jobs.kill(row.id, "root")  # free its CPU for the next tests, pass or fail
     assert recovered.state == "running", (recovered.state, recovered.reason)  # true state, not "finished"
     assert slurm.finish(row.id).state == "cancelled"
+
+
+# The batch script holds the job before jairun (a user's setup step) until the test says go,
+# so the controller can be stopped while the job is alive but before its srun step exists.
+STEP_RETRY_SUB = """#!/bin/sh
+
+#BSUB -J step_retry
+#BSUB -q ai_excl
+#BSUB -app jhai_command
+#BSUB -mf retry.mf
+#BSUB -o output.%J.txt
+
+touch WORKDIR/started
+while [ ! -e WORKDIR/go ]; do sleep 0.2; done
+${JHSCHEDULER_TOP}/scripts/jhai/service/jairun djm command \\
+--job-type standalone --image 192.168.0.153:5000/jhinno/pytorch:2.1.0 \\
+--cmd='CMD' --workdir=WORKDIR
+"""
+RETRY_LINE = "[jairun] controller unreachable, retrying step creation in 2 s (attempt 1)"
+
+
+def await_file(path: Path, what: str, contains: str | None = None, limit: float = 120) -> str:
+    """Wait for a file (and a line in it) that the job writes; hang protection only."""
+    deadline = time.monotonic() + limit
+    while True:
+        text = path.read_text(errors="replace") if path.exists() else None
+        if text is not None and (contains is None or contains in text):
+            return text
+        assert time.monotonic() < deadline, f"{what} never happened: {text}"
+        time.sleep(0.2)
+
+
+def test_step_creation_is_retried_through_a_controller_outage(slurm: Backend) -> None:
+    """Two jobs wait before jairun; the controller goes down; both start jairun. The first
+    retries until the controller is back and succeeds; the second, whose retry window (1 s) is
+    shorter than the first backoff, gives up at once and fails in words."""
+    wd, short = slurm.workdir(), slurm.workdir()
+    row = jsub(slurm, wd, STEP_RETRY_SUB.replace("CMD", "echo the rank ran"), "retry.mf", "[host:all slots:1]\n")
+    given_up = jsub(slurm, short, STEP_RETRY_SUB.replace("CMD", "true").replace(
+        "touch WORKDIR/started", "export HPCAI_STEP_RETRY_SECONDS=1; touch WORKDIR/started"),
+        "retry.mf", "[host:all slots:1]\n")
+    for d in (wd, short):
+        await_file(d / "started", "the batch script's start")
+    subprocess.run(["bash", str(SLURM_SH), "stop-ctld"], check=True, timeout=60)
+    out = wd / f"output.{row.scheduler_job_id}.txt"
+    short_out = short / f"output.{given_up.scheduler_job_id}.txt"
+    try:
+        for d in (wd, short):
+            (d / "go").touch()  # jairun runs now, while slurmctld is down: srun cannot create the step
+        await_file(out, "jairun's retry", RETRY_LINE)
+        await_file(short_out, "jairun giving up", "giving up")
+    finally:
+        subprocess.run(["bash", str(SLURM_SH), "start-ctld"], check=True, timeout=60)
+    row = slurm.finish(row.id)
+    text = out.read_text(errors="replace")
+    assert row.state == "succeeded", (row.state, row.reason, text)
+    assert "Unable to contact slurm controller" in text  # srun's own words stay in the log
+    assert "the rank ran" in text and "[jairun] all ranks finished successfully" in text
+    given_up = slurm.finish(given_up.id)
+    text = short_out.read_text(errors="replace")
+    assert given_up.state == "failed", (given_up.state, given_up.reason, text)
+    assert ("[jairun] the Slurm controller (or, after its restart, the job's nodes) stayed unreachable "
+            "for 1 s (HPCAI_STEP_RETRY_SECONDS); no rank was started, giving up") in text
+    assert "retrying" not in text
+    assert not Path(given_up.job_dir, "ranks-started").exists()  # no rank ever ran
+
+
+def test_a_failing_rank_is_not_retried(slurm: Backend) -> None:
+    wd = slurm.workdir()
+    (wd / "go").touch()
+    row = jsub(slurm, wd, STEP_RETRY_SUB.replace("CMD", "no-such-command-4711"), "retry.mf", "[host:all slots:1]\n")
+    row = slurm.finish(row.id)
+    text = (wd / f"output.{row.scheduler_job_id}.txt").read_text(errors="replace")
+    assert row.state == "failed", (row.state, row.reason, text)
+    assert "(rank 0 on cpu1) exited with code 127" in text, text  # the rank is named
+    assert "retrying step creation" not in text
 
 
 @pytest.fixture(scope="module")

@@ -132,6 +132,15 @@ def test_mig_spec_without_a_profile_is_refused() -> None:
     assert "#SBATCH --gres=gpu:1g.5gb:1" in sched.render(gpu_plan("mig", 1), ctx())
 
 
+def test_step_retry_window_is_exported_only_when_the_site_sets_it() -> None:
+    sched = SlurmScheduler()
+    p, c = CASES["ddp_cpu"]
+    sched.configure(SETTINGS, "/spool")
+    assert "HPCAI_STEP_RETRY_SECONDS" not in sched.render(p, c)  # jairun's own default (120 s)
+    sched.configure({**SETTINGS, "step_retry_seconds": 300}, "/spool")
+    assert "export HPCAI_STEP_RETRY_SECONDS=300\n" in sched.render(p, c)
+
+
 def test_components_split_roles_that_differ() -> None:
     p, _ = CASES["ps_hetjob"]
     assert [(c.tasks, c.roles) for c in components(p)] == [(1, ["server"]), (2, ["worker"])]

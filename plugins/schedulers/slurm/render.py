@@ -18,6 +18,8 @@ Resource mapping (one place for it):
   Slurm sets CUDA_VISIBLE_DEVICES; hooks/jairun cuts each rank's share from it.
   time_limit_min     -> --time
   array_size         -> --array=0-(N-1)
+  step_retry_seconds -> HPCAI_STEP_RETRY_SECONDS: how long hooks/jairun retries creating its srun
+                        step while slurmctld is unreachable (jairun's default: 120 s)
 Roles that differ in resources become the components of a heterogeneous job (`#SBATCH hetjob`).
 """
 
@@ -149,6 +151,8 @@ def render(plan: LaunchPlan, ctx: ScriptContext, settings: dict[str, Any]) -> st
     if len(comps) > 1:
         lines.append(f"# heterogeneous job: components {', '.join('+'.join(c.roles) for c in comps)}")
     lines += [f"export {k}={shlex.quote(v)}" for k, v in sorted(ctx.env.items())]
+    if settings.get("step_retry_seconds") is not None:  # jairun retries the srun step this long
+        lines.append(f"export HPCAI_STEP_RETRY_SECONDS={float(settings['step_retry_seconds']):g}")
     job_dir = shlex.quote(ctx.job_dir)
     ec_file = f"{job_dir}/exit_code"
     if plan.array_size:

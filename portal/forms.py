@@ -2,6 +2,8 @@
 
 No field is known here by name except through its `x-widget`: a plugin that adds a field to
 the schema gets a widget in the form and a value in the job without a change in this file.
+Fields whose schema names an `x-tab` (and an `x-tab-group`) are shown as tabs of that group:
+two ways of giving the same thing, e.g. auto-tuning's "Set parameters" and "Parameter file".
 """
 
 from __future__ import annotations
@@ -34,6 +36,46 @@ class Widget:
     visible_if: str = ""  # JSON for the page's script
     error: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    tab: str = ""  # x-tab: the tab of its x-tab-group this field is on
+    tab_group: str = ""
+
+
+@dataclass
+class TabGroup:
+    """Fields on tabs (one section of the form): tabs in the order their first field comes."""
+
+    name: str
+    tabs: list[tuple[str, list[Widget]]]
+    active: int  # the tab shown first: the one with an error, else one holding a value
+    visible: bool
+    visible_if: str  # the fields' own rule when they all share it (the tab bar hides with them)
+    kind: str = "tabs"
+
+
+def sections(ws: list[Widget]) -> list[Widget | TabGroup]:
+    """The form's widgets with each x-tab-group gathered where its first field stands."""
+    out: list[Widget | TabGroup] = []
+    groups: dict[str, dict[str, list[Widget]]] = {}
+    for w in ws:
+        if not (w.tab and w.tab_group):
+            out.append(w)
+            continue
+        if w.tab_group not in groups:
+            groups[w.tab_group] = {}
+            out.append(TabGroup(name=w.tab_group, tabs=[], active=0, visible=False, visible_if=""))
+        groups[w.tab_group].setdefault(w.tab, []).append(w)
+    for item in out:
+        if isinstance(item, TabGroup):
+            tabs = list(groups[item.name].items())
+            members = [w for _, tab in tabs for w in tab]
+            rules = {w.visible_if for w in members}
+            item.tabs = tabs
+            item.visible = any(w.visible for w in members)
+            item.visible_if = rules.pop() if len(rules) == 1 else ""
+            with_error = [i for i, (_, tab) in enumerate(tabs) if any(w.error for w in tab)]
+            with_value = [i for i, (_, tab) in enumerate(tabs) if any(w.value not in (None, "") for w in tab)]
+            item.active = (with_error or with_value or [0])[0]
+    return out
 
 
 def widget_kind(prop: dict[str, Any]) -> str:
@@ -70,7 +112,8 @@ def widgets(schema: dict[str, Any], values: dict[str, Any], errors: dict[str, st
                    required=name in schema.get("required", []), description=prop.get("description", ""),
                    visible=is_visible(prop, values),
                    visible_if=json.dumps(prop["x-visible-if"]) if prop.get("x-visible-if") else "",
-                   error=errors.get(name, ""))
+                   error=errors.get(name, ""), tab=str(prop.get("x-tab", "")),
+                   tab_group=str(prop.get("x-tab-group", "")))
         if kind == "select":
             labels = prop.get("x-enum-labels", {})
             w.choices = [(str(v), str(labels.get(str(v), v))) for v in prop.get("enum", [])]

@@ -51,6 +51,18 @@
     form.addEventListener("change", clearError);
     applyVisibility();
 
+    // Tabs of an x-tab-group: one panel shown; the fields of every tab post with the form.
+    $$(".tabgroup", form).forEach((group) => {
+      const tabs = $$("[role=tab]", group);
+      tabs.forEach((tab) => tab.addEventListener("click", () => {
+        tabs.forEach((t) => {
+          const on = t === tab;
+          t.setAttribute("aria-selected", on ? "true" : "false");
+          document.getElementById(t.getAttribute("aria-controls")).hidden = !on;
+        });
+      }));
+    });
+
     // Image tag filter and keyword search, with a count ("N in total").
     const tag = $("#imgtag"), img = $("#in-image"), search = $("#imgsearch");
     const filterImages = () => {

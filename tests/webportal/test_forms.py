@@ -6,7 +6,7 @@ import pytest
 from werkzeug.datastructures import MultiDict
 
 from core.errors import ValidationError, ValidationErrors
-from portal.forms import error_map, parse_form, widgets
+from portal.forms import TabGroup, error_map, parse_form, sections, widgets
 
 SCHEMA = {
     "type": "object", "required": ["role_count"],
@@ -44,3 +44,25 @@ def test_error_map_keeps_the_first_error_of_a_field() -> None:
     errs = ValidationErrors([ValidationError("is required", field="command", fix="give it"),
                              ValidationError("does not match", field="command")])
     assert error_map(errs) == {"command": "is required — give it"}
+
+
+def test_x_tab_fields_become_one_tab_group_where_the_first_stands() -> None:
+    """Any schema's x-tab/x-tab-group hints (F115): tabs in the order of their first field; the
+    shown tab is the one with an error, else one holding a value, else the first."""
+    on = {"x-visible-if": {"use": True}, "x-tab-group": "src"}
+    schema = {"type": "object", "properties": {
+        "use": {"type": "boolean", "x-order": 1},
+        "a": {"type": "string", "x-order": 2, "x-tab": "By hand", **on},
+        "b": {"type": "integer", "x-order": 3, "x-tab": "By hand", **on},
+        "f": {"type": "string", "x-order": 4, "x-tab": "From a file", **on},
+        "after": {"type": "string", "x-order": 5}}}
+    out = sections(widgets(schema, {"use": False}, {}, [], [], "", False))
+    assert [getattr(x, "name") for x in out] == ["use", "src", "after"]
+    group = out[1]
+    assert isinstance(group, TabGroup)
+    assert [(label, [w.name for w in ws]) for label, ws in group.tabs] == [("By hand", ["a", "b"]), ("From a file", ["f"])]
+    assert not group.visible and group.visible_if == '{"use": true}' and group.active == 0
+    assert sections(widgets(schema, {"use": True, "f": "x.json"}, {}, [], [], "", False))[1].active == 1
+    assert sections(widgets(schema, {"use": True, "f": "x"}, {"b": "bad"}, [], [], "", False))[1].active == 0
+    # both tabs post: a value given on either is parsed like any other field
+    assert parse_form(schema, MultiDict({"use": "on", "b": "3", "f": "x.json"})) == {"use": True, "b": 3, "f": "x.json"}

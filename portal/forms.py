@@ -51,6 +51,10 @@ class TabGroup:
     visible_if: str  # the fields' own rule when they all share it (the tab bar hides with them)
     kind: str = "tabs"
 
+    @property
+    def input_name(self) -> str:
+        return tab_input(self.name)
+
 
 def sections(ws: list[Widget]) -> list[Widget | TabGroup]:
     """The form's widgets with each x-tab-group gathered where its first field stands."""
@@ -169,12 +173,26 @@ def parse_form(schema: dict[str, Any], form: MultiDict) -> dict[str, Any]:
                 errors.append(ValidationError(f"'{text}' is not a number", field=name))
         else:
             raw[name] = text if kind in ("textarea", "env", "json-file") else text.strip()
-    visible = {k: v for k, v in raw.items() if is_visible(props.get(k, {}), raw)}
+    visible = {k: v for k, v in raw.items() if is_visible(props.get(k, {}), raw) and on_chosen_tab(props.get(k, {}), form)}
     if errors:
         from core.errors import ValidationErrors
 
         raise ValidationErrors(errors)
     return visible
+
+
+def tab_input(group: str) -> str:
+    """The form input that says which tab of an x-tab-group the user submitted from."""
+    return f"_tab.{group}"
+
+
+def on_chosen_tab(prop: dict[str, Any], form: MultiDict) -> bool:
+    """A field on a tab other than the one the form was submitted from is dropped, like a hidden
+    field: the tabs are alternative ways, so what a user typed on the other one must not sneak
+    in. Without the input (a client without the page's script) every tab's fields count."""
+    group, tab = prop.get("x-tab-group"), prop.get("x-tab")
+    chosen = form.get(tab_input(str(group))) if group and tab else None
+    return not chosen or chosen == tab
 
 
 def error_map(exc: HpcaiError) -> dict[str, str]:

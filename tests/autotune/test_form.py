@@ -74,13 +74,16 @@ def test_the_two_ways_are_tabs_and_each_submits(portal) -> None:  # type: ignore
     assert 'id="field-autotune_file"' not in panels["Set parameters"]
     head = page.split('id="tabs-autotune-source"')[1].split(">")[0]
     assert 'data-visible-if="{&#34;autotune&#34;: true}"' in head and "hidden" in head  # off until the switch
-    assert 'aria-selected="true">Set parameters' in page  # the first tab is shown first
+    assert 'aria-selected="true" data-tab="Set parameters"' in page  # the first tab is shown first
+    assert '<input type="hidden" name="_tab.autotune-source" value="Set parameters" data-tab-input>' in page
 
     base = {"csrf_token": csrf, "framework": "pytorch", "_framework": "pytorch", "mode": "standalone",
             "workdir": str(work), "command": "python sgd_digits.py", "resource_spec": "cpu-1", "autotune": "on"}
-    tabs = {"Set parameters": {"autotune_experiment": "digits_fields", "autotune_trials": "2",
-                               "autotune_params": "alpha=loguniform:1e-6:1e-1"},
-            "Parameter file": {"autotune_file": (EXAMPLES / "params_tpe.json").read_text()}}
+    # each post carries both tabs' inputs (as the browser does) and the tab it came from
+    both = {"autotune_experiment": "digits_fields", "autotune_trials": "2",
+            "autotune_params": "alpha=loguniform:1e-6:1e-1",
+            "autotune_file": (EXAMPLES / "params_tpe.json").read_text()}
+    tabs = {tab: dict(both, **{"_tab.autotune-source": tab}) for tab in ("Set parameters", "Parameter file")}
     want = {"Set parameters": ("digits_fields", 2), "Parameter file": ("digits_tpe", 20)}
     for tab, fields in tabs.items():
         r = c.post("/apps/training", data=dict(base, **fields))
@@ -92,6 +95,6 @@ def test_the_two_ways_are_tabs_and_each_submits(portal) -> None:  # type: ignore
         finally:
             p.jobs.kill(job_id, "tina")
     # a refused file re-opens its own tab, with the error next to the field
-    r = c.post("/apps/training", data=dict(base, autotune_file="{"))
+    r = c.post("/apps/training", data=dict(base, autotune_file="{", **{"_tab.autotune-source": "Parameter file"}))
     assert r.status_code == 400
-    assert 'aria-selected="true">Parameter file' in r.data.decode()
+    assert 'aria-selected="true" data-tab="Parameter file"' in r.data.decode()

@@ -64,5 +64,9 @@ def test_x_tab_fields_become_one_tab_group_where_the_first_stands() -> None:
     assert not group.visible and group.visible_if == '{"use": true}' and group.active == 0
     assert sections(widgets(schema, {"use": True, "f": "x.json"}, {}, [], [], "", False))[1].active == 1
     assert sections(widgets(schema, {"use": True, "f": "x"}, {"b": "bad"}, [], [], "", False))[1].active == 0
-    # both tabs post: a value given on either is parsed like any other field
-    assert parse_form(schema, MultiDict({"use": "on", "b": "3", "f": "x.json"})) == {"use": True, "b": 3, "f": "x.json"}
+    # the page says which tab it was submitted from: the other tabs' fields are dropped
+    posted = {"use": "on", "a": "typed", "b": "3", "f": "x.json"}
+    assert parse_form(schema, MultiDict({**posted, "_tab.src": "From a file"})) == {"use": True, "f": "x.json"}
+    assert parse_form(schema, MultiDict({**posted, "_tab.src": "By hand"})) == {"use": True, "a": "typed", "b": 3}
+    # a client without the page's script: every tab's fields count
+    assert parse_form(schema, MultiDict(posted)) == {"use": True, "a": "typed", "b": 3, "f": "x.json"}

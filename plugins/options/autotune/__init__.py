@@ -91,7 +91,7 @@ class AutoTune(JobOption):
                                                        "of one training"},
             "autotune_file": _prop(42, FILE_TAB, type="string", title="Parameter file", **{"x-widget": "json-file"},
                                    description="the product's JSON parameter file: its path, or its JSON "
-                                               "text; fields given as well override it"),
+                                               "text (CLI: --autotune-* flags given as well override it)"),
             "autotune_experiment": _prop(31, type="string", title="Experiment name", maxLength=255,
                                          description="required (here or in the file): letters, digits, _ and -"),
             "autotune_sampler": _prop(32, type="string", title="Search algorithm", enum=samplers,

@@ -173,7 +173,8 @@ def parse_form(schema: dict[str, Any], form: MultiDict) -> dict[str, Any]:
                 errors.append(ValidationError(f"'{text}' is not a number", field=name))
         else:
             raw[name] = text if kind in ("textarea", "env", "json-file") else text.strip()
-    visible = {k: v for k, v in raw.items() if is_visible(props.get(k, {}), raw) and on_chosen_tab(props.get(k, {}), form)}
+    visible = {k: v for k, v in raw.items()
+               if is_visible(props.get(k, {}), raw) and on_chosen_tab(props.get(k, {}), form)}
     if errors:
         from core.errors import ValidationErrors
 

@@ -121,6 +121,10 @@ def widgets(schema: dict[str, Any], values: dict[str, Any], errors: dict[str, st
         if kind == "select":
             labels = prop.get("x-enum-labels", {})
             w.choices = [(str(v), str(labels.get(str(v), v))) for v in prop.get("enum", [])]
+            if not w.required and "default" not in prop:
+                # else the browser posts the first choice, and the plugin's own default (e.g.
+                # auto-tuning's MedianPruner) could never apply
+                w.choices.insert(0, ("", "— default —"))
         elif kind == "image":
             w.choices = [(i.name, i.name) for i in images]
             w.extra = {"tags": {i.name: list(i.tags) for i in images}, "tag": image_tag,

@@ -70,3 +70,14 @@ def test_x_tab_fields_become_one_tab_group_where_the_first_stands() -> None:
     assert parse_form(schema, MultiDict({**posted, "_tab.src": "By hand"})) == {"use": True, "a": "typed", "b": 3}
     # a client without the page's script: every tab's fields count
     assert parse_form(schema, MultiDict(posted)) == {"use": True, "a": "typed", "b": 3, "f": "x.json"}
+
+
+def test_an_optional_select_without_default_offers_the_default() -> None:
+    schema = {"type": "object", "required": ["must"], "properties": {
+        "opt": {"type": "string", "enum": ["b", "a"]},
+        "must": {"type": "string", "enum": ["x", "y"]},
+        "dflt": {"type": "string", "enum": ["p", "q"], "default": "q"}}}
+    ws = {w.name: w for w in widgets(schema, {}, {}, [], [], "", False)}
+    assert ws["opt"].choices == [("", "— default —"), ("b", "b"), ("a", "a")]
+    assert ws["must"].choices == [("x", "x"), ("y", "y")] and ws["dflt"].choices == [("p", "p"), ("q", "q")]
+    assert "opt" not in parse_form(schema, MultiDict({"opt": "", "must": "x"}))

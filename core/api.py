@@ -248,6 +248,9 @@ class JobLink:
     href: str = ""
     service: str = ""
     description: str = ""
+    #: what the job list's icon shows: "dashboard", "experiment", "logs", "link" (portal's set);
+    #: empty: the title's first letter
+    icon: str = ""
 
 
 # --- datasets ----------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -36,7 +37,8 @@ if TYPE_CHECKING:
 OWNER_TAG = "hpcai.owner"
 GROUP_TAG = "hpcai.group"
 JOB_UUID_TAG = "hpcai.job_uuid"
-PAGE = 1000
+PAGE = 1000  # MLflow's largest page of runs/search
+RUNS_PAGE = 100  # the runs table's first page and each "Load more" (MLflow's UI loads 100 too)
 
 
 class TrackingUnavailable(HpcaiError):
@@ -101,12 +103,25 @@ class TrackingClient:
         """MLflow's soft delete: the run leaves searches; `mlflow gc` purges it later."""
         self._req("POST", "runs/delete", {"run_id": run_id})
 
+    @staticmethod
+    def _search(experiment_ids: list[str], filter_string: str, max_results: int) -> dict[str, Any]:
+        return {"experiment_ids": experiment_ids, "filter": filter_string, "max_results": max_results,
+                "order_by": ["attributes.start_time DESC"], "run_view_type": "ACTIVE_ONLY"}
+
     def runs(self, experiment_ids: list[str], filter_string: str = "") -> list[dict[str, Any]]:
         if not experiment_ids:
             return []
-        body = {"experiment_ids": experiment_ids, "filter": filter_string, "max_results": PAGE,
-                "order_by": ["attributes.start_time DESC"], "run_view_type": "ACTIVE_ONLY"}
-        return list(self._pages("runs/search", body, "runs"))
+        return list(self._pages("runs/search", self._search(experiment_ids, filter_string, PAGE), "runs"))
+
+    def runs_page(self, experiment_ids: list[str], filter_string: str = "", max_results: int = RUNS_PAGE,
+                  page_token: str = "") -> tuple[list[dict[str, Any]], str]:
+        """One page of runs and the token of the next one ("" after the last): MLflow's own
+        paging, so a page costs the same however many runs the experiment holds."""
+        body = self._search(experiment_ids, filter_string, max_results)
+        if page_token:
+            body["page_token"] = page_token
+        page = self._req("POST", "runs/search", body)
+        return page.get("runs", []), page.get("next_page_token") or ""
 
     def run(self, run_id: str) -> dict[str, Any]:
         return self._req("GET", "runs/get", query={"run_id": run_id})["run"]
@@ -243,7 +258,26 @@ class ExperimentService:
         """An experiment's runs `user` may see, started after `started_after` (the product's
         time filter); `search` is an MLflow filter expression (e.g. `metrics.rmse < 0.8 and
         params.alpha = '0.5'`). MLflow's grammar has no OR, so AND-ing the visibility condition
-        to it can only narrow what it finds."""
+        to it can only narrow what it finds. All of them (the CSV); the table pages instead."""
+        exp_id, where = self._run_filter(experiment_id, user, search, started_after)
+        with _as_search_error():
+            return self._rows(self.client.runs([exp_id], where))
+
+    def experiment_runs_page(self, experiment_id: str, user: str, search: str = "",
+                             started_after: datetime | None = None, page_token: str = "",
+                             max_results: int = RUNS_PAGE) -> tuple[list[RunRow], str]:
+        """One page of experiment_runs() and the token of the next ("" after the last): the
+        table's first page and each "Load more" (F94)."""
+        if not 1 <= max_results <= PAGE:
+            raise ValidationError(f"{max_results} is not a page size", field="max_results",
+                                  fix=f"give 1 to {PAGE}")
+        exp_id, where = self._run_filter(experiment_id, user, search, started_after)
+        with _as_search_error(page_token):
+            raws, token = self.client.runs_page([exp_id], where, max_results, page_token)
+        return self._rows(raws), token
+
+    def _run_filter(self, experiment_id: str, user: str, search: str,
+                    started_after: datetime | None) -> tuple[str, str]:
         exp = self.get_experiment(experiment_id, user)
         # The visibility condition comes first: an unbalanced quote in `search` can then only
         # swallow the search's own text, never the condition.
@@ -252,12 +286,7 @@ class ExperimentService:
             conds.append(f"attributes.start_time >= {int(started_after.timestamp() * 1000)}")
         if search.strip():
             conds.append(search.strip())
-        try:
-            return self._rows(self.client.runs([exp.experiment_id], " and ".join(conds)))
-        except ValidationError as exc:
-            raise ValidationError(f"not a valid search: {exc.message}", field="search",
-                                  fix="e.g. metrics.rmse < 0.8 and params.alpha = '0.5' "
-                                      "and tags.mlflow.runName = 'run1'") from None
+        return exp.experiment_id, " and ".join(conds)
 
     def job_runs(self, job_ref: str | int, user: str) -> list[RunRow]:
         """The runs a job made ("experiment data" of a job), newest first."""
@@ -355,6 +384,21 @@ class ExperimentService:
             metrics={m["key"]: m["value"] for m in data.get("metrics", [])},
             params={p["key"]: p["value"] for p in data.get("params", [])},
             tags={k: v for k, v in tags.items() if not k.startswith(("mlflow.", "hpcai."))})
+
+
+@contextmanager
+def _as_search_error(page_token: str = "") -> Iterator[None]:
+    """MLflow's 400 on a search names the field the user has to fix: the search expression,
+    or the page token when MLflow refused that."""
+    try:
+        yield
+    except ValidationError as exc:
+        if page_token and "token" in exc.message.lower():
+            raise ValidationError(f"not a valid page token: {exc.message}", field="page_token",
+                                  fix="pass the next_page_token of the previous page unchanged") from None
+        raise ValidationError(f"not a valid search: {exc.message}", field="search",
+                              fix="e.g. metrics.rmse < 0.8 and params.alpha = '0.5' "
+                                  "and tags.mlflow.runName = 'run1'") from None
 
 
 def _quote(value: str) -> str:

@@ -64,8 +64,9 @@ def hpcai_service_types() -> list["ServiceType"]:
 
 @hookspec
 def hpcai_job_links(job: dict[str, Any]) -> list["JobLink"]:
-    """Return links or actions for one job's detail page and API (e.g. "View experiment data"),
-    or an empty list when none apply. Called each time a job's details are shown, only for
+    """Return links or actions for one job's detail page, its row in My jobs (as icons: see
+    JobLink.icon) and the API (e.g. "View experiment data"), or an empty list when none apply.
+    Called each time a job's details or a page of the job list are shown, only for
     enabled plugins. `job` has the job's `id`, `uuid`, `name`, `user`, `framework`, `mode`, `state`,
     `job_dir`, `workdir` and `request` (options included). Must be cheap: no network calls."""
 

@@ -41,6 +41,7 @@ class LinkView:
     alias: str | None = None  # the dashboard service, once it exists
     state: str | None = None  # its state (stopped, queued, starting, running, failed)
     description: str = ""
+    icon: str = ""  # see JobLink.icon
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,7 +77,7 @@ class JobLinks:
             if fw.dashboard and fw.dashboard in reg.names("service"):
                 title = fw.dashboard_title or f"Access {reg.get('service', fw.dashboard).title}"
                 links.append(JobLink(id=f"dashboard-{fw.dashboard}", title=title, service=fw.dashboard,
-                                     description=f"{fw.title} training logs of this job"))
+                                     description=f"{fw.title} training logs of this job", icon="dashboard"))
         info = job_info(row)
         for impl in reg.hook.hpcai_job_links.get_hookimpls():
             try:
@@ -100,7 +101,7 @@ class JobLinks:
         for link in self.declared(row):
             if not link.service:
                 out.append(LinkView(id=link.id, title=link.title, href=link.href,
-                                    description=link.description))
+                                    description=link.description, icon=link.icon))
                 continue
             if user != row.user:
                 continue
@@ -109,7 +110,7 @@ class JobLinks:
             out.append(LinkView(id=link.id, title=link.title, service=link.service,
                                 href=f"{PROXY_PREFIX}/{svc.alias}/" if svc is not None and state == "running" else "",
                                 alias=svc.alias if svc is not None else None, state=state,
-                                description=link.description))
+                                description=link.description, icon=link.icon))
         return out
 
     def find_dashboard(self, row: JobRow, service_type: str) -> ServiceRow | None:

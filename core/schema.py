@@ -3,7 +3,8 @@
 A fragment is a JSON Schema object. Properties may carry UI hints that the shells read:
 `x-widget` (text, textarea, select, resource-spec, directory, mounts, switch, number),
 `x-visible-if` ({"other_field": value or [values]}), `x-enum-labels`, `x-order`, `x-cli` (flag
-name), and `x-fix` (what to tell a user who got the field wrong).
+name), `x-fix` (what to tell a user who got the field wrong), and `x-tab` + `x-tab-group` (the
+form shows the group's fields on tabs, one per x-tab: alternative ways to give the same thing).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 
 from core.errors import HpcaiError, NotFound, ValidationError
-from core.experiments import Experiment, RunRow, runs_csv
+from core.experiments import PAGE, RUNS_PAGE, Experiment, RunRow, runs_csv
 from portal import charts
 from portal.web import iso, json_body, json_errors, platform, user
 
@@ -58,6 +58,17 @@ def since_arg() -> datetime | None:
                               fix="one of: " + ", ".join(k for k in SINCE if k) + " (or leave it out)")
     back = SINCE[value][1]
     return datetime.now(UTC) - back if back else None
+
+
+def page_args() -> tuple[str, int]:
+    """page_token (MLflow's, from the previous page) and max_results (runs per page)."""
+    text = request.args.get("max_results", "").strip()
+    try:
+        size = int(text) if text else RUNS_PAGE
+    except ValueError:
+        raise ValidationError(f"'{text}' is not a whole number", field="max_results",
+                              fix=f"give 1 to {PAGE}") from None
+    return request.args.get("page_token", "").strip(), size
 
 
 def csv_response(rows: list[RunRow], filename: str) -> Response:
@@ -123,15 +134,36 @@ def experiment(experiment_id: str) -> Any:
     except NotFound:
         abort(404)
     search, since = request.args.get("search", ""), request.args.get("since", "")
-    error = None
+    error, token, size = None, "", RUNS_PAGE
     try:
-        rows = p.experiments.experiment_runs(exp.experiment_id, user(), search, since_arg())
+        page_token, size = page_args()
+        rows, token = p.experiments.experiment_runs_page(exp.experiment_id, user(), search, since_arg(),
+                                                         page_token, size)
     except ValidationError as exc:
         rows, error = [], exc.text
+    more_url = url_for("experiments.experiment_rows", experiment_id=exp.experiment_id, search=search or None,
+                       since=since or None, max_results=size if size != RUNS_PAGE else None)
     return render_template("experiment_runs.html", title=f"Experiment {exp.name}", experiment=exp, rows=rows,
                            search=search, search_error=error, since=since, since_choices=SINCE,
+                           table_scope=f"experiment-{exp.experiment_id}", next_token=token, more_url=more_url,
                            csv_url=url_for("experiments.experiment_csv", experiment_id=exp.experiment_id,
                                            search=search or None, since=since or None)), (400 if error else 200)
+
+
+@pages.route("/experiments/<experiment_id>/rows")
+def experiment_rows(experiment_id: str) -> Any:
+    """"Load more": the next page of the table as rendered rows, and the token after it."""
+    p = platform()
+    try:
+        page_token, size = page_args()
+        rows, token = p.experiments.experiment_runs_page(experiment_id, user(), request.args.get("search", ""),
+                                                         since_arg(), page_token, size)
+    except NotFound:
+        abort(404)
+    except ValidationError as exc:
+        return jsonify(exc.as_dict()), 400
+    return jsonify({"html": render_template("_run_rows.html", rows=rows), "count": len(rows),
+                    "next_page_token": token})
 
 
 @pages.route("/experiments/<experiment_id>/runs.csv")
@@ -185,7 +217,7 @@ def job_runs(job_id: int) -> Any:
     except NotFound:
         abort(404)
     return render_template("experiment_runs.html", title=f"Experiment data of job {job.id}", job=job, rows=rows,
-                           experiment=None, search="", search_error=None,
+                           experiment=None, search="", search_error=None, table_scope=f"job-{job.id}",
                            csv_url=url_for("experiments.job_csv", job_id=job.id))
 
 
@@ -232,9 +264,12 @@ def api_get(experiment_id: str) -> Any:
 
 @api.route("/experiments/<experiment_id>/runs")
 def api_runs(experiment_id: str) -> Any:
-    rows = platform().experiments.experiment_runs(experiment_id, user(), request.args.get("search", ""),
-                                                  since_arg())
-    return jsonify({"experiment_id": experiment_id, "runs": [r.as_dict() for r in rows]})
+    """A page of runs (MLflow's paging): pass next_page_token back as page_token for the next."""
+    page_token, size = page_args()
+    rows, token = platform().experiments.experiment_runs_page(
+        experiment_id, user(), request.args.get("search", ""), since_arg(), page_token, size)
+    return jsonify({"experiment_id": experiment_id, "runs": [r.as_dict() for r in rows],
+                    "next_page_token": token or None})
 
 
 @api.route("/experiments/<experiment_id>/runs.csv")
@@ -310,6 +345,10 @@ def openapi_paths() -> dict[str, Any]:
     since = {"name": "since", "in": "query", "required": False,
              "schema": {"type": "string", "enum": [k for k in SINCE if k]},
              "description": "runs started in the last hour, 24 hours, 7 or 30 days"}
+    page_token = {"name": "page_token", "in": "query", "required": False, "schema": {"type": "string"},
+                  "description": "next_page_token of the previous page (MLflow's)"}
+    max_results = {"name": "max_results", "in": "query", "required": False,
+                   "schema": {"type": "integer", "minimum": 1, "maximum": PAGE, "default": RUNS_PAGE}}
     run_ids = {"name": "run_ids", "in": "query", "required": True, "style": "form", "explode": False,
                "schema": {"type": "array", "items": {"type": "string", "pattern": RUN_ID.pattern},
                           "maxItems": MAX_COMPARE}}
@@ -322,7 +361,10 @@ def openapi_paths() -> dict[str, Any]:
         "/experiments/{experiment_id}/runs": {"get": {
             "summary": "the experiment's runs you may see (Job ID, start time, duration, run name, user, "
                        "source, version, models, metrics, parameters, tags)",
-            "parameters": [eid, search, since], "responses": {"200": ok, **err(400, 401, 404, 503)}}},
+            "description": "one page, newest first; while next_page_token is not null, pass it as page_token "
+                           "for the next page",
+            "parameters": [eid, search, since, page_token, max_results],
+            "responses": {"200": ok, **err(400, 401, 404, 503)}}},
         "/experiments/{experiment_id}/runs.csv": {"get": {"summary": "the same runs as CSV",
                                                           "parameters": [eid, search, since],
                                                           "responses": {"200": csv, **err(400, 401, 404, 503)}}},

@@ -2,6 +2,8 @@
 
 No field is known here by name except through its `x-widget`: a plugin that adds a field to
 the schema gets a widget in the form and a value in the job without a change in this file.
+Fields whose schema names an `x-tab` (and an `x-tab-group`) are shown as tabs of that group:
+two ways of giving the same thing, e.g. auto-tuning's "Set parameters" and "Parameter file".
 """
 
 from __future__ import annotations
@@ -34,6 +36,50 @@ class Widget:
     visible_if: str = ""  # JSON for the page's script
     error: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    tab: str = ""  # x-tab: the tab of its x-tab-group this field is on
+    tab_group: str = ""
+
+
+@dataclass
+class TabGroup:
+    """Fields on tabs (one section of the form): tabs in the order their first field comes."""
+
+    name: str
+    tabs: list[tuple[str, list[Widget]]]
+    active: int  # the tab shown first: the one with an error, else one holding a value
+    visible: bool
+    visible_if: str  # the fields' own rule when they all share it (the tab bar hides with them)
+    kind: str = "tabs"
+
+    @property
+    def input_name(self) -> str:
+        return tab_input(self.name)
+
+
+def sections(ws: list[Widget]) -> list[Widget | TabGroup]:
+    """The form's widgets with each x-tab-group gathered where its first field stands."""
+    out: list[Widget | TabGroup] = []
+    groups: dict[str, dict[str, list[Widget]]] = {}
+    for w in ws:
+        if not (w.tab and w.tab_group):
+            out.append(w)
+            continue
+        if w.tab_group not in groups:
+            groups[w.tab_group] = {}
+            out.append(TabGroup(name=w.tab_group, tabs=[], active=0, visible=False, visible_if=""))
+        groups[w.tab_group].setdefault(w.tab, []).append(w)
+    for item in out:
+        if isinstance(item, TabGroup):
+            tabs = list(groups[item.name].items())
+            members = [w for _, tab in tabs for w in tab]
+            rules = {w.visible_if for w in members}
+            item.tabs = tabs
+            item.visible = any(w.visible for w in members)
+            item.visible_if = rules.pop() if len(rules) == 1 else ""
+            with_error = [i for i, (_, tab) in enumerate(tabs) if any(w.error for w in tab)]
+            with_value = [i for i, (_, tab) in enumerate(tabs) if any(w.value not in (None, "") for w in tab)]
+            item.active = (with_error or with_value or [0])[0]
+    return out
 
 
 def widget_kind(prop: dict[str, Any]) -> str:
@@ -69,10 +115,15 @@ def widgets(schema: dict[str, Any], values: dict[str, Any], errors: dict[str, st
                    required=name in schema.get("required", []), description=prop.get("description", ""),
                    visible=is_visible(prop, values),
                    visible_if=json.dumps(prop["x-visible-if"]) if prop.get("x-visible-if") else "",
-                   error=errors.get(name, ""))
+                   error=errors.get(name, ""), tab=str(prop.get("x-tab", "")),
+                   tab_group=str(prop.get("x-tab-group", "")))
         if kind == "select":
             labels = prop.get("x-enum-labels", {})
             w.choices = [(str(v), str(labels.get(str(v), v))) for v in prop.get("enum", [])]
+            if not w.required and "default" not in prop:
+                # else the browser posts the first choice, and the plugin's own default (e.g.
+                # auto-tuning's MedianPruner) could never apply
+                w.choices.insert(0, ("", "— default —"))
         elif kind == "image":
             w.choices = [(i.name, i.name) for i in images]
             w.extra = {"tags": {i.name: list(i.tags) for i in images}, "tag": image_tag,
@@ -129,12 +180,27 @@ def parse_form(schema: dict[str, Any], form: MultiDict) -> dict[str, Any]:
                 errors.append(ValidationError(f"'{text}' is not a number", field=name))
         else:
             raw[name] = text if kind in ("textarea", "env", "json-file") else text.strip()
-    visible = {k: v for k, v in raw.items() if is_visible(props.get(k, {}), raw)}
+    visible = {k: v for k, v in raw.items()
+               if is_visible(props.get(k, {}), raw) and on_chosen_tab(props.get(k, {}), form)}
     if errors:
         from core.errors import ValidationErrors
 
         raise ValidationErrors(errors)
     return visible
+
+
+def tab_input(group: str) -> str:
+    """The form input that says which tab of an x-tab-group the user submitted from."""
+    return f"_tab.{group}"
+
+
+def on_chosen_tab(prop: dict[str, Any], form: MultiDict) -> bool:
+    """A field on a tab other than the one the form was submitted from is dropped, like a hidden
+    field: the tabs are alternative ways, so what a user typed on the other one must not sneak
+    in. Without the input (a client without the page's script) every tab's fields count."""
+    group, tab = prop.get("x-tab-group"), prop.get("x-tab")
+    chosen = form.get(tab_input(str(group))) if group and tab else None
+    return not chosen or chosen == tab
 
 
 def error_map(exc: HpcaiError) -> dict[str, str]:

@@ -32,6 +32,7 @@ from portal.auth import admin_required
 from portal.web import classification_on, platform, poke_watcher, shown_request, user
 
 bp = Blueprint("views", __name__)
+bp.add_app_template_global(forms.sections, "form_sections")
 TRAINING_APP = "ai_batch"
 ACTIONS = {"kill": "kill", "suspend": "suspend", "resume": "resume", "delete": "delete"}
 

@@ -51,6 +51,20 @@
     form.addEventListener("change", clearError);
     applyVisibility();
 
+    // Tabs of an x-tab-group: one panel shown; the form says which one it was submitted from
+    // (the server drops the other tabs' fields).
+    $$(".tabgroup", form).forEach((group) => {
+      const tabs = $$("[role=tab]", group);
+      tabs.forEach((tab) => tab.addEventListener("click", () => {
+        $("[data-tab-input]", group).value = tab.dataset.tab;
+        tabs.forEach((t) => {
+          const on = t === tab;
+          t.setAttribute("aria-selected", on ? "true" : "false");
+          document.getElementById(t.getAttribute("aria-controls")).hidden = !on;
+        });
+      }));
+    });
+
     // Image tag filter and keyword search, with a count ("N in total").
     const tag = $("#imgtag"), img = $("#in-image"), search = $("#imgsearch");
     const filterImages = () => {

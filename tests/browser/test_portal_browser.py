@@ -303,3 +303,48 @@ def test_service_buttons_follow_the_lifecycle_with_confirmations(server, browser
     assert [o for o in page.locator("#in-resource_spec option").all_text_contents() if "cpu-" in o] == []
     expect(picker.locator("[data-speckind=cpu]")).to_have_count(0)
     shot(page, "15-service-form-gpu-only")
+
+
+def test_autotune_switch_reveals_two_tabs(server, browser) -> None:  # type: ignore[no-untyped-def]
+    """F115: the auto-tuning switch shows "Set parameters" and "Parameter file" as tabs (drawn from
+    the option schema's x-tab hints); a job submitted from the file tab goes in."""
+    import json
+    import urllib.request as rq
+
+    base = server["base"]
+    project = Path(server["work"]).parent / "tune"
+    shutil.copytree(REPO / "examples" / "autotune", project)
+    page = login(browser, base, "alice", "alicepass1")
+    page.goto(f"{base}/apps/training?framework=pytorch&mode=standalone")
+    page.wait_for_selector("html[data-ready] #trainform")
+    group = page.locator("#tabs-autotune-source")
+    expect(group).to_be_hidden()
+    page.check("#in-autotune")
+    expect(group).to_be_visible()
+    expect(group.locator("[role=tab]")).to_have_text(["Set parameters", "Parameter file"])
+    expect(group.locator("[role=tab][aria-selected=true]")).to_have_text("Set parameters")
+    expect(page.locator("#field-autotune_experiment")).to_be_visible()
+    expect(page.locator("#field-autotune_file")).to_be_hidden()
+    expect(page.locator("#field-autotune_workers")).to_be_visible()  # outside the tabs: both ways use it
+    page.fill("#in-autotune_experiment", "typed_here")
+    group.locator("[role=tab]", has_text="Set parameters").scroll_into_view_if_needed()
+    shot(page, "07-autotune-set-parameters")
+
+    group.locator("[role=tab]", has_text="Parameter file").click()
+    expect(page.locator("#field-autotune_file")).to_be_visible()
+    expect(page.locator("#field-autotune_experiment")).to_be_hidden()
+    page.set_input_files("[data-load-into=in-autotune_file]", str(project / "params_tpe.json"))
+    expect(page.locator("#in-autotune_file")).to_have_value(re.compile('"experiment_name": "digits_tpe"'))
+    page.fill("#in-workdir", str(project))
+    page.fill("#in-command", "python sgd_digits.py")
+    page.select_option("#in-resource_spec", "cpu-1")
+    group.locator("[role=tab]", has_text="Parameter file").scroll_into_view_if_needed()
+    shot(page, "08-autotune-parameter-file")
+    page.click("#btn-ok")
+    page.wait_for_url(re.compile(r".*/jobs\?new=\d+"))
+    job_id = int(page.url.split("new=")[1])
+    auth = {"Authorization": "Bearer " + server["token"], "Content-Type": "application/json"}
+    job = json.loads(rq.urlopen(rq.Request(f"{base}/api/v1/jobs/{job_id}", headers=auth), timeout=30).read())
+    # the file's name: what was typed on the other tab is dropped, not laid over the file
+    assert job["plan"]["options"]["autotune_study"]["experiment_name"] == "digits_tpe"
+    rq.urlopen(rq.Request(f"{base}/api/v1/jobs/{job_id}/kill", method="POST", data=b"{}", headers=auth), timeout=30)

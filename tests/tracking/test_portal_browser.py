@@ -199,3 +199,68 @@ def test_experiment_data_compare_and_tensorboard(server: dict[str, Any], browser
     assert bob.goto(f"{base}/jobs/{job}/experiments").status == 404
     bob.goto(f"{base}/experiments")
     assert server["experiment"] not in bob.content()
+
+
+def test_runs_table_columns_differences_load_more_and_job_icons(server: dict[str, Any], browser: Any) -> None:
+    """F94: the column chooser (kept per user in the browser), "Only show differences" and
+    "Load more" (MLflow's page token, one run per page here); F27: My jobs shows the job's links
+    as icons. The experiment holds lr-0.1 and lr-0.01 (the test above deleted lr-0.03)."""
+    base = server["base"]
+    page = login(browser, base, "alice", "alicepass1")
+    page.goto(f"{base}/experiments")
+    page.click(f"#experiments a:has-text('{server['experiment']}')")
+    page.wait_for_selector("html[data-exp-ready]")
+    page.goto(page.url.split("?")[0] + "?max_results=1")
+    page.wait_for_selector("html[data-exp-ready]")
+    rows = page.locator("#runs tbody tr[data-run]")
+    expect(rows).to_have_count(1)
+    expect(page.locator("#run-count")).to_have_text("Showing 1 matching run")
+    page.click("#load-more")
+    expect(rows).to_have_count(2)
+    expect(page.locator("#run-count")).to_have_text("Showing 2 matching runs")
+    expect(page.locator("#load-more")).to_be_hidden()
+    expect(rows.nth(0)).to_contain_text("lr-0.01")  # newest first, the loaded page after it
+    expect(rows.nth(1)).to_contain_text("lr-0.1")
+
+    page.click("#col-chooser summary")
+    menu = page.locator("#col-menu")
+    expect(menu.locator("label")).to_contain_text(["Job ID", "Start Time", "Duration", "Run Name", "User", "Source",
+                                                   "Version", "Models", "accuracy", "loss", "epochs", "lr",
+                                                   "optimizer", "sweep"])
+    menu.locator("input[value='params.optimizer']").uncheck()
+    menu.locator("input[value='Source']").uncheck()
+    expect(page.locator("#runs th[data-col=Source]")).to_be_hidden()
+    expect(page.locator("#runs [data-col='params.optimizer']")).to_have_count(2)
+    for i in range(2):
+        expect(rows.nth(i).locator("[data-col='params.optimizer']")).to_be_hidden()
+        expect(rows.nth(i).locator("[data-col='params.lr']")).to_be_visible()
+    shot(page, "exp-07-column-chooser")
+
+    # the choice stays (this user's, this experiment's) and applies to rows loaded later too
+    page.reload()
+    page.wait_for_selector("html[data-exp-ready]")
+    page.click("#load-more")
+    expect(rows).to_have_count(2)
+    expect(page.locator("#runs th[data-col=Source]")).to_be_hidden()
+    expect(rows.nth(1).locator("[data-col='params.optimizer']")).to_be_hidden()
+
+    page.check("#runs-only-diff")  # epochs (5) and the sweep tag are the same in both runs; lr is not
+    for i in range(2):
+        expect(rows.nth(i).locator("[data-col='params.epochs']")).to_be_hidden()
+        expect(rows.nth(i).locator("[data-col='tags.sweep']")).to_be_hidden()
+        expect(rows.nth(i).locator("[data-col='params.lr']")).to_be_visible()
+        expect(rows.nth(i).locator("[data-col='metrics.loss']")).to_be_visible()
+    shot(page, "exp-08-only-differences")
+    page.uncheck("#runs-only-diff")
+    expect(rows.nth(0).locator("[data-col='params.epochs']")).to_be_visible()
+
+    page.goto(f"{base}/jobs")
+    tools = page.locator(f"#jobs tr[data-job='{server['job']}'] td.tools")
+    expect(tools.locator(".iconbtn")).to_have_count(2)
+    expect(tools.locator("[data-link=dashboard-tensorboard]")).to_have_attribute("title", re.compile("^Access TensorBoard"))
+    expect(tools.locator("[data-link=experiment-data]")).to_have_attribute("title", re.compile("^View experiment data"))
+    tools.locator("[data-link=experiment-data]").hover()
+    shot(page, "exp-09-my-jobs-icons")
+    tools.locator("[data-link=experiment-data]").click()
+    page.wait_for_url(re.compile(rf".*/jobs/{server['job']}/experiments$"))
+    expect(page.locator("#runs tbody tr[data-run]")).to_have_count(2)

@@ -123,6 +123,26 @@ def test_job_page_links(users: dict[str, Any], jobs: dict[str, Any]) -> None:
     assert bob.get(f"/api/v1/jobs/{jobs['tf'].id}/links").status_code == 404
 
 
+def test_my_jobs_list_shows_the_links_as_icons(users: dict[str, Any], jobs: dict[str, Any]) -> None:
+    """F27: each row of My jobs offers its job's links (the same hook as the job page) as icons."""
+    def tools(html: str, job_id: int) -> str:
+        row = html.split(f'data-job="{job_id}"')[1].split("</tr>")[0]
+        return row.split('class="tools"')[1]
+
+    tf, pt = jobs["tf"].id, jobs["pt"].id
+    cell = tools(users["alice"].get("/jobs").get_data(as_text=True), tf)
+    assert re.search(r'<button type="submit" class="iconbtn" data-link="dashboard-tensorboard" '
+                     r'title="Access TensorBoard[^"]*" aria-label="Access TensorBoard">\s*<svg', cell)
+    assert f'action="/jobs/{tf}/dashboards/tensorboard"' in cell
+    assert re.search(rf'<a class="iconbtn" data-link="experiment-data" href="/jobs/{tf}/experiments" '
+                     r'title="View experiment data[^"]*"', cell)
+    cell = tools(users["bob"].get("/jobs").get_data(as_text=True), pt)
+    assert 'data-link="experiment-data"' in cell and "dashboard" not in cell  # PyTorch names no dashboard
+    # an admin listing all users' jobs gets the experiment link but not alice's dashboard (hers to open)
+    cell = tools(users["admin"].get("/jobs?all=1").get_data(as_text=True), tf)
+    assert 'data-link="experiment-data"' in cell and 'data-link="dashboard-tensorboard"' not in cell
+
+
 def test_experiment_data_of_a_job(users: dict[str, Any], jobs: dict[str, Any]) -> None:
     alice, job = users["alice"], jobs["tf"]
     runs = runs_of(alice, job.id)
@@ -137,7 +157,7 @@ def test_experiment_data_of_a_job(users: dict[str, Any], jobs: dict[str, Any]) -
     page = alice.get(f"/jobs/{job.id}/experiments").get_data(as_text=True)
     for column in ("Job ID", "Start Time", "Duration", "Run Name", "User", "Source", "Version", "Models",
                    "Metrics", "Parameters", "Tags"):
-        assert f"<th>{column}</th>" in page
+        assert re.search(rf"<th( data-col=\"{column}\")?>{column}</th>", page), column
     assert "lr-0.1" in page and "lr-0.03" in page and "<b>optimizer</b>: sgd" in page
     assert "Showing 2 matching runs" in page
 

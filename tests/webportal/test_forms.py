@@ -6,7 +6,7 @@ import pytest
 from werkzeug.datastructures import MultiDict
 
 from core.errors import ValidationError, ValidationErrors
-from portal.forms import error_map, parse_form, widgets
+from portal.forms import TabGroup, error_map, parse_form, sections, widgets
 
 SCHEMA = {
     "type": "object", "required": ["role_count"],
@@ -62,3 +62,40 @@ def test_spec_picker_follows_the_cores_spec_kind_and_reason() -> None:
     schema["properties"]["resource_spec"]["x-spec-kind"] = "cpu"
     cpu = widgets(schema, {}, {}, specs, [], "")[0].extra
     assert [s.name for s in cpu["specs"]] == ["cpu-1"] and cpu["cpu_only"] and cpu["kind"] == "cpu"
+
+
+def test_x_tab_fields_become_one_tab_group_where_the_first_stands() -> None:
+    """Any schema's x-tab/x-tab-group hints (F115): tabs in the order of their first field; the
+    shown tab is the one with an error, else one holding a value, else the first."""
+    on = {"x-visible-if": {"use": True}, "x-tab-group": "src"}
+    schema = {"type": "object", "properties": {
+        "use": {"type": "boolean", "x-order": 1},
+        "a": {"type": "string", "x-order": 2, "x-tab": "By hand", **on},
+        "b": {"type": "integer", "x-order": 3, "x-tab": "By hand", **on},
+        "f": {"type": "string", "x-order": 4, "x-tab": "From a file", **on},
+        "after": {"type": "string", "x-order": 5}}}
+    out = sections(widgets(schema, {"use": False}, {}, [], [], ""))
+    assert [getattr(x, "name") for x in out] == ["use", "src", "after"]
+    group = out[1]
+    assert isinstance(group, TabGroup)
+    assert [(label, [w.name for w in ws]) for label, ws in group.tabs] == [("By hand", ["a", "b"]), ("From a file", ["f"])]
+    assert not group.visible and group.visible_if == '{"use": true}' and group.active == 0
+    assert sections(widgets(schema, {"use": True, "f": "x.json"}, {}, [], [], ""))[1].active == 1
+    assert sections(widgets(schema, {"use": True, "f": "x"}, {"b": "bad"}, [], [], ""))[1].active == 0
+    # the page says which tab it was submitted from: the other tabs' fields are dropped
+    posted = {"use": "on", "a": "typed", "b": "3", "f": "x.json"}
+    assert parse_form(schema, MultiDict({**posted, "_tab.src": "From a file"})) == {"use": True, "f": "x.json"}
+    assert parse_form(schema, MultiDict({**posted, "_tab.src": "By hand"})) == {"use": True, "a": "typed", "b": 3}
+    # a client without the page's script: every tab's fields count
+    assert parse_form(schema, MultiDict(posted)) == {"use": True, "a": "typed", "b": 3, "f": "x.json"}
+
+
+def test_an_optional_select_without_default_offers_the_default() -> None:
+    schema = {"type": "object", "required": ["must"], "properties": {
+        "opt": {"type": "string", "enum": ["b", "a"]},
+        "must": {"type": "string", "enum": ["x", "y"]},
+        "dflt": {"type": "string", "enum": ["p", "q"], "default": "q"}}}
+    ws = {w.name: w for w in widgets(schema, {}, {}, [], [], "")}
+    assert ws["opt"].choices == [("", "— default —"), ("b", "b"), ("a", "a")]
+    assert ws["must"].choices == [("x", "x"), ("y", "y")] and ws["dflt"].choices == [("p", "p"), ("q", "q")]
+    assert "opt" not in parse_form(schema, MultiDict({"opt": "", "must": "x"}))

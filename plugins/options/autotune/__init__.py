@@ -55,8 +55,15 @@ FIELDS = {"experiment": "autotune_experiment", "sampler": "autotune_sampler",
           "params": "autotune_params"}
 
 
-def _prop(order: int, **kw: Any) -> dict[str, Any]:
-    return {"x-order": order, "x-visible-if": dict(ON), **kw}
+#: the form shows the study's two sources as tabs of one group (F115); fields of both post
+#: together, and fields given override the file (see study_spec)
+TAB_GROUP = "autotune-source"
+SET_TAB, FILE_TAB = "Set parameters", "Parameter file"
+
+
+def _prop(order: int, tab: str = SET_TAB, **kw: Any) -> dict[str, Any]:
+    tabbed = {"x-tab-group": TAB_GROUP, "x-tab": tab} if tab else {}
+    return {"x-order": order, "x-visible-if": dict(ON), **tabbed, **kw}
 
 
 def _renamed(err: HpcaiError, from_file: str | None) -> HpcaiError:
@@ -82,36 +89,36 @@ class AutoTune(JobOption):
             "autotune": {"type": "boolean", "title": "Auto-tuning", "default": False, "x-widget": "switch",
                          "x-order": 30, "description": "run a hyper-parameter study (Optuna) instead "
                                                        "of one training"},
-            "autotune_file": _prop(31, type="string", title="Parameter file", **{"x-widget": "json-file"},
+            "autotune_file": _prop(42, FILE_TAB, type="string", title="Parameter file", **{"x-widget": "json-file"},
                                    description="the product's JSON parameter file: its path, or its JSON "
-                                               "text; fields given as well override it"),
-            "autotune_experiment": _prop(32, type="string", title="Experiment name", maxLength=255,
+                                               "text (CLI: --autotune-* flags given as well override it)"),
+            "autotune_experiment": _prop(31, type="string", title="Experiment name", maxLength=255,
                                          description="required (here or in the file): letters, digits, _ and -"),
-            "autotune_sampler": _prop(33, type="string", title="Search algorithm", enum=samplers,
+            "autotune_sampler": _prop(32, type="string", title="Search algorithm", enum=samplers,
                                       description="default RandomMultiObjectiveSampler"),
-            "autotune_sampler_params": _prop(34, type="string", title="Search algorithm parameters",
+            "autotune_sampler_params": _prop(33, type="string", title="Search algorithm parameters",
                                              description="key=value,... or a JSON object, e.g. seed=42"),
-            "autotune_pruner": _prop(35, type="string", title="Pruning algorithm", enum=pruners,
+            "autotune_pruner": _prop(34, type="string", title="Pruning algorithm", enum=pruners,
                                      description="default MedianPruner; NopPruner = no pruning"),
-            "autotune_pruner_params": _prop(36, type="string", title="Pruning algorithm parameters",
+            "autotune_pruner_params": _prop(35, type="string", title="Pruning algorithm parameters",
                                             description="key=value,... e.g. n_startup_trials=5,n_warmup_steps=0"),
-            "autotune_directions": _prop(37, type="string", title="Optimisation direction(s)",
+            "autotune_directions": _prop(36, type="string", title="Optimisation direction(s)",
                                          description="minimize or maximize, comma-separated, one per "
                                                      "objective (default maximize)"),
-            "autotune_metric_names": _prop(38, type="string", title="Callback function names",
+            "autotune_metric_names": _prop(37, type="string", title="Callback function names",
                                            description="one name per direction, comma-separated"),
-            "autotune_trials": _prop(39, type="integer", title="Trial count", minimum=1,
+            "autotune_trials": _prop(38, type="integer", title="Trial count", minimum=1,
                                      description="default 100; fewer when the search space is smaller"),
-            "autotune_timeout_min": _prop(40, type="number", title="Timeout (minutes)", exclusiveMinimum=0,
+            "autotune_timeout_min": _prop(39, type="number", title="Timeout (minutes)", exclusiveMinimum=0,
                                           description="default unlimited"),
-            "autotune_parallelism": _prop(41, type="integer", title="Parallelism", minimum=1,
+            "autotune_parallelism": _prop(40, type="integer", title="Parallelism", minimum=1,
                                           description="trials at once in the job (threads; capped at its "
                                                       "cores), default 1"),
-            "autotune_params": _prop(42, type="string", title="Hyper-parameters", **{"x-widget": "autotune-params"},
+            "autotune_params": _prop(41, type="string", title="Hyper-parameters", **{"x-widget": "autotune-params"},
                                      description="NAME=TYPE:args;... e.g. lr=loguniform:1e-4:0.1;units=int:8:64:8;"
                                                  "act=categorical:relu|tanh (types: " + ", ".join(PARAM_TYPES)
                                                  + "), or the file's parameter_configs JSON"),
-            "autotune_workers": _prop(43, type="integer", title="Distributed workers", minimum=1,
+            "autotune_workers": _prop(43, "", type="integer", title="Distributed workers", minimum=1,
                                       maximum=256, default=1,
                                       description="scheduler jobs sharing the study (PostgreSQL)"),
         }}

@@ -51,7 +51,8 @@ def hpcai_job_links(job: dict[str, Any]) -> list[JobLink]:
         return []
     return [JobLink(id="experiment-data", title="View experiment data",
                     href=f"/jobs/{job['id']}/experiments",
-                    description="runs this job logged: parameters, metrics, tags, models")]
+                    description="runs this job logged: parameters, metrics, tags, models",
+                    icon="experiment")]
 
 
 @hookimpl

@@ -241,6 +241,12 @@ def test_a_trial_whose_job_died_is_retried_by_another_worker(cli, fresh_pg_url, 
     wait_until(lambda: out2.exists() and "WORKER1-STUCK" in out2.read_text(), timeout=90,
                what="worker 2 is inside its trial")
     stuck = int(out2.read_text().split("WORKER1-STUCK trial ")[1].split()[0])
+    # The budget counts running trials: the first worker reaches it while the stuck trial still
+    # runs, and must stay until that trial ends or goes stale (else it stays RUNNING for ever).
+    info1 = wait_state(c, first, {"running"}, timeout=60)
+    out1 = pathlib.Path(info1["job_dir"], f"output.{info1['scheduler_job_id']}.txt")
+    wait_until(lambda: out1.exists() and "waiting for 1 trial(s) of other workers" in out1.read_text(),
+               timeout=180, what="worker 1 used up the budget and waits for the stuck trial")
     assert c("kill", str(second)).returncode == 0
     info1 = wait_state(c, first, TERMINAL, timeout=180)
     assert info1["state"] == "succeeded", log_of(info1)

@@ -134,12 +134,14 @@ class Runner:
         self.workers = max(int(plan.get("array_size") or 0), 1)
         self.command = command
         self.contract_error: str | None = None
+        self.heartbeat_s = 10.0  # the storage's, once storage() read the settings
 
     def storage(self) -> optuna.storages.BaseStorage:
         from core.config import load_config
         from plugins.options.autotune.settings import load_settings
 
         settings = load_settings(load_config())
+        self.heartbeat_s = float(settings.heartbeat_s)
         if self.storage_kind == "rdb" and not settings.storage_url:
             raise RuntimeError("the study was planned on PostgreSQL but no storage URL is configured "
                                "on this node (HPCAI_TUNE_STORAGE / [autotune] storage)")
@@ -199,9 +201,12 @@ class Runner:
         objective = self.objective(module, fixed, tracker, study)
         callbacks = [trial_counter(n_trials), self.progress]
         t0 = time.time()
+        timeout = spec.timeout_min * 60 if spec.timeout_min else None
         try:
-            study.optimize(objective, n_trials=n_trials, timeout=spec.timeout_min * 60 if spec.timeout_min else None,
+            study.optimize(objective, n_trials=n_trials, timeout=timeout,
                            n_jobs=n_jobs, catch=(Exception,), callbacks=callbacks, gc_after_trial=False)
+            if timeout is None or time.time() - t0 < timeout:
+                self.settle_other_workers(study, objective, callbacks, n_jobs)
         finally:
             tracker.close(study)
         say(f"optimisation done in {time.time() - t0:.1f}s")
@@ -214,6 +219,35 @@ class Runner:
             say(f"ERROR: {self.contract_error}")
             return EXIT_CONTRACT
         return 0 if summary["counts"].get("COMPLETE", 0) else 1
+
+    def settle_other_workers(self, study: optuna.Study, objective: Any, callbacks: list[Any],
+                             n_jobs: int) -> None:
+        """Before this worker leaves, every trial other workers hold either ends or goes stale.
+
+        The budget counts running trials, so a worker can reach it while another worker's trial
+        still runs; if that worker then dies, nobody alive would ever see its heartbeat stop and
+        the trial would stay RUNNING, never retried. So the worker waits: a stale trial is failed
+        (its retry queued by the storage's callback) and the queued retries are run here.
+        """
+        if self.storage_kind != "rdb" or self.workers < 2:
+            return  # one worker, or a journal file (no heartbeats): nothing runs elsewhere
+        said = 0
+        while True:
+            optuna.storages.fail_stale_trials(study)
+            waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+            if waiting:
+                say(f"running {len(waiting)} retried trial(s) of a worker that died")
+                study.optimize(objective, n_trials=len(waiting), n_jobs=min(n_jobs, len(waiting)),
+                               catch=(Exception,), callbacks=callbacks, gc_after_trial=False)
+                continue
+            running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+            if not running:
+                return
+            if len(running) != said:
+                said = len(running)
+                say(f"waiting for {said} trial(s) of other workers to finish (or, if their worker "
+                    "died, to go stale and be retried here)")
+            time.sleep(self.heartbeat_s)
 
     def metric_names(self) -> list[str]:
         names = self.spec.metric_names

@@ -9,7 +9,7 @@ Prints seconds of each build, the ratio with/without, and the machine's load aro
 Measured 2026-11-27 on the shared 2-core machine (pip cache warm), load ~1: mxnet 9.9 -> 22.0 s,
 tensorflow 26.0 -> 40.5 s; load ~12: mxnet 15.8 -> 62.3 s, paddle 31.2 -> 76.2 s. Images layered
 on hpcai's environment (deepspeed, pytorch-horovod, mlserver) install nothing more (the client
-is there), so they pay only the 2-3 s `import libaiflow.tracking` check.
+is there), so they should pay only the ~3 s `import libaiflow.tracking` check (not timed alone).
 """
 
 from __future__ import annotations

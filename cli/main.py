@@ -445,7 +445,8 @@ def build_parser() -> argparse.ArgumentParser:
     il.add_argument("--tag")
     il.add_argument("--json", action="store_true")
     il.set_defaults(func=cmd_images)
-    ib = im_sub.add_parser("build", help="build the Python environment of a catalog image from its pinned spec")
+    ib = im_sub.add_parser("build", help="build the Python environment of a catalog image from its pinned spec "
+                                                    "(every image also gets libaiflow and the MLflow client)")
     ib.add_argument("names", nargs="+", metavar="NAME")
     ib.add_argument("--force", action="store_true", help="rebuild even when the environment exists")
     ib.set_defaults(func=cmd_images_build)

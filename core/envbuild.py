@@ -20,6 +20,9 @@ The environment lives in `<images_dir>/<name>-<hash>`, the hash covering the spe
 Python version and the base image, so a changed pin builds a new environment and an
 unchanged one is reused at once. A build holds a lock, writes a marker only when every
 step succeeded, and removes a half-built environment.
+
+Every built image also gets libaiflow, the platform's tracking SDK (spec F87), whatever its
+spec says: see `sdk_requirements` and `expose_sdk`.
 """
 
 from __future__ import annotations
@@ -47,12 +50,23 @@ from core.errors import HpcaiError, ValidationError
 MARKER = ".hpcai-image.json"
 STEP_TIMEOUT = 1800  # seconds for one pip install or post step (source builds are slow)
 BUILD_KEYS = {"requirements", "base", "sources", "post", "env", "python", "constraints"}
+# libaiflow in every built image, so a job in any framework image can log to the platform's
+# MLflow server. Its one dependency is the MLflow client, pinned to the server's version
+# (scripts/constraints.txt `mlflow==`): mlflow-skinny is that client without the server's
+# pandas/scipy/flask/numpy, so an image's numpy/protobuf pins stay its own. It goes into the
+# image's own pip resolve, which must honour those pins or fail the build.
+SDK_REQUIREMENTS = ("mlflow-skinny==3.17.2",)
+SDK_SOURCE = Path(__file__).resolve().parent.parent / "libaiflow"
+SDK_DIR = "hpcai-sdk"  # <prefix>/hpcai-sdk holds only libaiflow (a link) and its metadata
+SDK_LAYOUT = 1  # how the SDK is exposed; part of the image hash, so a change rebuilds images
+SDK_CHECK = "import libaiflow.tracking"  # run in every new image: the SDK and MLflow load there
 _current = threading.local()  # .log: this thread's build log, <prefix>.build.log (kept after a failure)
 
 
 def spec_hash(image: Image, base: Image | None) -> str:
     data = {"build": image.build, "python": sys.version_info[:3],
-            "base": [base.name, base.reference, base.build] if base else None}
+            "base": [base.name, base.reference, base.build] if base else None,
+            "sdk": [list(SDK_REQUIREMENTS), SDK_LAYOUT]}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -180,6 +194,47 @@ def _run(argv: list[str], env: dict[str, str], log, cwd: str | None = None) -> N
                          fix=f"see the output above{where}; fix the pins in etc/images.toml")
 
 
+def sdk_requirements(image: Image) -> list[str]:
+    """What the build's one pip resolve installs: the image's pins, then the SDK's."""
+    return list(image.build.get("requirements", [])) + list(SDK_REQUIREMENTS)
+
+
+def expose_sdk(prefix: Path, site_packages: Path, base_site: str | None = None) -> Path:
+    """Make libaiflow importable in an environment: a .pth names <prefix>/hpcai-sdk, a directory
+    holding only a link to this checkout's libaiflow (never the whole repository on a job's
+    sys.path) and a dist-info, so pip and `importlib.metadata` see libaiflow and MLflow finds
+    its run-context provider (the job's tags). Linked, not copied: an image runs the
+    platform's current libaiflow, and editing libaiflow rebuilds no image."""
+    import libaiflow  # light: its submodules (and mlflow) load lazily
+
+    sdk = Path(prefix) / SDK_DIR
+    sdk.mkdir(exist_ok=True)
+    link = sdk / "libaiflow"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(SDK_SOURCE, target_is_directory=True)
+    info = sdk / f"libaiflow-{libaiflow.__version__}.dist-info"
+    info.mkdir(exist_ok=True)
+    requires = "".join(f"Requires-Dist: {r}\n" for r in SDK_REQUIREMENTS)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: libaiflow\n"
+                                   f"Version: {libaiflow.__version__}\n{requires}")
+    (info / "INSTALLER").write_text("hpcai\n")
+    if not _declares_context_provider(base_site):  # else MLflow would tag every run twice
+        (info / "entry_points.txt").write_text(
+            "[mlflow.run_context_provider]\nhpcai = libaiflow.context:HpcaiRunContextProvider\n")
+    Path(site_packages, f"{SDK_DIR}.pth").write_text(f"{sdk}\n")
+    return sdk
+
+
+def _declares_context_provider(site: str | None) -> bool:
+    """Whether a base environment's packages (hpcai's own, for the layered images) already
+    register libaiflow's run-context provider."""
+    if not site:
+        return False
+    return any("libaiflow.context:" in ep.read_text(errors="replace")
+               for ep in Path(site).glob("*.dist-info/entry_points.txt"))
+
+
 def _build_into(prefix: Path, image: Image, base: Image | None, constraints: Path | None, log) -> None:  # type: ignore[no-untyped-def]
     spec = image.build
     python_exe = spec.get("python") or getattr(sys, "_base_executable", sys.executable)
@@ -191,11 +246,13 @@ def _build_into(prefix: Path, image: Image, base: Image | None, constraints: Pat
     env.update({k: _expand(v, prefix) for k, v in spec.get("env", {}).items()})
     _run([python_exe, "-m", "venv", str(prefix)], env, log)
     py = _python(prefix)
+    site = _site_packages(py)
+    base_site = None
     if base is not None:
         # A .pth line puts the base environment's packages after our own on sys.path: torch
         # is shared, not copied, and pip sees it as installed.
         base_site = _site_packages(_python(Path(base.reference)))
-        Path(_site_packages(py), "hpcai-base.pth").write_text(base_site + "\n")
+        Path(site, "hpcai-base.pth").write_text(base_site + "\n")
     pip = [str(py), "-m", "pip", "install", "-q"]
     with tempfile.TemporaryDirectory() as tmp:
         cons = Path(tmp, "constraints.txt")
@@ -203,10 +260,12 @@ def _build_into(prefix: Path, image: Image, base: Image | None, constraints: Pat
         lines += list(spec.get("constraints", []))
         cons.write_text("\n".join(lines) + "\n")
         pip += ["-c", str(cons)]
-        if spec.get("requirements"):
-            _run(pip + list(spec["requirements"]), env, log)
+        # One resolve for the image's pins and the SDK's (already satisfied on a base with it).
+        _run(pip + sdk_requirements(image), env, log)
         for src in spec.get("sources", []):
             _build_source(src, py, pip, env, Path(tmp), prefix, log)
+    expose_sdk(prefix, Path(site), base_site)
+    _run([str(py), "-c", SDK_CHECK], env, log, cwd=str(prefix))
     for step in spec.get("post", []):
         _run(["/bin/bash", "-c", step.replace("{prefix}", str(prefix))], env, log, cwd=str(prefix))
 

@@ -131,6 +131,7 @@ _builds: dict[str, Future] = {}
 _lock = threading.Lock()
 
 
+@pytest.hookimpl(trylast=True)  # after -m/-k deselection: a run that needs no image starts no build
 def pytest_collection_modifyitems(session, config, items) -> None:  # type: ignore[no-untyped-def]
     if config.option.collectonly:
         return
@@ -139,7 +140,8 @@ def pytest_collection_modifyitems(session, config, items) -> None:  # type: igno
         start_build(HOROVOD)
         items[:] = [i for i in items if i not in needs_horovod] + needs_horovod
     modules = {getattr(i.module, "__name__", "") for i in items if getattr(i, "module", None)}
-    if any(m.endswith("training") for m in modules):
+    if any(m.endswith("training") for m in modules) or any(
+            "build_image" in getattr(i, "fixturenames", ()) for i in items):
         for name in PREBUILD:
             start_build(name)
 

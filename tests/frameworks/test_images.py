@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sysconfig
 from pathlib import Path
@@ -116,6 +117,15 @@ env = {JOBS = "-j{cpus}"}
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith(sysconfig.get_paths()["purelib"])  # the base's torch
     assert not list((first.prefix / "lib").glob("python3*/site-packages/torch"))  # shared, not copied
+    # libaiflow (F87) from its own directory; its MLflow client is the base's (nothing installed)
+    out = subprocess.run([str(first.prefix / "bin" / "python"), "-c",
+                          "import libaiflow.tracking, mlflow; print(libaiflow.__file__); print(mlflow.__file__)"],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path,  # as a job: no repo on the path
+                         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert out.returncode == 0, out.stderr
+    sdk_file, mlflow_file = out.stdout.split()
+    assert sdk_file == str(first.prefix / "hpcai-sdk" / "libaiflow" / "__init__.py")
+    assert mlflow_file.startswith(sysconfig.get_paths()["purelib"])
 
 
 @pytest.mark.integration
@@ -123,9 +133,15 @@ def test_failed_build_leaves_nothing_behind(tmp_path: Path) -> None:
     toml = tmp_path / "images.toml"
     toml.write_text('''
 [[image]]
+name = "pytorch"
+runtime = "host"
+reference = "{prefix}"
+
+[[image]]
 name = "broken"
 runtime = "host"
 [image.build]
+base = "pytorch"  # the SDK's MLflow client is there: the build fails at its step, not in pip
 post = ["echo compiling; exit 3"]
 ''')
     cat = ImageCatalog(toml, REPO, tmp_path / "images")

@@ -71,7 +71,9 @@ LIFECYCLE: dict[str, tuple[str, ...]] = {
 MANAGED_ONLY = ("start", "restart", "modify")
 #: How each action is confirmed in the portal (the product's wording, then ours)
 CONFIRM = {"start": "是否启动此服务 / Start this service?", "stop": "是否停止此服务 / Stop this service?",
-           "restart": "是否重启此服务 / Restart this service?"}
+           "restart": "是否重启此服务 / Restart this service?", "delete": "是否删除此服务 / Delete this service?"}
+#: What the My services toolbar offers (F226), in its order; each row says which it allows now
+OPERATIONS = ("start", "stop", "restart", "modify", "authorize", "delete")
 
 #: fields every service has (the product's create form); each type adds its own
 COMMON_FIELDS = ("name", "type", "resource_spec", "image", "shm_mb", "description", "classification")
@@ -510,6 +512,24 @@ class ServiceManager:
         """The lifecycle buttons `user` is shown: allowed by the state and origin, and theirs to press."""
         return [a for a in self.lifecycle_actions(row, state) if self.may_control(row, user, a)]
 
+    def user_operations(self, row: ServiceRow, user: str, state: str | None = None) -> list[str]:
+        """Every toolbar operation (OPERATIONS) `user` may take on the service now: the lifecycle
+        actions its state allows, modify (services made in My services) and the creator's
+        authorise and delete."""
+        state = state if state is not None else self.state(row)
+        allowed = set(self.user_actions(row, user, state))
+        if self._refusal(row, "modify", state) is None and self.may_control(row, user, "modify"):
+            allowed.add("modify")
+        allowed.update(a for a in ("authorize", "delete") if self.may_control(row, user, a))
+        return [op for op in OPERATIONS if op in allowed]
+
+    def current_values(self, row: ServiceRow) -> dict[str, Any]:
+        """The service's parameters as its create form holds them (the modify form starts here)."""
+        common = {"name": row.name, "type": row.type, "resource_spec": row.resource_spec,
+                  "image": row.image, "shm_mb": row.shm_mb, "description": row.description,
+                  "classification": row.classification}
+        return {**common, **self.type_options(row)}
+
     def check(self, row: ServiceRow) -> ServiceType:
         """Everything that must hold before a start (FAQ 6, 17, 20): refuse with the reason."""
         st = self.type(row.type)
@@ -613,9 +633,7 @@ class ServiceManager:
         row = self._row(ref)
         self._control_check(row, user, "modify")
         self.require(row, "modify")
-        merged = {"name": row.name, "type": row.type, "resource_spec": row.resource_spec,
-                  "image": row.image, "shm_mb": row.shm_mb, "description": row.description,
-                  "classification": row.classification, **self.type_options(row), **values}
+        merged = {**self.current_values(row), **values}
         for name in IMMUTABLE:
             if name in values and (values[name] or None) != (getattr(row, name) or None):
                 raise ValidationError(f"the {name} of a service cannot change", field=name,

@@ -32,7 +32,7 @@ from flask import (
 )
 
 from core.errors import HpcaiError, NotFound, PermissionDenied, ValidationError
-from core.services import CONFIRM, LIFECYCLE, PROXY_PREFIX, ProxyEntry
+from core.services import CONFIRM, IMMUTABLE, LIFECYCLE, OPERATIONS, PROXY_PREFIX, ProxyEntry
 from portal import forms
 from portal.web import json_body, json_errors, platform, poke_watcher, user
 
@@ -511,8 +511,11 @@ def api_key_delete(key_id: int) -> Any:
 def page_list() -> Any:
     mgr = platform().services
     q, all_users = request.args.get("q", ""), request.args.get("all") == "1"
-    views = [mgr.view(r, _external()) for r in mgr.list(user(), all_users, search=q)]
-    return render_template("services.html", services=views, types=mgr.types(), q=q, all_users=all_users)
+    rows = mgr.list(user(), all_users, search=q)
+    views = [mgr.view(r, _external()) for r in rows]
+    ops = {v.alias: mgr.user_operations(r, user(), v.state) for r, v in zip(rows, views)}
+    return render_template("services.html", services=views, types=mgr.types(), q=q, all_users=all_users,
+                           ops=ops, operations=OPERATIONS, confirm=CONFIRM)
 
 
 def _render_form(type_name: str, values: dict[str, Any], errors: dict[str, str], status: int = 200) -> Any:
@@ -556,7 +559,47 @@ def page_detail(ref: str) -> Any:
         abort(404)
     view = mgr.view(row, _external())
     return render_template("service.html", s=view, owner=row.user == user(),
-                           actions=mgr.user_actions(row, user(), view.state), confirm=CONFIRM)
+                           actions=mgr.user_actions(row, user(), view.state), confirm=CONFIRM,
+                           can_modify="modify" in mgr.user_operations(row, user(), view.state))
+
+
+def _render_modify(row: Any, values: dict[str, Any], errors: dict[str, str], status: int = 200) -> Any:
+    p = platform()
+    schema = p.services.form_schema(row.type, user())
+    specs = p.specs.visible(user(), p.jobs.groups_of(user()))
+    fields = forms.widgets(schema, {**values, "type": row.type}, errors, specs, p.images.images, "")
+    editable = [f for f in fields if f.name not in IMMUTABLE]
+    return render_template("service_modify.html", s=row, fields=editable, errors=errors,
+                           types=p.services.types()), status
+
+
+@bp.route("/services/<ref>/modify")
+def page_modify(ref: str) -> Any:
+    mgr = platform().services
+    try:
+        row = mgr.get(ref, user())
+    except NotFound:
+        abort(404)
+    return _render_modify(row, {k: v for k, v in mgr.current_values(row).items() if v is not None}, {})
+
+
+@bp.route("/services/<ref>/modify", methods=["POST"])
+def page_modify_save(ref: str) -> Any:
+    mgr = platform().services
+    try:
+        row = mgr.get(ref, user())
+    except NotFound:
+        abort(404)
+    try:
+        values = forms.parse_form(mgr.form_schema(row.type, user()), request.form)
+        for name in IMMUTABLE:  # not on the form: the core keeps the service's own
+            values.pop(name, None)
+        mgr.modify(row.alias, values, user())
+    except HpcaiError as exc:
+        return _render_modify(row, request.form.to_dict(), forms.error_map(exc), 400)
+    poke_watcher()
+    flash(f"Service {row.alias} modified.")
+    return redirect(url_for("services.page_detail", ref=row.alias))
 
 
 @bp.route("/services/<ref>/log")
@@ -586,6 +629,8 @@ def page_action(ref: str, action: str) -> Any:
     except HpcaiError as exc:
         flash(exc.text, "error")
     poke_watcher()
+    if request.form.get("back") == "list":  # pressed in the My services toolbar
+        return redirect(url_for("services.page_list"))
     return redirect(url_for("services.page_detail", ref=ref))
 
 

@@ -193,6 +193,32 @@
     }));
   }
 
+  // My services toolbar (F226): the picked row says which operations the core allows it now.
+  const toolbar = $("#svc-toolbar");
+  if (toolbar) {
+    const opForm = $("#svc-op-form");
+    const picked = () => $('input[name="pick"]:checked');
+    const refresh = () => {
+      const row = picked(), ops = row ? row.dataset.ops.split(" ") : [];
+      $$("[data-op]", toolbar).forEach((b) => { b.disabled = !ops.includes(b.dataset.op); });
+      $("#tb-picked").textContent = row ? "selected: " + row.dataset.name : "pick a service in the list";
+    };
+    $$('input[name="pick"]').forEach((r) => r.addEventListener("change", refresh));
+    $$("[data-op]", toolbar).forEach((b) => b.addEventListener("click", () => {
+      const row = picked(), op = b.dataset.op;
+      if (!row || b.disabled) return;
+      if (op === "modify") { window.location.href = row.dataset.modify; return; }
+      if (op === "authorize") {
+        const users = window.prompt("Authorize these users (comma-separated; empty = nobody):", row.dataset.authorized);
+        if (users === null) return;
+        opForm.elements.users.value = users;
+      } else if (b.dataset.confirmText && !window.confirm(b.dataset.confirmText)) return;
+      opForm.action = row.dataset.action.replace("ACTION", op);
+      HTMLFormElement.prototype.submit.call(opForm);
+    }));
+    refresh();
+  }
+
   // Live log over server-sent events; text is appended as text (never as HTML).
   const log = $("#log");
   if (log && log.dataset.stream && window.EventSource) {

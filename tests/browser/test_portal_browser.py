@@ -296,6 +296,30 @@ def test_service_buttons_follow_the_lifecycle_with_confirmations(server, browser
     expect(page.locator("#btn-start")).to_be_visible()
     assert asked == ["是否启动此服务 / Start this service?", "是否停止此服务 / Stop this service?"]
 
+    # F226: the My services toolbar acts on the picked row, only with what the core allows it now
+    page.goto(f"{base}/services")
+    page.wait_for_selector("html[data-ready]")
+    expect(page.locator("#tb-start")).to_be_disabled()
+    page.check(f'input[name="pick"][value="{alias}"]')
+    expect(page.locator("#tb-start")).to_be_enabled()
+    expect(page.locator("#tb-modify")).to_be_enabled()
+    expect(page.locator("#tb-stop")).to_be_disabled()
+    expect(page.locator("#tb-restart")).to_be_disabled()
+    page.click("#tb-more summary")
+    expect(page.locator("#tb-delete")).to_be_enabled()
+    shot(page, "16-services-toolbar")
+    page.click("#tb-start")
+    page.wait_for_selector(".flash")
+    assert page.url.endswith("/services") and asked[-1] == "是否启动此服务 / Start this service?"
+    page.check(f'input[name="pick"][value="{alias}"]')
+    expect(page.locator("#tb-stop")).to_be_enabled()
+    page.click("#tb-stop")
+    page.wait_for_selector(".flash")
+    page.goto(f"{base}/services/{alias}/modify")
+    page.wait_for_selector("html[data-ready] #modify-form")
+    expect(page.locator("#fixed")).to_contain_text("board")
+    expect(page.locator("#in-name")).to_have_count(0)
+
     page.goto(f"{base}/services/new?type=torchserve")
     page.wait_for_selector("html[data-ready]")
     picker = page.locator("#field-resource_spec")

@@ -139,6 +139,51 @@ def test_a_development_environments_service_is_not_started_restarted_or_changed_
     svc.delete(alias, "alice")  # F256: every service can be deleted
 
 
+def test_the_list_toolbar_offers_what_the_core_allows_and_modify_keeps_the_fixed_fields(
+        site: tuple[Platform, Any]) -> None:
+    """F226: My services has a toolbar (New, Start, Stop, Restart, Modify, More operations,
+    API Key) acting on the picked row; each row carries the operations its state allows.
+    F251 from the portal: the modify page edits all but name, type and classification."""
+    p, c = site
+    svc = p.services
+    row = svc.create({"type": "custom", "name": "toolbar", "resource_spec": "cpu-1", "command": SERVER,
+                      "description": "before"}, "alice", start=False)
+    alias = row.alias
+    page = c.get("/services").get_data(as_text=True)
+    for button in ("new-service", "tb-start", "tb-stop", "tb-restart", "tb-modify", "tb-more", "tb-authorize",
+                   "tb-delete", "api-keys"):
+        assert f'id="{button}"' in page, button
+    pick = re.search(rf'<input type="radio" name="pick" value="{alias}"[^>]*>', page, re.S)
+    assert pick and 'data-ops="start modify authorize delete"' in pick.group(0)
+    assert svc.user_operations(svc._row(alias), "alice") == ["start", "modify", "authorize", "delete"]
+    token = c.environ_base["HTTP_X_CSRF_TOKEN"]
+    r = c.post(f"/services/{alias}/start", data={"csrf_token": token, "back": "list"})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/services")  # back to the list
+    _running(p, alias)
+    assert svc.user_operations(svc._row(alias), "alice") == ["stop", "restart", "modify", "authorize", "delete"]
+    assert svc.user_operations(svc._row(alias), "nobody") == []
+
+    assert 'id="btn-modify"' in c.get(f"/services/{alias}").get_data(as_text=True)
+    form = c.get(f"/services/{alias}/modify").get_data(as_text=True)
+    assert 'id="in-description"' in form and ">before</textarea>" in form
+    assert 'id="in-name"' not in form and 'name="type"' not in form  # F251: fixed, shown as text
+    assert 'id="fixed"' in form and "toolbar" in form
+    job_before = svc._row(alias).job_uuid
+    r = c.post(f"/services/{alias}/modify", data={"csrf_token": token, "description": "after",
+                                                  "resource_spec": "cpu-1", "command": SERVER,
+                                                  "name": "renamed"})
+    assert r.status_code == 302, r.get_data(as_text=True)[-1500:]
+    changed = svc._row(alias)
+    assert (changed.description, changed.name) == ("after", "toolbar")
+    assert changed.job_uuid != job_before  # running: restarted with the new parameters
+    r = c.post(f"/services/{alias}/modify", data={"csrf_token": token, "resource_spec": "no-such-spec",
+                                                  "command": SERVER})
+    assert r.status_code == 400 and "has-error" in r.get_data(as_text=True)
+    assert svc._row(alias).resource_spec == "cpu-1"  # a refused change loses nothing
+    r = c.post(f"/services/{alias}/delete", data={"csrf_token": token, "back": "list"})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/services")
+
+
 # --- GPU-only types (F230, F234) ------------------------------------------------------------------
 
 def test_gpu_only_types_refuse_cpu_specs_by_default() -> None:

@@ -103,8 +103,16 @@ def _same_database(a: str, b: str) -> bool:
 
 
 def job_env(settings: TrackingSettings) -> dict[str, str]:
-    """What a job needs to reach the tracking server (libaiflow and plain mlflow both read it)."""
-    return {"MLFLOW_TRACKING_URI": settings.url} if settings.enabled else {}
+    """What a job needs to reach the tracking server (libaiflow and plain mlflow both read it).
+
+    MLflow prints "View run ... at: <server URL>" for every run it ends: in a job log that is a
+    link to the bare tracking server (past the portal's visibility rules; often not reachable
+    from a browser at all) repeated once per trial of a study. The portal's job page links the
+    job's experiment data instead, so jobs are told not to print it.
+    """
+    if not settings.enabled:
+        return {}
+    return {"MLFLOW_TRACKING_URI": settings.url, "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 
 
 def server_argv(s: TrackingSettings) -> list[str]:

@@ -25,7 +25,9 @@ def test_trials_are_nested_runs_of_the_study_run(cli, mlflow_server, tmp_path):
                  "--autotune-experiment", "tune_tracking", "--autotune-trials", "6", "--autotune-parallelism", "2",
                  "--", "python", "sgd_digits.py", "--epochs", "4")
     info = wait_state(lambda *a, **k: cli(*a, env=env, **k), jid, TERMINAL, timeout=240)
-    assert info["state"] == "succeeded", pathlib.Path(info["job_dir"], f"output.{info['scheduler_job_id']}.txt").read_text()
+    log = pathlib.Path(info["job_dir"], f"output.{info['scheduler_job_id']}.txt").read_text()
+    assert info["state"] == "succeeded", log
+    assert "View run" not in log and mlflow_server not in log  # no bare-server links, one per trial
     rep = json.loads(cli("tune", "show", str(jid), "--json", env=env).stdout)
     client = MlflowClient(mlflow_server)
     exp = client.get_experiment_by_name("tune_tracking")

@@ -130,7 +130,8 @@ def test_settings_defaults_and_overrides(tmp_path: Path) -> None:
     s = settings_from_config(cfg, {})
     assert s.backend_store_uri == f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
     assert s.artifacts_destination == str(tmp_path / "mlflow" / "artifacts")
-    assert s.url == "http://127.0.0.1:5000" and job_env(s) == {"MLFLOW_TRACKING_URI": "http://127.0.0.1:5000"}
+    assert s.url == "http://127.0.0.1:5000" and job_env(s) == {"MLFLOW_TRACKING_URI": "http://127.0.0.1:5000",
+                                                                "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
     argv = server_argv(s)
     assert argv[1:4] == ["-m", "mlflow", "server"] and "--serve-artifacts" in argv
     s = settings_from_config(cfg, {"HPCAI_MLFLOW_BACKEND_STORE_URI": "postgresql://u:p@db/mlflow",

@@ -518,13 +518,25 @@ def page_list() -> Any:
                            ops=ops, operations=OPERATIONS, confirm=CONFIRM)
 
 
-def _render_form(type_name: str, values: dict[str, Any], errors: dict[str, str], status: int = 200) -> Any:
+def _fields(type_name: str, values: dict[str, Any], errors: dict[str, str]) -> list[Any]:
+    """The create form's fields of a service type, filled with `values`."""
     p = platform()
     schema = p.services.form_schema(type_name, user())
     specs = p.specs.visible(user(), p.jobs.groups_of(user()))
-    fields = forms.widgets(schema, {**values, "type": type_name}, errors, specs, p.images.images, "")
+    return forms.widgets(schema, {**values, "type": type_name}, errors, specs, p.images.images, "")
+
+
+def _service_or_404(ref: str) -> Any:
+    try:
+        return platform().services.get(ref, user())
+    except NotFound:
+        abort(404)
+
+
+def _render_form(type_name: str, values: dict[str, Any], errors: dict[str, str], status: int = 200) -> Any:
+    fields = _fields(type_name, values, errors)
     return render_template("service_new.html", fields=fields, type_name=type_name, errors=errors,
-                           types=p.services.types()), status
+                           types=platform().services.types()), status
 
 
 @bp.route("/services/new")
@@ -553,10 +565,7 @@ def page_create() -> Any:
 @bp.route("/services/<ref>")
 def page_detail(ref: str) -> Any:
     mgr = platform().services
-    try:
-        row = mgr.get(ref, user())
-    except NotFound:
-        abort(404)
+    row = _service_or_404(ref)
     view = mgr.view(row, _external())
     return render_template("service.html", s=view, owner=row.user == user(),
                            actions=mgr.user_actions(row, user(), view.state), confirm=CONFIRM,
@@ -564,32 +573,22 @@ def page_detail(ref: str) -> Any:
 
 
 def _render_modify(row: Any, values: dict[str, Any], errors: dict[str, str], status: int = 200) -> Any:
-    p = platform()
-    schema = p.services.form_schema(row.type, user())
-    specs = p.specs.visible(user(), p.jobs.groups_of(user()))
-    fields = forms.widgets(schema, {**values, "type": row.type}, errors, specs, p.images.images, "")
-    editable = [f for f in fields if f.name not in IMMUTABLE]
+    editable = [f for f in _fields(row.type, values, errors) if f.name not in IMMUTABLE]
     return render_template("service_modify.html", s=row, fields=editable, errors=errors,
-                           types=p.services.types()), status
+                           types=platform().services.types()), status
 
 
 @bp.route("/services/<ref>/modify")
 def page_modify(ref: str) -> Any:
-    mgr = platform().services
-    try:
-        row = mgr.get(ref, user())
-    except NotFound:
-        abort(404)
-    return _render_modify(row, {k: v for k, v in mgr.current_values(row).items() if v is not None}, {})
+    row = _service_or_404(ref)
+    values = platform().services.current_values(row)
+    return _render_modify(row, {k: v for k, v in values.items() if v is not None}, {})
 
 
 @bp.route("/services/<ref>/modify", methods=["POST"])
 def page_modify_save(ref: str) -> Any:
     mgr = platform().services
-    try:
-        row = mgr.get(ref, user())
-    except NotFound:
-        abort(404)
+    row = _service_or_404(ref)
     try:
         values = forms.parse_form(mgr.form_schema(row.type, user()), request.form)
         for name in IMMUTABLE:  # not on the form: the core keeps the service's own

@@ -12,12 +12,15 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from core.errors import HpcaiError, ValidationError
 from core.store import ResourceSpecRow, Store
 from core.types import GPU_MODES, ResourceSpec
 
 _SPEC_FIELDS = {f.name for f in fields(ResourceSpec)}
+SYNC_ATTEMPTS = 5  # concurrent first syncs: each retry sees more of the other processes' rows
 
 
 def check_spec(spec: ResourceSpec) -> None:
@@ -72,8 +75,23 @@ class SpecCatalog:
         self._synced = False
 
     def sync(self) -> None:
-        """Copy the file's specs into the store; drop file specs that left the file."""
+        """Copy the file's specs into the store; drop file specs that left the file.
+
+        Processes starting together (two first `hpcai submit`s on a fresh site, portal workers)
+        race on the same inserts and deletes: the loser's transaction is rolled back, and it
+        applies the file again over the winner's rows.
+        """
         file_specs = {s.name: s for s in load_spec_file(self.spec_file)}
+        for attempt in range(SYNC_ATTEMPTS):
+            try:
+                self._apply(file_specs)
+                break
+            except (IntegrityError, StaleDataError):
+                if attempt == SYNC_ATTEMPTS - 1:
+                    raise
+        self._synced = True
+
+    def _apply(self, file_specs: dict[str, ResourceSpec]) -> None:
         with self.store.session() as s:
             rows = {r.name: r for r in s.scalars(select(ResourceSpecRow))}
             for name, row in rows.items():
@@ -89,7 +107,6 @@ class SpecCatalog:
                 else:
                     for k, v in values.items():
                         setattr(row, k, v)
-        self._synced = True
 
     def all(self) -> list[ResourceSpec]:
         if not self._synced:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from core.ports import allocate_ports, release_ports
 from core.specs import SpecCatalog
-from core.store import Base, JobRow, PortAllocation, Store, open_store
+from core.store import Base, JobRow, PortAllocation, ResourceSpecRow, Store, open_store
 from core.store.db import alembic_config
 
 pytestmark = pytest.mark.integration
@@ -74,6 +74,37 @@ def test_port_claims_never_collide_between_concurrent_submitters(url):
     assert len(allocate_ports(store, "job-late", 5, (40000, 40019))) == 5
     with store.session() as s:
         assert len(list(s.scalars(select(PortAllocation)))) == 20
+
+
+def test_specs_sync_from_processes_starting_together(url, tmp_path):
+    """Two first submits at once (two `hpcai submit` processes on a fresh site) both copy the
+    spec file into the store; the loser of the insert race must read the winner's rows, not fail."""
+    f = tmp_path / "specs.toml"
+    f.write_text("".join(f'[[spec]]\nname = "cpu-{i}"\nkind = "cpu"\ncpus = {i}\n\n' for i in range(1, 9)))
+    open_store(url).engine.dispose()  # migrated once, as the first process would
+    for _ in range(3):
+        with Store(url).session() as s:
+            s.query(ResourceSpecRow).delete()
+        start, errors = threading.Barrier(4), []
+
+        def sync() -> None:
+            cat = SpecCatalog(Store(url), f)  # its own engine, like another process
+            start.wait()
+            try:
+                cat.sync()
+            except Exception as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(exc)
+            finally:
+                cat.store.engine.dispose()
+
+        threads = [threading.Thread(target=sync) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        with Store(url).session() as s:
+            assert sorted(r.name for r in s.scalars(select(ResourceSpecRow))) == [f"cpu-{i}" for i in range(1, 9)]
 
 
 def test_resource_specs_sync_from_etc_and_visibility(url, tmp_path):

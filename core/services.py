@@ -418,18 +418,19 @@ class ServiceManager:
         info = self.report(job)
         state = self.state(row, job, info)
         path = f"{PROXY_PREFIX}/{row.alias}"
+        options = self.type_options(row)
         v = ServiceView(id=row.id, alias=row.alias, name=row.name, type=row.type, user=row.user,
                         state=state, description=row.description or "", resource_spec=row.resource_spec,
                         image=row.image, shm_mb=row.shm_mb, classification=row.classification,
-                        options=self.type_options(row), authorized=list(row.authorized or []),
-                        auth=st.auth_enabled(self.type_options(row)), category=st.category,
+                        options=options, authorized=list(row.authorized or []),
+                        auth=st.auth_enabled(options), category=st.category,
                         external_path=path + "/",
                         created_at=row.created_at.isoformat() if row.created_at else None,
                         updated_at=row.updated_at.isoformat() if row.updated_at else None,
                         gpus=self._spec_gpus(row.resource_spec),
                         can_access=(state == "running" and st.category in ACCESS_CATEGORIES
                                     and self.origin(row) == ORIGIN_SERVICES))
-        v.request_example = st.request_example(f"{external_base}{path}", self.type_options(row))
+        v.request_example = st.request_example(f"{external_base}{path}", options)
         v.origin, v.actions = self.origin(row), self.lifecycle_actions(row, state)
         if job is not None:
             v.job_id, v.scheduler_job_id, v.job_dir = job.id, job.scheduler_job_id, job.job_dir
@@ -508,20 +509,12 @@ class ServiceManager:
             return False
         return True
 
-    def user_actions(self, row: ServiceRow, user: str, state: str | None = None) -> list[str]:
-        """The lifecycle buttons `user` is shown: allowed by the state and origin, and theirs to press."""
-        return [a for a in self.lifecycle_actions(row, state) if self.may_control(row, user, a)]
-
     def user_operations(self, row: ServiceRow, user: str, state: str | None = None) -> list[str]:
         """Every toolbar operation (OPERATIONS) `user` may take on the service now: the lifecycle
         actions its state allows, modify (services made in My services) and the creator's
         authorise and delete."""
         state = state if state is not None else self.state(row)
-        allowed = set(self.user_actions(row, user, state))
-        if self._refusal(row, "modify", state) is None and self.may_control(row, user, "modify"):
-            allowed.add("modify")
-        allowed.update(a for a in ("authorize", "delete") if self.may_control(row, user, a))
-        return [op for op in OPERATIONS if op in allowed]
+        return [op for op in OPERATIONS if self._refusal(row, op, state) is None and self.may_control(row, user, op)]
 
     def current_values(self, row: ServiceRow) -> dict[str, Any]:
         """The service's parameters as its create form holds them (the modify form starts here)."""

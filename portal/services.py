@@ -567,9 +567,10 @@ def page_detail(ref: str) -> Any:
     mgr = platform().services
     row = _service_or_404(ref)
     view = mgr.view(row, _external())
+    ops = mgr.user_operations(row, user(), view.state)
     return render_template("service.html", s=view, owner=row.user == user(),
-                           actions=mgr.user_actions(row, user(), view.state), confirm=CONFIRM,
-                           can_modify="modify" in mgr.user_operations(row, user(), view.state))
+                           actions=[a for a in ops if a in LIFECYCLE], confirm=CONFIRM,
+                           can_modify="modify" in ops)
 
 
 def _render_modify(row: Any, values: dict[str, Any], errors: dict[str, str], status: int = 200) -> Any:

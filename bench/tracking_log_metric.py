@@ -3,11 +3,11 @@
     .venv/bin/python bench/tracking_log_metric.py [--url http://127.0.0.1:5000] [-n 1000]
 
 Without --url a managed server (SQLite, like `hpcai mlflow`) is started in a scratch directory
-and stopped at the end. Prints seconds per 1000 calls and ratios against the baseline measured in
-the same run: mlflow's fluent log_metric (what libaiflow wraps) and MlflowClient.log_metric.
-Then log_metrics batching: the same N values sent as N single calls, as dicts of 10, and as one dict.
-The contenders run in interleaved blocks of n/20 calls, so a shared machine's drift hits all alike;
-mlflow.log_metric and libaiflow.log_metric write different keys of the same active run.
+and stopped at the end. For n calls (default 10 000) each contender's cost in the training loop
+(per call) and in total (loop + the flush that gets every value to the server), with ratios
+against the baseline of the same run, mlflow's synchronous fluent log_metric: MlflowClient,
+MLflow's own async logging (synchronous=False) and libaiflow's queue. The values that arrived
+are counted through the server afterwards. Then log_metrics with dicts of 10 and one dict.
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ def timed(label: str, n: int, fn: Callable[[int], None]) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--url", help="an MLflow server to use (default: start one)")
-    ap.add_argument("-n", type=int, default=1000, help="log calls per measurement")
+    ap.add_argument("-n", type=int, default=10000, help="log calls per measurement")
+    ap.add_argument("--sync-n", type=int, help="calls for the synchronous contenders (default n; they "
+                    "take ~10 ms a call, so a loaded machine may want fewer: ratios are per call)")
     args = ap.parse_args()
     server = None
     url = args.url
@@ -79,30 +81,50 @@ def main() -> int:
             mlflow.log_metric("warm", i, step=i)
             libaiflow.log_metric("warm", i, step=i)
 
-        # Interleaved blocks, so the drift of a shared machine hits every contender alike.
-        runs = {"fluent": fresh_run("mlflow-fluent")}
-        runs["client"] = client.create_run(exp.experiment_id, run_name="mlflow-client").info.run_id
-        contenders: dict[str, Callable[[int], None]] = {
-            "mlflow.log_metric (baseline)": lambda i: mlflow.log_metric("loss_a", 1 / (i + 1), step=i),
-            "MlflowClient().log_metric": lambda i: client.log_metric(runs["client"], "loss", 1 / (i + 1), step=i),
-            "libaiflow.log_metric": lambda i: libaiflow.log_metric("loss_b", 1 / (i + 1), step=i),
+        # Each contender logs n values of its own key into its own run; "loop" is what the
+        # training loop pays per call, "total" adds the flush that gets every value to the server
+        # (checked afterwards through the REST API: nothing may be missing).
+        def sync_fluent(i: int) -> None:
+            mlflow.log_metric("loss", 1 / (i + 1), step=i)
+
+        def async_fluent(i: int) -> None:
+            mlflow.log_metric("loss", 1 / (i + 1), step=i, synchronous=False)
+
+        def via_client(i: int) -> None:
+            client.log_metric(mlflow.active_run().info.run_id, "loss", 1 / (i + 1), step=i)
+
+        def via_libaiflow(i: int) -> None:
+            libaiflow.log_metric("loss", 1 / (i + 1), step=i)
+
+        contenders: dict[str, tuple[Callable[[int], None], Callable[[], object]]] = {
+            "mlflow.log_metric (baseline)": (sync_fluent, lambda: None),
+            "MlflowClient().log_metric": (via_client, lambda: None),
+            "mlflow.log_metric(synchronous=False)": (async_fluent, mlflow.flush_async_logging),
+            "libaiflow.log_metric (queued)": (via_libaiflow, libaiflow.flush),
         }
-        totals = dict.fromkeys(contenders, 0.0)
-        rounds = 20
-        block = n // rounds
-        labels = list(contenders)
-        for r in range(rounds):
-            for label in labels[r % 3:] + labels[:r % 3]:  # rotate who goes first
-                fn = contenders[label]
-                t0 = time.perf_counter()
-                for i in range(r * block, (r + 1) * block):
-                    fn(i)
-                totals[label] += time.perf_counter() - t0
-        for label, dt in totals.items():
-            print(f"  {label:<46} {dt:7.2f} s  ({dt / n * 1000:6.2f} ms/call)")
-        base, client_t, lib = totals.values()
-        print(f"ratio libaiflow / mlflow.log_metric:   {lib / base:.3f}")
-        print(f"ratio libaiflow / MlflowClient:        {lib / client_t:.3f}")
+        results: dict[str, tuple[float, float, int]] = {}
+        counts = {label: n for label in contenders}
+        for label in ("mlflow.log_metric (baseline)", "MlflowClient().log_metric"):
+            counts[label] = args.sync_n or n
+        print(f"  {'contender':<40} {'calls':>6} {'loop s':>8} {'per call':>10} {'total s':>8} {'arrived':>8}")
+        for label, (fn, flush) in contenders.items():
+            run_id = fresh_run(label)
+            calls = counts[label]
+            t0 = time.perf_counter()
+            for i in range(calls):
+                fn(i)
+            loop = time.perf_counter() - t0
+            flush()
+            total = time.perf_counter() - t0
+            arrived = len(client.get_metric_history(run_id, "loss"))
+            results[label] = (loop / calls, total / calls, arrived)
+            print(f"  {label:<40} {calls:>6} {loop:8.2f} {loop / calls * 1e6:8.1f} us {total:8.2f} {arrived:>8}",
+                  flush=True)
+        base_loop, base_total, _ = results["mlflow.log_metric (baseline)"]
+        print("ratios per call against mlflow.log_metric (loop: in the training loop; total: with the flush)")
+        for label, (loop, total, _) in results.items():
+            print(f"  {label:<40} loop {loop / base_loop:8.4f}  total {total / base_total:8.4f}")
+        lib = results["libaiflow.log_metric (queued)"][0] * n
 
         print("log_metrics batching (same number of values):")
         fresh_run("batch-10")

@@ -6,12 +6,23 @@ import functools
 import json
 import sys
 from datetime import datetime
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from core.errors import HpcaiError
-from core.store import JobRow
+
+if TYPE_CHECKING:  # the store pulls in SQLAlchemy: only commands that list jobs pay for it
+    from core.platform import Platform
+    from core.store import JobRow
 
 EXIT_USAGE = 2
+PROG = "hpcai"
+
+
+def new_platform() -> "Platform":
+    """The platform, imported on first use so `--help` and argument errors stay fast."""
+    from core.platform import Platform
+
+    return Platform()
 
 
 def guarded(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
@@ -25,9 +36,16 @@ def guarded(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
             except HpcaiError as exc:
                 for line in exc.text.splitlines():
                     print(f"{prog}: error: {line}", file=sys.stderr)
+                if getattr(exc, "detail", None):  # the technical cause: the shell user may act on it
+                    print(f"{prog}: cause: {exc.detail}", file=sys.stderr)
                 return exc.exit_code
             except KeyboardInterrupt:
                 return 130
+            except BrokenPipeError:  # `hpcai jobs | head`: the reader left; not an error of ours
+                import os
+
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return 0
 
         return inner
 
@@ -53,7 +71,19 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
-def job_dict(row: JobRow, full: bool = False) -> dict[str, Any]:
+def fast_read(query: Callable[[str], Any]) -> tuple[Any, Any]:
+    """(config, query(db_url)) when a watcher keeps the store current, else (config, None): then
+    the command takes the full path, which asks the schedulers first (core/jobsread.py)."""
+    from core.config import load_config
+    from core.jobsread import watcher_running
+
+    config = load_config()
+    if not watcher_running(config.data_dir):
+        return config, None
+    return config, query(config.db_url)
+
+
+def job_dict(row: "JobRow", full: bool = False) -> dict[str, Any]:
     data = {
         "id": row.id, "uuid": row.uuid, "name": row.name, "user": row.user, "project": row.project,
         "framework": row.framework, "mode": row.mode, "runtime": row.runtime, "image": row.image,
@@ -68,5 +98,7 @@ def job_dict(row: JobRow, full: bool = False) -> dict[str, Any]:
     return data
 
 
-def short_time(value: datetime | None) -> str:
-    return value.astimezone().strftime("%b %d %H:%M") if value else "-"
+def short_time(value: datetime | None, zone: Any = None) -> str:
+    from core.jobtimes import local_time
+
+    return local_time(value, zone, short=True) if value else "-"

@@ -11,14 +11,21 @@ import os
 import sys
 from pathlib import Path
 
-from cli.common import guarded, short_time
-from core.batchscript import join_dangling_options
-from core.bsubjob import request_from_script
+from typing import TYPE_CHECKING, Any
+
+from cli.common import fast_read, guarded, short_time
 from core.errors import ValidationError
-from core.platform import Platform
-from core.store import JobRow
 from core.types import JobState
 from core.users import current_user
+
+if TYPE_CHECKING:
+    from core.store import JobRow
+
+
+def Platform() -> Any:  # noqa: N802 - imported on first use: jjobs answers without it when it can
+    from core.platform import Platform as _Platform
+
+    return _Platform()
 
 LSF_STATES = {
     JobState.QUEUED: "PEND", JobState.RUNNING: "RUN", JobState.SUSPENDED: "SSUSP",
@@ -44,6 +51,9 @@ def jsub_main(argv: list[str] | None = None) -> int:
         text, source = sys.stdin.read(), "<stdin>"
     if not text.strip():
         raise ValidationError("the batch script is empty", field="script")
+    from core.batchscript import join_dangling_options
+    from core.bsubjob import request_from_script
+
     for line in join_dangling_options(text)[1]:
         print(f"jsub: note: {source}:{line}: joined this --option line onto the jairun call above "
               "(it had no trailing backslash)", file=sys.stderr)
@@ -54,7 +64,7 @@ def jsub_main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _exec_host(row: JobRow) -> str:
+def _exec_host(row: "JobRow") -> str:
     if not row.exec_hosts:
         return ""
     slots = sum(r["replicas"] * r["request"]["cpus"] for r in row.plan.get("roles", [])) or 1
@@ -73,12 +83,19 @@ def jjobs_main(argv: list[str] | None = None) -> int:
     p.add_argument("-w", action="store_true", help="wide: do not truncate")
     p.add_argument("jobids", nargs="*")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
-    platform = Platform()
-    platform.jobs.refresh()
     user = current_user()
     live = None if args.a or args.jobids else [s.value for s in (JobState.QUEUED, JobState.RUNNING,
                                                                   JobState.SUSPENDED, JobState.UNKNOWN)]
-    rows, _ = platform.jobs.list(user, all_users=args.u == "all", states=live, limit=1000)
+    from core.jobsread import own_jobs
+    from core.jobtimes import site_zone
+
+    config, found = fast_read(lambda url: None if args.u == "all" else own_jobs(url, user, live, limit=1000))
+    if found is None:
+        platform = Platform()
+        platform.jobs.refresh()
+        config = platform.config
+        found = platform.jobs.list(user, all_users=args.u == "all", states=live, limit=1000)
+    rows, zone = found[0], site_zone(config.raw)
     if args.jobids:
         rows = [r for r in rows if r.scheduler_job_id in args.jobids]
         if not rows:
@@ -93,7 +110,7 @@ def jjobs_main(argv: list[str] | None = None) -> int:
     for r in sorted(rows, key=lambda r: r.id):
         print(fmt.format(r.scheduler_job_id or "-", w(r.user, 7), LSF_STATES[JobState(r.state)],
                          w(r.queue or "normal", 10), w(r.from_host or "", 11), w(_exec_host(r), 11),
-                         w(r.name, 10), short_time(r.submit_time)))
+                         w(r.name, 10), short_time(r.submit_time, zone)))
     return 0
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from core.errors import HpcaiError, NotFound, PermissionDenied, ValidationError
+from core.sessions import Sessions
 from core.store import AccountRow, ApiTokenRow, GroupMemberRow, LoginFailureRow, Store, id_in_range
 
 ROLES = ("admin", "user")
@@ -89,7 +90,11 @@ class LoginThrottle:
         self.clock = clock or (lambda: datetime.now(timezone.utc))
 
     def _keys(self, name: str, address: str | None) -> list[tuple[str, int, str]]:
-        keys = [(f"account:{name[:64]}", self.policy.max_failures, "this account")]
+        # An account is locked for the address that guessed, not for everyone: nobody can lock the
+        # administrator (or anyone) out by failing from elsewhere; the address's own count still
+        # stops one address from guessing many accounts.
+        account = f"account:{name[:64]}" + (f"@{address[:128]}" if address else "")
+        keys = [(account, self.policy.max_failures, "this account")]
         if address:
             keys.append((f"address:{address[:128]}", self.policy.max_failures_per_address, "your address"))
         return keys
@@ -135,21 +140,32 @@ class LoginThrottle:
         self._purge(now)
         return locked
 
-    def succeeded(self, name: str) -> None:
-        """A correct log-in clears the account's count (never the address's: one good account
-        must not reset the count of an address that guesses others)."""
+    def succeeded(self, name: str, address: str | None = None) -> None:
+        """A correct log-in clears the account's count from that address (never the address's
+        own count, nor another address's: a guesser elsewhere keeps their lock)."""
+        key = f"account:{name[:64]}"
         with self.store.session() as s:
-            s.execute(delete(LoginFailureRow).where(LoginFailureRow.key == f"account:{name[:64]}"))
+            s.execute(delete(LoginFailureRow).where(LoginFailureRow.key.in_(
+                [key] + ([f"{key}@{address[:128]}"] if address else []))))
 
     def unlock(self, name: str) -> None:
-        self.succeeded(name)
+        """An administrator lifts every lock of the account, from every address."""
+        key = f"account:{name[:64]}"
+        with self.store.session() as s:
+            s.execute(delete(LoginFailureRow).where(
+                (LoginFailureRow.key == key) | LoginFailureRow.key.startswith(key + "@")))
 
     def locked_accounts(self) -> dict[str, datetime]:
         now = self.clock()
         with self.store.session() as s:
             rows = s.scalars(select(LoginFailureRow).where(LoginFailureRow.key.startswith("account:")))
-            return {r.key.removeprefix("account:"): _aware(r.locked_until) for r in rows
-                    if r.locked_until is not None and _aware(r.locked_until) > now}
+            out: dict[str, datetime] = {}
+            for r in rows:
+                until = _aware(r.locked_until)
+                if until is not None and until > now:
+                    name = r.key.removeprefix("account:").split("@", 1)[0]
+                    out[name] = max(until, out.get(name, until))
+            return out
 
     def _purge(self, now: datetime) -> None:
         """Rows quiet for two windows are forgotten (guessed names must not pile up)."""
@@ -296,6 +312,8 @@ class Accounts:
                 row.password_hash = hash_password(password)
         if password is not None:
             self.throttle.unlock(name)
+        if password is not None or disabled:  # a changed password or a disabled account ends its sessions
+            Sessions(self.store).end_all(name)
         return self.get(name)
 
     def set_classification(self, name: str, level: str | None) -> Account:
@@ -317,6 +335,7 @@ class Accounts:
             s.delete(row)
             s.execute(delete(GroupMemberRow).where(GroupMemberRow.user == name))
             s.execute(delete(ApiTokenRow).where(ApiTokenRow.user == name))
+        Sessions(self.store).end_all(name)
 
     def authenticate(self, name: str, password: str) -> Account:
         """The account for a correct name/password pair; one message for every failure."""
@@ -343,7 +362,7 @@ class Accounts:
             if seconds:
                 raise TooManyAttempts(f"too many failed log-ins; try again in {seconds} s", seconds) from None
             raise
-        self.throttle.succeeded(name)
+        self.throttle.succeeded(name, address)
         return acct
 
     def is_admin(self, name: str) -> bool:

@@ -262,6 +262,7 @@ class DataFile:
     path: str
     size: int
     label: str | None = None  # from the annotation mode (folder name, file name, label file)
+    mtime: float | None = None  # last update (seconds since the epoch), where the backend knows it
 
 
 @dataclass
@@ -333,6 +334,18 @@ class DatasetBackend(Descriptor):
         """Up to `max_bytes` of one file (thumbnails, players, text) and whether it was cut."""
         raise ValidationError("this backend has no files", field="file")
 
+    def read_range(self, options: dict[str, Any], ctx: DatasetContext, file: str, start: int,
+                   length: int) -> bytes:
+        """`length` bytes of one file from byte `start` (media players ask by HTTP range). The
+        default reads from the beginning; backends that can seek override it."""
+        data, _ = self.open_file(options, ctx, file, start + length)
+        return data[start:start + length]
+
+    def location(self, options: dict[str, Any], ctx: DatasetContext) -> str:
+        """Where the files lie, as users write it (a directory, hdfs://host:port/path): the
+        prefix of each file's full path in lists. '' for databases."""
+        return ""
+
     def job_env(self, options: dict[str, Any], prefix: str, ctx: DatasetContext) -> dict[str, str]:
         """Non-secret variables a job that uses this dataset gets (`<prefix>_PATH`, `_HOST` ...)."""
         return {}
@@ -364,13 +377,18 @@ class ServiceContext:
 
 @dataclass
 class StartPlan:
-    """How the job side starts a service. `{port}`, `{port1}`.. `{bind}`, `{job_dir}` and
-    `{base_path}` in argv, env values, `files`, `prepare` and `cleanup` are filled in by hooks/svcrun,
-    which picks free ports on the node and reports them back in `<job_dir>/service.json`."""
+    """How the job side starts a service. `{port}`, `{port1}`.. `{bind}`, `{job_dir}`,
+    `{base_path}` and `{secret}` in argv, env values, `files`, `prepare` and `cleanup` are filled
+    in by hooks/svcrun with the ports the platform allocated to the job and its per-instance
+    secret. Unless `native_auth`, svcrun puts its authenticating gate on the proxied port and
+    the server listens on a private loopback port (`{port}` is then that one)."""
 
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
-    ports: int = 1  # free ports the job side picks; `{port}` is the one the proxy forwards to
+    ports: int = 1  # ports allocated to the job; the first is the one the proxy forwards to
+    # The server checks `{secret}` itself (a Jupyter token, a code-server or VNC password) and
+    # ProxyRules.secret_headers tells the proxy how to present it; otherwise svcrun's gate does.
+    native_auth: bool = False
     health_path: str = "/"
     files: dict[str, str] = field(default_factory=dict)  # relative path in job dir -> content
     prepare: list[list[str]] = field(default_factory=list)  # commands run before the server
@@ -393,6 +411,9 @@ class ProxyRules:
     rewrite_redirects: bool = True
     rewrite_cookie_path: bool = True
     request_headers: dict[str, str] = field(default_factory=dict)  # added when absent
+    # headers the proxy sends with `{secret}` filled in (types with native_auth), e.g.
+    # {"Authorization": "token {secret}"} for Jupyter; never the visitor's own
+    secret_headers: dict[str, str] = field(default_factory=dict)
 
 
 class ServiceType(Descriptor):

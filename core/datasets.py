@@ -24,9 +24,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from core import schema as schemas
-from core.users import chown_tree
 from core.api import DataFile, DatasetBackend, DatasetContext, Table
 from core.datakinds import CATEGORIES, check_category, check_name
+from core.dataset_hosts import BUDGET, check_host
 from core.errors import HpcaiError, NotFound, PermissionDenied, ValidationError, ValidationErrors
 from core.store import DatasetRow
 
@@ -326,6 +326,8 @@ class DatasetService:
         group = self._share_target(user, area, backend, common, current)
         ctx = self.context(user, group if area == "shared" and not backend.connection_based else None)
         options = self._check_options(backend, category, options, ctx)
+        if backend.connection_based:  # the portal connects from inside the site: no probing through it
+            options["host"] = check_host(options.get("host"), self.settings.get("allowed_hosts"))
         public = {k: v for k, v in options.items() if k not in backend.secret_fields}
         return common, backend, public, secrets
 
@@ -459,15 +461,24 @@ class DatasetService:
                                   else "share the dataset again")
         backend = self.backend(row.backend)
         options = {**row.options, **self.box.open(row.secrets)}
+        if backend.connection_based:  # the site's allow-list as it is now, not as it was
+            check_host(options.get("host"), self.settings.get("allowed_hosts"))
         # A stored dataset was checked when it was saved; paths are re-read, not re-authorised,
         # so group members can preview a dataset in a group area that is not among their roots.
         ctx = DatasetContext(user=row.owner, check_path=lambda p, f: Path(p),
                              settings=self.settings, classification_enabled=False)
         return row, backend, options, ctx
 
+    def source(self, user: str, ref: str,
+               action: str = "use") -> tuple[DatasetRow, DatasetBackend, dict[str, Any], DatasetContext]:
+        """A ready dataset the user may `action`, its backend, options (secrets included) and
+        context: what another domain (labeling) reads files through."""
+        return self._stored(user, ref, action)
+
     def test_connection(self, user: str, values: dict[str, Any] | None = None, ref: str | None = None,
                         area: str = "my") -> str:
         backend, _, options, ctx = self._source(user, values, ref, area)
+        BUDGET.take(self.p.config.db_url, user, int(self.settings.get("connection_tests_per_minute", 20)))
         return backend.test_connection(options, ctx)
 
     def _source(self, user: str, values: dict[str, Any] | None, ref: str | None,
@@ -657,7 +668,10 @@ class DatasetService:
             if csv and backend.tabular and backend.connection_based:
                 ctx = DatasetContext(user=row.owner, check_path=lambda p, f: Path(p), settings=self.settings)
                 backend.materialise(options, ctx, d / f"{env_name(row.name).lower()}.csv")
-        chown_tree(d, user)
+        owner = Path(job_dir).stat()  # the job directory already belongs to the job's Unix user
+        if os.getuid() == 0:
+            for f in [d, *d.iterdir()]:
+                os.chown(f, owner.st_uid, owner.st_gid, follow_symlinks=False)
 
 
 def _bounded(value: Any, low: int, high: int, field: str) -> int:

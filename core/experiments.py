@@ -42,7 +42,17 @@ RUNS_PAGE = 100  # the runs table's first page and each "Load more" (MLflow's UI
 
 
 class TrackingUnavailable(HpcaiError):
+    """The tracking server is down or failing. The message speaks the user's terms; `detail`
+    keeps the technical cause (URL, socket error) for logs and the administrator's CLI."""
+
     status = 503
+
+    def __init__(self, detail: str):
+        self.detail = detail
+        super().__init__("experiment tracking is unavailable right now: the tracking server does not answer",
+                         field="tracking",
+                         fix="if the portal has just started it is still starting, try again in a minute; "
+                             "otherwise tell the site administrator")
 
 
 class TrackingClient:
@@ -72,12 +82,12 @@ class TrackingClient:
                 raise NotFound(detail.get("message", f"{path}: not found")) from None
             if exc.code < 500:
                 raise ValidationError(detail.get("message", f"{path}: HTTP {exc.code}")) from None
-            raise TrackingUnavailable(f"the tracking server failed ({exc.code}) on {path}",
-                                      fix="see the MLflow server log") from None
+            raise TrackingUnavailable(f"the tracking server {self.url} failed ({exc.code}) on {path}; "
+                                      "see the MLflow server log") from None
         except (urllib.error.URLError, OSError) as exc:
-            raise TrackingUnavailable(f"the tracking server {self.url} is unreachable ({exc})",
-                                      fix="start it with `hpcai mlflow` or check [tracking] in "
-                                          "etc/hpcai.toml") from None
+            raise TrackingUnavailable(f"the tracking server {self.url} is unreachable ({exc}); start it "
+                                      "with `hpcai serve` or `hpcai mlflow`, or check [tracking] in "
+                                      "etc/hpcai.toml") from None
 
     def _pages(self, path: str, body: dict[str, Any], key: str) -> Iterator[dict[str, Any]]:
         token = None
@@ -138,6 +148,23 @@ class TrackingClient:
             token = page.get("next_page_token")
             if not token:
                 return out
+
+    def artifacts(self, run_id: str, path: str = "") -> list[dict[str, Any]]:
+        """One directory level of a run's artifacts: [{path, is_dir, file_size}]."""
+        query = {"run_id": run_id, **({"path": path} if path else {})}
+        return list(self._req("GET", "artifacts/list", query=query).get("files", []))
+
+    def open_artifact(self, run_id: str, path: str) -> Any:
+        """A run's artifact file as a readable HTTP response (served by the tracking server)."""
+        url = f"{self.url}/get-artifact?" + urllib.parse.urlencode({"path": path, "run_uuid": run_id})
+        try:
+            return urllib.request.urlopen(url, timeout=self.timeout)
+        except urllib.error.HTTPError as exc:
+            if exc.code in (400, 404):
+                raise NotFound(f"no artifact {path}", field="path") from None
+            raise TrackingUnavailable(f"the tracking server {self.url} failed ({exc.code}) on get-artifact") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise TrackingUnavailable(f"the tracking server {self.url} is unreachable ({exc})") from None
 
     def logged_model(self, model_id: str) -> dict[str, Any]:
         return self._req("GET", f"logged-models/{urllib.parse.quote(model_id)}")["model"]
@@ -331,6 +358,23 @@ class ExperimentService:
         run_user = tags.get("hpcai.user") or (tags.get("mlflow.user") if exp.owner is None else None)
         return run_user == user
 
+    def run_page(self, run_id: str, user: str, path: str = "") -> dict[str, Any]:
+        """One run as MLflow's run page shows it: the row (params, metrics, tags, models), each
+        metric's history, and one level of its artifacts (NotFound unless `user` may see it)."""
+        row = self.runs([run_id], user)[0]
+        clean = path.strip("/")
+        if ".." in clean.split("/"):
+            raise ValidationError("an artifact path may not go up", field="path")
+        return {"row": row, "curves": self.curves([row])["metrics"], "path": clean,
+                "artifacts": self.client.artifacts(run_id, clean)}
+
+    def artifact(self, run_id: str, path: str, user: str) -> Any:
+        """An artifact file of a run the user may see, as a readable response."""
+        self.runs([run_id], user)
+        if not path or ".." in path.split("/"):
+            raise ValidationError("give the artifact's path inside the run", field="path")
+        return self.client.open_artifact(run_id, path)
+
     def compare(self, run_ids: list[str], user: str, keys: list[str] | None = None) -> dict[str, Any]:
         """Metric curves over steps for several runs: {runs, metrics: {key: {run_id: [points]}}}."""
         if not run_ids:
@@ -415,7 +459,7 @@ def runs_csv(rows: list[RunRow]) -> str:
     param_keys = sorted({k for r in rows for k in r.params})
     tag_keys = sorted({k for r in rows for k in r.tags})
     out = io.StringIO()
-    w = csv.writer(out)
+    w = _FormulaSafeWriter(csv.writer(out))
     w.writerow(CSV_COLUMNS + [f"metrics.{k}" for k in metric_keys] + [f"params.{k}" for k in param_keys]
                + [f"tags.{k}" for k in tag_keys])
     for r in rows:
@@ -426,6 +470,28 @@ def runs_csv(rows: list[RunRow]) -> str:
                    + [_num(r.metrics.get(k)) for k in metric_keys] + [r.params.get(k, "") for k in param_keys]
                    + [r.tags.get(k, "") for k in tag_keys])
     return out.getvalue()
+
+
+class _FormulaSafeWriter:
+    """Run names, parameters and tags are anyone's text: a cell that a spreadsheet would run as a
+    formula (=, +, -, @, tab, CR first; OWASP's CSV injection) is written with a leading ', numbers
+    (a negative metric) as they are."""
+
+    def __init__(self, writer: Any):
+        self.writer = writer
+
+    @staticmethod
+    def cell(value: Any) -> Any:
+        if not isinstance(value, str) or not value or value[0] not in "=+-@\t\r":
+            return value
+        try:
+            float(value)
+            return value
+        except ValueError:
+            return "'" + value
+
+    def writerow(self, row: list[Any]) -> None:
+        self.writer.writerow([self.cell(v) for v in row])
 
 
 def _num(value: float | None) -> str:

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from core.config import Config
-from core.errors import PermissionDenied, ValidationError
+from core.errors import HpcaiError, PermissionDenied, ValidationError
+from core.identity import IdentityMap
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9._+-][A-Za-z0-9 ._+@-]{0,254}$")
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
@@ -55,6 +56,18 @@ def _unix_home(user: str) -> str | None:
         return None
 
 
+def account_owner(config: Config, user: str) -> tuple[int, int] | None:
+    """(uid, gid) of the Unix identity an account's jobs run as, when the portal runs as root and
+    the account has one: what the platform creates for the account belongs to it."""
+    if os.getuid() != 0:
+        return None
+    try:
+        run_as = IdentityMap(config.identity).for_job(user, "portal")
+    except HpcaiError:
+        return None
+    return run_as.uid, run_as.gid
+
+
 class Workspace:
     def __init__(self, config: Config):
         self.config = config
@@ -62,7 +75,12 @@ class Workspace:
     def home(self, user: str) -> Path:
         """The user's own workspace under the data area (created on first use)."""
         path = self.config.data_dir / "workspace" / user
-        path.mkdir(parents=True, exist_ok=True)
+        if not path.is_dir():
+            path.mkdir(parents=True, exist_ok=True)
+            owner = account_owner(self.config, user)
+            if owner:  # the account's jobs write their results here
+                os.chown(path, *owner)
+                os.chmod(path, 0o700)
         return path.resolve()
 
     def roots(self, user: str) -> list[Path]:
@@ -161,7 +179,7 @@ class Workspace:
             total = 0
             for rel, (_, stream) in zip(parts, files):
                 total = staging.write(rel, stream, total, max_bytes)
-            saved = staging.commit(base, user)
+            saved = staging.commit(base, account_owner(self.config, user))
         tops = {p[0] for p in parts}
         project = base / parts[0][0] if len(tops) == 1 and all(len(p) > 1 for p in parts) else base
         return Upload(project=project, saved=saved, bytes=total)
@@ -204,7 +222,7 @@ class Workspace:
                     except (zipfile.BadZipFile, EOFError, RuntimeError, NotImplementedError) as exc:
                         raise ValidationError(f"cannot unpack {info.filename}: {exc}", field="file") from exc
             archive.unlink()
-            saved = staging.commit(base, user)
+            saved = staging.commit(base, account_owner(self.config, user))
         top = prefix[0] if prefix else (members[0][1][0] if members else "")
         return Upload(project=base / top if top else base, saved=saved, bytes=total)
 
@@ -278,17 +296,6 @@ def _zip_members(zf: zipfile.ZipFile, filename: str, max_bytes: int,
     return members
 
 
-def _unix_owner(user: str) -> tuple[int, int] | None:
-    """(uid, gid) to give uploaded files to, when the portal runs as root and `user` is a Unix account."""
-    if os.getuid() != 0:
-        return None
-    try:
-        pw = pwd.getpwnam(user)
-    except KeyError:
-        return None
-    return pw.pw_uid, pw.pw_gid
-
-
 class _Staging:
     """A hidden directory inside the target where an upload is assembled before it is moved in."""
 
@@ -345,12 +352,11 @@ class _Staging:
             raise ValidationError(f"cannot write {target.name}: {exc.strerror}", field="file") from exc
         return total
 
-    def commit(self, base: Path, user: str) -> list[Path]:
+    def commit(self, base: Path, owner: tuple[int, int] | None) -> list[Path]:
         """Move every staged file into `base`, creating real folders; links on the way refused.
         What the upload creates belongs to the user (when the portal runs as root)."""
         for rel in self.files:  # check everything before the first move
             self._check_way(base, rel)
-        owner = _unix_owner(user)
         folders = sorted({Path(dirpath).relative_to(self.root).parts for dirpath, _d, _f in os.walk(self.root)})
         for rel in folders:  # parents first; also the empty folders of a zip archive
             if not rel:

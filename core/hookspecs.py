@@ -15,6 +15,9 @@ import pluggy
 if TYPE_CHECKING:
     from core.api import (DatasetBackend, Framework, JobLink, JobOption, ParallelMode, Runtime, Scheduler,
                           ServiceType)
+    from core.models.types import Converter
+    from core.pipelines.components import Component
+    from core.labeling.api import LabelExporter, LabelTemplate
     from core.types import JobRequest, JobState
 
 hookspec = pluggy.HookspecMarker("hpcai")
@@ -63,12 +66,46 @@ def hpcai_service_types() -> list["ServiceType"]:
 
 
 @hookspec
+def hpcai_model_converters() -> list["Converter"]:
+    """Return model-converter descriptors (core.models.types.Converter): one source framework
+    (PyTorch, TensorFlow, scikit-learn, Paddle ...) to ONNX. Each declares the catalog image its
+    conversion job runs in, an option schema (input shape, opset ...) and `plan(options,
+    source_dir)`, which validates against the version's files (raising ValidationError naming the
+    field) and returns the job-side script. The registry runs it as a scheduler job of the user;
+    its result is a new version in Triton's layout, checked in onnxruntime."""
+
+
+@hookspec
+def hpcai_pipeline_components() -> list["Component"]:
+    """Return pipeline-designer components (core.pipelines.components.Component): palette
+    category, typed ports, property schema and the job-side code ("module:function") each
+    contributes. Called when the component catalog is built (once per registry); names must be
+    unique over all enabled plugins. Long families (Keras layers, scikit-learn estimators) are
+    table rows mapped onto the library's own classes, not a class each."""
+
+
+@hookspec
 def hpcai_job_links(job: dict[str, Any]) -> list["JobLink"]:
     """Return links or actions for one job's detail page, its row in My jobs (as icons: see
     JobLink.icon) and the API (e.g. "View experiment data"), or an empty list when none apply.
     Called each time a job's details or a page of the job list are shown, only for
     enabled plugins. `job` has the job's `id`, `uuid`, `name`, `user`, `framework`, `mode`, `state`,
     `job_dir`, `workdir` and `request` (options included). Must be cheap: no network calls."""
+
+
+@hookspec
+def hpcai_labeling_templates() -> list["LabelTemplate"]:
+    """Return labeling-template descriptors (core.labeling.api.LabelTemplate): one annotation
+    scenario each (image boxes, text entities, audio segments ...), its media category, the
+    Label Studio config it renders for a task's label set and the result kinds it produces.
+    The New-labeling-task form offers every enabled template of the dataset's category."""
+
+
+@hookspec
+def hpcai_label_exporters() -> list["LabelExporter"]:
+    """Return label-exporter descriptors (core.labeling.api.LabelExporter): one standard format
+    each (COCO, Pascal VOC, YOLO, JSON lines, CSV ...), the result kinds it can write and,
+    where `can_import`, a reader that turns the format into pre-annotations."""
 
 
 # --- policy hooks: every implementation is called, in registration order ---------------------

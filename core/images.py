@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 from core.api import Image
@@ -54,9 +55,7 @@ class ImageCatalog:
         by_name = {i.name: i for i in self.images}
         for image in self.images:  # buildable images live where their pinned spec says
             if image.build and not image.reference:
-                from core.envbuild import env_path
-
-                image.reference = str(env_path(self.images_dir, image, self.base_of(image, by_name)))
+                image.reference = self._built_reference(image, self.base_of(image, by_name))
         for image in self.images:
             image.env = {k: v.replace("{reference}", image.reference) for k, v in image.env.items()}
 
@@ -70,18 +69,34 @@ class ImageCatalog:
                              fix="fix `base` in etc/images.toml")
         base = by_name[name]
         if base.build and not base.reference:  # bases are resolved first when they build too
+            base.reference = self._built_reference(base, self.base_of(base, by_name))
+        return base
+
+    def _built_reference(self, image: Image, base: Image | None) -> str:
+        """A host image's environment prefix, or a container image's content-hashed tag."""
+        if image.runtime == "host":
             from core.envbuild import env_path
 
-            base.reference = str(env_path(self.images_dir, base, self.base_of(base, by_name)))
-        return base
+            return str(env_path(self.images_dir, image, base))
+        from core.containers.builtin import built_reference
+
+        return built_reference(image, base)
 
     def tagged(self, tag: str | None) -> list[Image]:
         if not tag:
             return list(self.images)
         return [i for i in self.images if tag.lower() in (t.lower() for t in i.tags)]
 
-    def find(self, reference: str) -> Image | None:
-        """By catalog name, by alias with or without the registry host, then by repository."""
+    #: the store's container images a user may run (My and shared images; set by the platform)
+    user_images: Callable[[str | None], list[Image]] | None = None
+
+    def find(self, reference: str, user: str | None = None) -> Image | None:
+        """By catalog name, by alias with or without the registry host, then by repository;
+        then the user's own and shared container images, by name or engine reference."""
+        if self.user_images is not None:
+            for image in self.user_images(user):
+                if reference in (image.name, image.reference):
+                    return image
         ref = strip_registry(reference)
         for image in self.images:
             if reference == image.name or ref == image.name or ref in image.aliases or reference in image.aliases:
@@ -92,8 +107,8 @@ class ImageCatalog:
                 return image
         return None
 
-    def resolve(self, reference: str, field: str = "image") -> Image:
-        image = self.find(reference)
+    def resolve(self, reference: str, field: str = "image", user: str | None = None) -> Image:
+        image = self.find(reference, user)
         if image is None:
             names = ", ".join(i.name for i in self.images) or "none"
             raise ValidationError(f"unknown image '{reference}'", field=field,
@@ -108,4 +123,11 @@ class ImageCatalog:
         base = self.base_of(image)
         if base is not None and base.build:
             self.build(base.name, log=log)
+        if image.runtime != "host":
+            from core.containers import builtin
+
+            if not image.build:
+                raise ValidationError(f"image '{image.name}' has no [image.build] spec", field="image",
+                                      fix="pull it (`hpcai images pull`) or build from a Containerfile")
+            return builtin.build(image, base, log=log, force=force)
         return build(image, base, CONSTRAINTS, log=log, force=force)

@@ -9,9 +9,11 @@ job was asked to be.
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from core.types import JobState, JobStatus
 
@@ -33,6 +35,27 @@ def read_int(path: Path) -> int | None:
         return int(path.read_text().strip())
     except (OSError, ValueError):
         return None
+
+
+def run_as_uid(plan: dict[str, Any] | None) -> int | None:
+    """The uid a job ran as (its plan's run_as), None for plans from before identities."""
+    uid = ((plan or {}).get("run_as") or {}).get("uid")
+    return int(uid) if uid is not None else None
+
+
+def open_job_file(path: str | Path, uid: int | None) -> BinaryIO:
+    """Open a file of a job's user (its output ...) for the platform to read on their behalf.
+
+    The portal runs as root and the job's directory is the job user's: they could put a link to
+    /etc/shadow or to another user's file where their log was. So the file is opened without
+    following a final link and, when we are root, must belong to the job's user (a file they
+    own is a file they could read anyway). Raises OSError (PermissionError) otherwise."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or (os.geteuid() == 0 and uid not in (None, 0) and st.st_uid != uid):
+        os.close(fd)
+        raise PermissionError(f"{path} is not the job's own file")
+    return os.fdopen(fd, "rb")
 
 
 def plan_field(job_dir: str | Path, name: str, default: Any) -> Any:
@@ -57,3 +80,16 @@ def combine_statuses(parts: list[JobStatus]) -> JobStatus:
                      start_time=min(starts) if starts else None,
                      end_time=max(ends) if ends and best.state.terminal else None,
                      exec_hosts=best.exec_hosts)
+
+
+def rank_names(plan: dict[str, Any] | None) -> list[str]:
+    """The job's ranks as users name them ('worker/0', 'server/0' ...), from its plan."""
+    names = []
+    for role in (plan or {}).get("roles", []):
+        names += [f"{role.get('name')}/{n}" for n in range(int(role.get("replicas") or 0))]
+    return names
+
+
+def rank_log(job_dir: str | Path, rank: str) -> Path:
+    """The log file of one rank ('worker/1' -> <job dir>/logs/worker.1.log)."""
+    return Path(job_dir, "logs", rank.replace("/", ".") + ".log")

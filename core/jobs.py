@@ -18,19 +18,21 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from core import schema as schemas
 from core.api import Framework, JobRef, ParallelMode, Runtime, Scheduler, ScriptContext
 from core.errors import HpcaiError, NotFound, PermissionDenied, SchedulerUnavailable, ValidationError, ValidationErrors
 from core.jobschema import CORE_FIELDS, core_schema
 from core.plan import LaunchPlan, ResourceRequest, template_names
-from core.ports import allocate_ports, release_ports
+from core.ports import allocate_ports, release_ports, release_ports_in
 from core.store import JobRow, id_in_range
 from core.types import LIVE_STATES, JobRequest, JobState, JobStatus, Mount
+from core.identity import IdentityMap, RunAs
 from core.users import groups_of as unix_groups_of
 from core.users import chown_tree
 from core.users import is_admin as unix_is_admin
+from core.watcher import hint_target
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,10 @@ if TYPE_CHECKING:
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
 JAIRUN = SOURCE_ROOT / "hooks" / "jairun"
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Variables that say who and what a job is (its id, directory, user, tracking run and token): the
+# platform sets them; a user's value would be silently preferred by the job side, so it is refused.
+# (MLFLOW_TRACKING_URI stays the user's: logging to a server of their own is their choice.)
+PLATFORM_ENV = re.compile(r"^(HPCAI_|LSB_JOBID$|MLFLOW_(TRACKING_(TOKEN|USERNAME|PASSWORD)$|RUN_ID$|EXPERIMENT_))")
 
 
 def parse_env_list(text: str | dict[str, str] | None, field: str = "env") -> dict[str, str]:
@@ -128,21 +134,44 @@ class JobService:
         """Unix administrators (root, hpcai-admin) and platform accounts with the admin role."""
         return unix_is_admin(user) or self.p.accounts.is_admin(user)
 
+    def run_as(self, user: str, source: str) -> RunAs:
+        """The Unix identity `user`'s code runs as (refused when there is none; core.identity)."""
+        return IdentityMap(self.p.config.identity).for_job(user, source)
+
     def groups_of(self, user: str) -> list[str]:
         return sorted(set(unix_groups_of(user)) | set(self.p.accounts.groups_of(user)))
 
     # --- schema -----------------------------------------------------------------------------
 
+    #: field -> the scheduler capability it needs
+    CAPABILITY_FIELDS = {"array_size": ("arrays", "job arrays"), "queue": ("queues", "queues")}
+
+    def _scheduler_fields(self, schema: dict[str, Any], scheduler: str) -> None:
+        try:
+            caps = getattr(self.p.registry.get("scheduler", scheduler), "capabilities", frozenset())
+        except ValidationError:
+            return  # an unknown scheduler is refused with its own message at submission
+        for name, (cap, words) in self.CAPABILITY_FIELDS.items():
+            if name in schema["properties"] and cap not in caps:
+                schema["properties"][name]["x-not-applicable"] = f"the {scheduler} scheduler has no {words}"
+
     def framework_names(self) -> list[str]:
-        """Enabled frameworks in the form's order (Framework.order, then name)."""
+        """Enabled frameworks in the form's order: the site's `[portal] framework_order` first
+        (its first is the form's default), then Framework.order, then name."""
         infos = self.p.registry.list("framework", enabled_only=True)
-        return [i.name for i in sorted(infos, key=lambda i: (getattr(i.descriptor, "order", 100), i.name))]
+        site = [str(n) for n in self.p.config.raw.get("portal", {}).get("framework_order", [])]
+        rank = {name: i for i, name in enumerate(site)}
+        return [i.name for i in sorted(infos, key=lambda i: (rank.get(i.name, len(rank)),
+                                                             getattr(i.descriptor, "order", 100), i.name))]
 
     def form_schema(self, framework: str | None = None, mode: str | None = None,
-                    runtime: str | None = None, user: str | None = None) -> dict[str, Any]:
+                    runtime: str | None = None, user: str | None = None,
+                    scheduler: str | None = None) -> dict[str, Any]:
         """The merged schema of a training form for this framework/mode/runtime choice.
 
         With `user`, defaults that depend on the user (their classification level) are filled.
+        Fields the chosen scheduler cannot honour (arrays, queues) are marked
+        `x-not-applicable` with the reason, so a form hides them instead of refusing them later.
         """
         reg = self.p.registry
         fw: Framework | None = reg.get("framework", framework) if framework else None
@@ -177,6 +206,7 @@ class JobService:
         for opt in reg.list("option", enabled_only=True):
             fragments.append((f"option {opt.name}", opt.descriptor.option_schema()))
         merged = schemas.merge(fragments)
+        self._scheduler_fields(merged, scheduler or self.p.config.default_scheduler)
         if fw and mode_name in fw.gpu_only_modes and not self.p.config.allow_cpu_for_gpu_only:
             self._gpu_only_pickers(merged, fw, mode_name)
         return merged
@@ -224,11 +254,14 @@ class JobService:
         """Validate everything and build the plan. No side effects: --dry-run calls only this."""
         reg = self.p.registry
         warnings: list[str] = []
+        run_as = self.run_as(req.user, req.source)  # refused first: nothing else matters without one
         scheduler = reg.scheduler(req.scheduler or self.p.config.default_scheduler)
-        runtime: Runtime = reg.get("runtime", req.runtime or self.p.config.default_runtime)
         image = None
         if req.image:
-            image = self.p.images.resolve(req.image)
+            image = self.p.images.resolve(req.image, user=req.user)
+        # per job, else per image (a container image names its runtime), else per site
+        runtime: Runtime = reg.get("runtime", req.runtime or (image.runtime if image else None)
+                                   or self.p.config.default_runtime)
         if req.framework is None and image is not None and image.frameworks and req.batch_script is not None:
             req.framework = image.frameworks[0]  # a #BSUB script names only the image
         fw: Framework | None = reg.get("framework", req.framework) if req.framework else None
@@ -301,6 +334,8 @@ class JobService:
         for m in req.mounts:
             if not Path(m.source).exists():
                 raise ValidationError(f"mount directory {m.source} does not exist", field="mounts")
+            if getattr(runtime, "isolates_mounts", False):
+                self.p.workspace.check(req.user, m.source, field="mounts")
 
         # Topology: from the machine file, or from the mode's fields and the resource specs.
         user_groups = self.groups_of(req.user)
@@ -341,7 +376,11 @@ class JobService:
                           scheduler=scheduler.name, env=dict(req.env), queue=req.queue,
                           options=dict(req.options),
                           time_limit_min=req.time_limit_min, launcher=scheduler.launcher,
-                          array_size=req.array_size or 0, rank_ports=mode.rank_ports)
+                          array_size=req.array_size or 0, rank_ports=mode.rank_ports,
+                          run_as=run_as.as_dict())
+        hint = hint_target(self.p.config)
+        if hint:  # hooks/jairun tells the watcher when ranks start and end (a wake-up, not a state)
+            plan.env.setdefault("HPCAI_WATCHER_HINT", hint)
         if plan.array_size and "arrays" not in scheduler.capabilities:
             raise ValidationError(f"the {scheduler.name} scheduler does not run job arrays",
                                   field="array_size", fix="drop the array size or choose another scheduler")
@@ -377,6 +416,10 @@ class JobService:
                                      field="mode", fix="disable one of the two plugins or fix their declarations")
                 owners[n] = owner
         for n in req.env:
+            if PLATFORM_ENV.match(n):
+                raise ValidationError(f"{n} is set by the platform for every job", field="env",
+                                      fix=f"remove {n}: the job's identity, directory and tracking run "
+                                          "are the platform's to say")
             if n in owners:
                 raise ValidationError(f"{n} is set by {owners[n]} for every rank", field="env",
                                       fix=f"remove {n} from the environment variables")
@@ -467,7 +510,8 @@ class JobService:
         body = d / "body.sh"
         body.write_text(prep.body)
         body.chmod(0o755)
-        chown_tree(d, prep.request.user, include_parent=True)
+        chown_tree(d, RunAs.from_dict(prep.plan.run_as), include_parent=True,
+                   mode=self.p.config.identity.job_dir_mode)
 
     def _link_output(self, prep: Prepared, sched_id: str) -> None:
         """When #BSUB -o put the log elsewhere, the job directory still has output.<id>.txt."""
@@ -577,16 +621,19 @@ class JobService:
         """Ask each scheduler once about all its live jobs and record what changed.
 
         A failed query marks jobs `unknown`, never finished (lesson 2). Returns changes made.
+        At cluster scale (thousands of live jobs) the cost is one scheduler command, one narrow
+        read of the live rows and one transaction holding only the rows whose status changed.
         """
         live = [s.value for s in LIVE_STATES]
+        query = select(*_WATCHED).where(JobRow.state.in_(live), JobRow.scheduler_job_id.is_not(None))
+        if scheduler_names is not None:
+            query = query.where(JobRow.scheduler.in_(scheduler_names))
         with self.p.store.session() as s:
-            rows = list(s.scalars(select(JobRow).where(JobRow.state.in_(live),
-                                                       JobRow.scheduler_job_id.is_not(None))))
-        by_sched: dict[str, list[JobRow]] = {}
+            rows = list(s.execute(query))
+        by_sched: dict[str, list[Any]] = {}
         for row in rows:
-            if scheduler_names is None or row.scheduler in scheduler_names:
-                by_sched.setdefault(row.scheduler, []).append(row)
-        changes = 0
+            by_sched.setdefault(row.scheduler, []).append(row)
+        changed: list[tuple[Any, JobStatus]] = []
         for name, jobs in by_sched.items():
             refs = [JobRef(r.scheduler_job_id or "", r.job_dir) for r in jobs]
             try:
@@ -596,31 +643,57 @@ class JobService:
                             for r in refs}
             for row in jobs:
                 st = statuses.get(row.scheduler_job_id or "")
-                if st is not None:
-                    changes += self.record(row.uuid, st)
-        return changes
+                if st is not None and not _same_status(row, st):
+                    changed.append((row, st))
+        return self._record_many(changed)
 
     def record(self, job_uuid: str, st: JobStatus) -> int:
+        """Record one job's status (1 when it changed, else 0)."""
         with self.p.store.session() as s:
-            row = s.scalars(select(JobRow).where(JobRow.uuid == job_uuid)).one()
-            old = JobState(row.state)
-            same = (row.state == st.state.value and row.raw_state == st.raw_state
-                    and row.exit_code == st.exit_code and row.reason == st.reason)
-            if same:
-                return 0
-            row.state, row.raw_state, row.reason = st.state.value, st.raw_state, st.reason
-            row.exit_code = st.exit_code if st.exit_code is not None else row.exit_code
-            row.start_time = st.start_time or row.start_time
-            row.end_time = st.end_time or row.end_time
-            row.exec_hosts = st.exec_hosts or row.exec_hosts
-        if st.state.terminal:
-            release_ports(self.p.store, job_uuid)
-        if old != st.state:
+            row = s.execute(select(*_WATCHED).where(JobRow.uuid == job_uuid)).first()
+        if row is None:
+            raise NotFound(f"no job with uuid {job_uuid}", field="job")
+        return 0 if _same_status(row, st) else self._record_many([(row, st)])
+
+    def _record_many(self, changes: list[tuple[Any, JobStatus]]) -> int:
+        """Write the changed statuses in one transaction (one UPDATE by primary key, executed for
+        many rows), release the ports of ended jobs in it, then run the state-change hooks (a
+        site's hook must never hold the transaction open)."""
+        if not changes:
+            return 0
+        values: list[dict[str, Any]] = []
+        moved: dict[int, tuple[JobState, JobState]] = {}
+        for row, st in changes:
+            v: dict[str, Any] = {"id": row.id, "state": st.state.value, "raw_state": st.raw_state,
+                                 "reason": st.reason}
+            # A field the scheduler did not report keeps what was recorded.
+            for name in ("exit_code", "start_time", "end_time", "exec_hosts"):
+                if getattr(st, name):
+                    v[name] = getattr(st, name)
+            if st.exit_code == 0:
+                v["exit_code"] = 0
+            values.append(v)
+            if row.state != st.state.value:
+                moved[row.id] = (JobState(row.state), st.state)
+        ended = [row.uuid for row, st in changes if st.state.terminal]
+        with self.p.store.session() as s:
+            s.execute(update(JobRow), values)
+            release_ports_in(s, ended)
+        if moved:
+            self._state_changed(moved)
+        return len(changes)
+
+    def _state_changed(self, moved: dict[int, tuple[JobState, JobState]]) -> None:
+        ids = list(moved)
+        with self.p.store.session() as s:
+            rows = [r for i in range(0, len(ids), 500)
+                    for r in s.scalars(select(JobRow).where(JobRow.id.in_(ids[i:i + 500])))]
+        for row in rows:
+            old, new = moved[row.id]
             try:
-                self.p.registry.hook.hpcai_job_state_changed(job=row, old=old, new=st.state)
+                self.p.registry.hook.hpcai_job_state_changed(job=row, old=old, new=new)
             except Exception as exc:  # a site's notification hook must not break state tracking
                 print(f"hpcai: job_state_changed hook failed: {exc}", file=sys.stderr)
-        return 1
 
     # --- control -----------------------------------------------------------------------------
 
@@ -659,6 +732,16 @@ class JobService:
             raise ValidationError(f"job {row.id} is {row.state}; only ended jobs can be deleted",
                                   field="job", fix="kill it first")
         self._forget(row.uuid, Path(row.job_dir))
+
+
+# The columns the watcher reads for every live job (not the request, plan and script).
+_WATCHED = (JobRow.id, JobRow.uuid, JobRow.scheduler, JobRow.scheduler_job_id, JobRow.job_dir,
+            JobRow.state, JobRow.raw_state, JobRow.exit_code, JobRow.reason)
+
+
+def _same_status(row: Any, st: JobStatus) -> bool:
+    return (row.state == st.state.value and row.raw_state == st.raw_state
+            and row.exit_code == st.exit_code and row.reason == st.reason)
 
 
 def _option_job(row: JobRow) -> dict[str, Any]:

@@ -78,6 +78,8 @@ class LaunchPlan:
     array_size: int = 0
     #: ports each rank owns (its endpoint), allocated after the job's own ports in `ports`
     rank_ports: int = 0
+    #: the Unix identity the job's code runs as (core.identity.RunAs.as_dict), resolved at submit
+    run_as: dict[str, Any] = field(default_factory=dict)
     version: int = PLAN_VERSION
 
     @property

@@ -13,21 +13,30 @@ from core.errors import HpcaiError
 from core.experiments import ExperimentService
 from core.joblinks import JobLinks
 from core.files import Workspace
+from core.containers.wiring import image_library
+from core.containers.library import ImageLibrary
 from core.images import ImageCatalog
 from core.jobs import JobService
+from core.labeling.service import LabelingService
+from core.labeling.sources import Accounts as LabelAccounts
+from core.labeling.sources import Datasets as LabelDatasets
 from core.plugin_settings import PluginSettings
+from core.models.service import ModelService
 from core.monitor import ClusterMonitor
+from core.pipelines.service import PipelineService
 from core.plugins import Registry, get_registry
 from core.presets import Presets
 from core.services import ServiceManager
 from core.site_settings import SiteSettings
 from core.specs import SpecCatalog
+from core.statefiles import secure_data_dir
 from core.store import Store, open_store
 
 
 class Platform:
     def __init__(self, config: Config | None = None):
         self.config = config or load_config()
+        secure_data_dir(self.config)  # the platform's state is the platform's alone
 
     @cached_property
     def registry(self) -> Registry:
@@ -69,7 +78,14 @@ class Platform:
 
     @cached_property
     def images(self) -> ImageCatalog:
-        return ImageCatalog(self.config.images_file, self.config.home, self.config.images_dir)
+        catalog = ImageCatalog(self.config.images_file, self.config.home, self.config.images_dir)
+        catalog.user_images = lambda user: self.containers.images_for(user)  # My and shared images
+        return catalog
+
+    @cached_property
+    def containers(self) -> ImageLibrary:
+        """Image management: built-in, shared and My container images; pull, push, build, save."""
+        return image_library(self)
 
     @cached_property
     def jobs(self) -> JobService:
@@ -100,6 +116,12 @@ class Platform:
         return DatasetService(self)
 
     @cached_property
+    def labeling(self) -> LabelingService:
+        """Labeling tasks over media datasets (core.labeling: its own narrow interfaces)."""
+        return LabelingService(self.store, LabelDatasets(self.datasets), LabelAccounts(self.accounts),
+                               self.workspace, lambda: self.registry)
+
+    @cached_property
     def links(self) -> JobLinks:
         """Links and actions of a job's page (dashboards, experiment data)."""
         return JobLinks(self)
@@ -108,3 +130,15 @@ class Platform:
     def experiments(self) -> ExperimentService:
         """Experiment data from the tracking server, filtered by what each user may see."""
         return ExperimentService(self)
+
+    @cached_property
+    def models(self) -> ModelService:
+        """The model registry (core.models), wired to narrow functions of the rest."""
+        from core.models.wiring import model_deps
+
+        return ModelService(model_deps(self))
+
+    @cached_property
+    def pipelines(self) -> PipelineService:
+        """The visual designer's pipelines, instances and custom functions."""
+        return PipelineService(self.store, self.registry.active, self.jobs, self.workspace.home)

@@ -22,6 +22,8 @@ from core.api import (DatasetBackend, Descriptor, Framework, JobOption, Parallel
                       ServiceType)
 from core.config import Config
 from core.errors import HpcaiError, ValidationError
+from core.models.types import Converter
+from core.labeling.api import LabelExporter, LabelTemplate
 
 GROUP = "hpcai"
 BUILTIN_DIST = "hpcai"
@@ -35,6 +37,9 @@ KINDS: dict[str, tuple[str, type[Descriptor]]] = {
     "option": ("hpcai_job_options", JobOption),
     "dataset_backend": ("hpcai_dataset_backends", DatasetBackend),
     "service": ("hpcai_service_types", ServiceType),
+    "converter": ("hpcai_model_converters", Converter),
+    "label_template": ("hpcai_labeling_templates", LabelTemplate),
+    "label_exporter": ("hpcai_label_exporters", LabelExporter),
 }
 
 D = TypeVar("D", bound=Descriptor)

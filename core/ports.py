@@ -12,6 +12,7 @@ import socket
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from core.errors import HpcaiError
 from core.store import PortAllocation, Store
@@ -54,4 +55,10 @@ def allocate_ports(store: Store, job_uuid: str, count: int, port_range: tuple[in
 
 def release_ports(store: Store, job_uuid: str) -> None:
     with store.session() as s:
-        s.execute(delete(PortAllocation).where(PortAllocation.job_uuid == job_uuid))
+        release_ports_in(s, [job_uuid])
+
+
+def release_ports_in(session: Session, job_uuids: list[str]) -> None:
+    """Release the ports of many ended jobs inside the caller's transaction."""
+    for i in range(0, len(job_uuids), 500):  # bounded IN lists (SQLite's variable limit)
+        session.execute(delete(PortAllocation).where(PortAllocation.job_uuid.in_(job_uuids[i:i + 500])))

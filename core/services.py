@@ -2,9 +2,11 @@
 the portal's proxy at /dockerService/<alias>/, optionally protected by API keys.
 
 A service row keeps the type's options; every start submits a new job whose body is
-hooks/svcrun with the type's start plan. svcrun picks free ports on the node and writes
-`<job_dir>/service.json`; the service's state comes from the job (kept current by the
-watcher) plus that file. Nothing here knows a concrete service type.
+hooks/svcrun with the type's start plan. The platform allocates the job's ports (core.ports)
+and a per-instance secret, both kept in the store with the job; svcrun binds those ports and
+writes `<job_dir>/service.json` (starting, ready, exited). The proxy's target is the store's
+(the bind address or the job's node, and the allocated port), never that file: the job can
+rewrite it. Nothing here knows a concrete service type.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import secrets
 import socket
 import threading
 import uuid as uuidlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,10 +30,12 @@ from sqlalchemy import bindparam, func, select
 
 from core import schema as schemas
 from core.api import ProxyRules, ServiceContext, ServiceType
+from core.jobfiles import open_job_file, run_as_uid
 from core.errors import Conflict, HpcaiError, NotFound, PermissionDenied, ValidationError, ValidationErrors
 from core.plan import RoleGroup
 from core.store import AccountRow, JobRow, ServiceKeyRow, ServiceRow, id_in_range
 from core.types import JobRequest, JobState
+from core.usage import read_usage
 
 if TYPE_CHECKING:
     from core.platform import Platform
@@ -52,6 +56,8 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ORIGIN_SERVICES, ORIGIN_DEVENV = "services", "devenv"
 ORIGINS = (ORIGIN_SERVICES, ORIGIN_DEVENV)
 ORIGIN_KEY = "_origin"
+#: F252/F253: the owner unmounted the GPUs of a running service (it restarted without them)
+GPU_UNMOUNTED_KEY = "_gpu_unmounted"
 
 #: A service's states (ServiceManager.state): the product's "Running" is our queued, starting
 #: and running (its job has been started); "not started" is stopped or failed.
@@ -148,6 +154,7 @@ class ServiceView:
     created_at: str | None = None
     updated_at: str | None = None
     gpus: int = 0  # cards of its resource spec (the list's GPU column)
+    gpu_unmounted: bool = False  # F252: the list shows 已卸载 (unmounted) instead of the cards
     can_access: bool = False  # "Access service" (F241): running, and a type with a web UI
     origin: str = ORIGIN_SERVICES  # made in My services, or by a development environment
     actions: list[str] = field(default_factory=list)  # lifecycle actions its state allows now (LIFECYCLE)
@@ -175,6 +182,7 @@ class ProxyEntry:
     port: int = 0
     rules: ProxyRules = field(default_factory=ProxyRules)
     error: HpcaiError | None = None  # not running (503) or outside the cluster (403)
+    secret: str = ""  # this start's per-instance secret (core.svcauth): only the proxy presents it
 
     def may_use(self, user: str | None) -> bool:
         return user is not None and (user == self.owner or user in self.authorized)
@@ -220,6 +228,8 @@ class ServiceManager:
         shm = self.p.settings.default_shm_mb()
         if shm is not None:
             common["properties"]["shm_mb"]["default"] = shm
+        if type_name and self.type(type_name).category == "compose":
+            common["properties"].pop("image")  # F233: the compose file names its images
         fragments: list[tuple[str, dict[str, Any]]] = [("core", common)]
         if type_name:
             fragments.append((f"service {type_name}", self.type(type_name).option_schema()))
@@ -272,6 +282,9 @@ class ServiceManager:
         errors = schemas.validate(schema, values)
         if errors:
             raise ValidationErrors(errors)
+        if values.get("image") and "image" not in schema["properties"]:
+            raise ValidationError(f"a {st.title} service takes no image", field="image",
+                                  fix="leave it out: the compose file names the images of its services")
         common = {k: values.get(k) for k in COMMON_FIELDS}
         if "classification" not in schema["properties"]:
             common["classification"] = None
@@ -355,7 +368,7 @@ class ServiceManager:
     @staticmethod
     def type_options(row: ServiceRow) -> dict[str, Any]:
         """The type's own options (what its plugin validates, renders and proxies)."""
-        return {k: v for k, v in (row.options or {}).items() if k != ORIGIN_KEY}
+        return {k: v for k, v in (row.options or {}).items() if k not in (ORIGIN_KEY, GPU_UNMOUNTED_KEY)}
 
     def get(self, ref: str | int, user: str) -> ServiceRow:
         row = self._row(ref)
@@ -428,6 +441,7 @@ class ServiceManager:
                         created_at=row.created_at.isoformat() if row.created_at else None,
                         updated_at=row.updated_at.isoformat() if row.updated_at else None,
                         gpus=self._spec_gpus(row.resource_spec),
+                        gpu_unmounted=bool((row.options or {}).get(GPU_UNMOUNTED_KEY)),
                         can_access=(state == "running" and st.category in ACCESS_CATEGORIES
                                     and self.origin(row) == ORIGIN_SERVICES))
         v.request_example = st.request_example(f"{external_base}{path}", options)
@@ -440,9 +454,9 @@ class ServiceManager:
             splan = (job.request or {}).get("options", {}).get("service_plan", {})
             v.command = " ".join(splan.get("argv", []))
             v.env = dict(splan.get("env", {}))
-            if info and state in ("starting", "running"):
-                v.host, v.port, v.ports = info.get("host"), info.get("port"), list(info.get("ports", []))
-                v.container_port = v.port
+            if state in ("starting", "running"):
+                v.host, v.ports = self.target_host(job), list((job.plan or {}).get("ports") or [])
+                v.port = v.container_port = v.ports[0] if v.ports else None
                 v.internal_url = f"http://{v.host}:{v.port}/"
                 v.usage = self.usage(job, history=False)
             v.log_tail = self.log_tail(job)  # the reason of a failure, or the log of a running one
@@ -459,33 +473,29 @@ class ServiceManager:
         GPUs through NVML ([] and a note such as "no GPU" where there are none), the server's
         own metrics where its type has them (TorchServe, F246) and, with history, the earlier
         samples (oldest first). {} before the first sample."""
-        if job is None:
-            return {}
-        try:
-            data = json.loads((Path(job.job_dir) / "usage.json").read_text())
-            samples = list(data["samples"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return {}
-        if not samples:
-            return {}
-        latest = samples[-1]
-        out = {**latest, "gpu_note": data.get("gpu_note", ""), "interval_s": data.get("interval_s")}
-        if history:
-            out["history"] = [{k: x.get(k) for k in ("at", "cpu_percent", "rss_mb", "processes", "metrics")
-                               if k in x} for x in samples]
-        return out
+        return read_usage(job.job_dir if job is not None else None, history)
 
     def log_path(self, job: JobRow) -> Path | None:
-        if job.stdout_path and Path(job.stdout_path).exists():
-            return Path(job.stdout_path)
-        cands = sorted(Path(job.job_dir).glob("output.*.txt"))
-        return cands[0] if cands else None
+        """The service's output, if it is the job user's own file (not a link they planted)."""
+        cands = [Path(job.stdout_path)] if job.stdout_path and Path(job.stdout_path).exists() else \
+            sorted(Path(job.job_dir).glob("output.*.txt"))
+        if not cands:
+            return None
+        try:
+            open_job_file(cands[0], run_as_uid(job.plan)).close()
+        except OSError:
+            return None
+        return cands[0]
 
     def log_tail(self, job: JobRow, lines: int = LOG_TAIL_LINES) -> list[str]:
         path = self.log_path(job)
         if path is None:
             return []
-        with open(path, "rb") as f:
+        try:
+            f = open_job_file(path, run_as_uid(job.plan))
+        except OSError:
+            return []
+        with f:
             f.seek(0, 2)
             f.seek(max(0, f.tell() - 16384))
             return f.read().decode(errors="replace").splitlines()[-lines:]
@@ -528,11 +538,16 @@ class ServiceManager:
         st = self.type(row.type)
         st.check(self.type_options(row))
         if row.image:
-            image = self.p.images.resolve(row.image)
-            why = self.p.registry.get("runtime", self.p.config.default_runtime).check_image(image)
+            image = self.p.images.resolve(row.image, user=row.user)
+            why = self._runtime(image).check_image(image)
             if why:
                 raise ValidationError(why, field="image")
         return st
+
+    def _runtime(self, image: Any) -> Any:
+        """A container image runs in its runtime; anything else in the site's default."""
+        name = image.runtime if image is not None and image.runtime != "host" else self.p.config.default_runtime
+        return self.p.registry.get("runtime", name)
 
     def lifecycle_actions(self, row: ServiceRow, state: str | None = None) -> list[str]:
         """The lifecycle actions (LIFECYCLE) the service's state and origin allow now."""
@@ -579,10 +594,16 @@ class ServiceManager:
         # The site's environment for this type ([services.types.<type>] env), e.g. the podman
         # configuration a compose service needs on this cluster's nodes; the plan's own wins.
         plan.env = {**self.type_settings(row.type).get("env", {}), **plan.env}
-        runtime = self.p.registry.get("runtime", self.p.config.default_runtime)
-        image = self.p.images.resolve(row.image) if row.image else None
-        wrapped = runtime.wrap(plan.argv, image, [], dict(plan.env), spec.gpus, row.shm_mb)
+        image = self.p.images.resolve(row.image, user=row.user) if row.image else None
+        runtime = self._runtime(image)
+        request = spec.to_request()
+        if (row.options or {}).get(GPU_UNMOUNTED_KEY):
+            request = replace(request, gpus=0)  # F252: the same service, started without its GPUs
+        wrapped = runtime.wrap(plan.argv, image, [], dict(plan.env), request.gpus, row.shm_mb)
+        # The secret only the proxy and the job side know: svcrun's gate (or the server itself,
+        # for types with their own auth) refuses any connection that does not prove it.
         splan = {"argv": wrapped.argv, "env": {**wrapped.env, **plan.env}, "ports": plan.ports,
+                 "secret": secrets.token_urlsafe(32), "gate": not plan.native_auth,
                  "health_path": plan.health_path, "files": plan.files, "prepare": plan.prepare,
                  "cleanup": plan.cleanup, "metrics_url": plan.metrics_url, "cwd": plan.cwd,
                  "ready_timeout_s": plan.ready_timeout_s,
@@ -592,7 +613,8 @@ class ServiceManager:
                 + json.dumps(splan, indent=1) + "\nHPCAI_SERVICE_PLAN\n")
         workdir = self.p.workspace.home(owner)
         req = JobRequest(user=owner, command="", workdir=str(workdir), mode="standalone", name=row.alias,
-                         batch_script=body, groups=[RoleGroup(1, spec.to_request())], source="service",
+                         batch_script=body, groups=[RoleGroup(1, request)], source="service",
+                         extra_ports=plan.ports,
                          shm_mb=row.shm_mb, classification=row.classification,
                          options={"service_plan": splan})
         prep = self.p.jobs.prepare(req)
@@ -618,6 +640,28 @@ class ServiceManager:
         row = self._row(ref)
         self._control_check(row, user, "restart")
         self.require(row, "restart")
+        self._stop_job(row)
+        return self._launch(self._row(row.id))
+
+    def set_gpus_mounted(self, ref: str | int, user: str, mounted: bool) -> ServiceRow:
+        """F252/F253: unmount the GPUs of one's running GPU service (it restarts without them,
+        in a container, so they are really gone), or mount them back (it restarts with them)."""
+        row = self._row(ref)
+        self._control_check(row, user, "restart")
+        self.require(row, "restart")
+        if not self._spec_gpus(row.resource_spec):
+            raise ValidationError("the service has no GPUs", field="service",
+                                  fix="only a service on a GPU resource spec can unmount or mount its GPUs")
+        image = self.p.images.resolve(row.image, user=row.user) if row.image else None
+        if not getattr(self._runtime(image), "isolates_mounts", False):
+            raise ValidationError("a service of host processes cannot give its GPUs back", field="service",
+                                  fix="run the service in a container image (podman, docker, apptainer)")
+        if bool((row.options or {}).get(GPU_UNMOUNTED_KEY)) == (not mounted):
+            raise Conflict(f"the GPUs are already {'mounted' if mounted else 'unmounted'}", field="service",
+                           fix="mount them" if not mounted else "unmount them")
+        with self.p.store.session() as s:
+            live = s.get(ServiceRow, row.id)
+            live.options = {**(live.options or {}), GPU_UNMOUNTED_KEY: not mounted}
         self._stop_job(row)
         return self._launch(self._row(row.id))
 
@@ -688,11 +732,29 @@ class ServiceManager:
         if state != "running":
             raise HpcaiError(f"service {row.alias} is {state}", field="service",
                              fix="start it and wait until it is running")
-        host, port = str(info.get("host")), int(info.get("port") or 0)
+        assert job is not None  # running
+        host, ports = self.target_host(job), (job.plan or {}).get("ports") or [0]
+        port = int(ports[0])
         if host not in self.allowed_hosts(job) or not 0 < port < 65536:
-            raise PermissionDenied(f"service {row.alias} reports {host}:{port}, not a host of this cluster",
+            raise PermissionDenied(f"service {row.alias} runs on {host}:{port}, not a host of this cluster",
                                    field="service")
         return host, port, self.type(row.type).proxy_rules(self.type_options(row))
+
+    def target_host(self, job: JobRow) -> str:
+        """Where the service listens, from the platform's own record: the site's bind address,
+        or (bound to every interface) the first node the scheduler gave the job."""
+        bind = self.bind_address()
+        if bind not in ("0.0.0.0", "::", ""):
+            return bind
+        hosts = [h.split(":")[0].split("*")[-1] for h in re.split(r"[,\s]+", job.exec_hosts or "") if h]
+        return hosts[0] if hosts else "127.0.0.1"
+
+    @staticmethod
+    def secret(job: JobRow | None) -> str:
+        """The per-instance secret the platform gave this start of the service (store only)."""
+        if job is None:
+            return ""
+        return str((job.request or {}).get("options", {}).get("service_plan", {}).get("secret", ""))
 
     def _proxy_probe(self, alias: str, session_user: str | None,
                      digest: str | None) -> tuple[tuple[Any, ...] | None, bool, str | None]:
@@ -725,7 +787,7 @@ class ServiceManager:
             host, port, rules = self.target(row)
         except HpcaiError as exc:
             return ProxyEntry(**common, error=exc)
-        return ProxyEntry(**common, host=host, port=port, rules=rules)
+        return ProxyEntry(**common, host=host, port=port, rules=rules, secret=self.secret(self.job(row)))
 
     def proxy_access(self, alias: str, session_user: str | None, key: str | None) -> ProxyAccess:
         """The proxy's check for one request: the same rules as may_access and target, cached.
@@ -749,6 +811,22 @@ class ServiceManager:
             return ProxyAccess(entry, user, True, False)
         granted = entry.auth and digest is not None and entry.may_use(key_user)
         return ProxyAccess(entry, user, granted, granted)
+
+    def proxy_targets(self) -> list[ProxyEntry]:
+        """Every running service's target, rules and secret: what a front proxy (nginx) is
+        configured with. Access is not in it: the front asks proxy_access for each request."""
+        with self.p.store.session() as s:
+            aliases = list(s.scalars(select(ServiceRow.alias).join(JobRow, JobRow.uuid == ServiceRow.job_uuid)
+                                     .where(JobRow.state == JobState.RUNNING.value)))
+        out = []
+        for alias in aliases:
+            try:
+                entry = self._proxy_entry(alias, ())
+            except NotFound:  # deleted meanwhile
+                continue
+            if entry.error is None and entry.secret:
+                out.append(entry)
+        return out
 
     def forget_proxy_entry(self, alias: str) -> None:
         """The service did not answer at its cached address: look it up afresh next time."""

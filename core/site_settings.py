@@ -74,6 +74,18 @@ class SiteSettings:
             else:
                 row.value, row.changed_by = value, by
 
+    # --- the portal's language ------------------------------------------------------------------
+
+    def locale(self) -> str:
+        """The site's UI language: an administrator's choice, else [portal] locale, else en."""
+        stored = self._stored("locale")
+        return str(stored or self.config.raw.get("portal", {}).get("locale") or "en")
+
+    def set_locale(self, locale: str, by: str) -> None:
+        from core.userprefs import check_locale
+
+        self._store("locale", check_locale(locale), by)
+
     # --- classification (F1, F2) --------------------------------------------------------------
 
     def classification_enabled(self) -> bool:

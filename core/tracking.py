@@ -20,10 +20,11 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from core.config import Config
 from core.errors import HpcaiError, ValidationError
+from core.statefiles import private_file
 
 DEFAULT_PORT = 5000
 
@@ -184,7 +185,7 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 def start_server(settings: TrackingSettings, wait_s: float | None = None,
-                 reuse: bool = True) -> ManagedServer:
+                 reuse: bool = True, on_spawn: Callable[[ManagedServer], None] | None = None) -> ManagedServer:
     """Start MLflow and return once /health answers, or raise with the server's last words.
 
     With `reuse`, a healthy server already answering at the settings' URL is returned as is
@@ -197,8 +198,8 @@ def start_server(settings: TrackingSettings, wait_s: float | None = None,
         raise HpcaiError(f"port {settings.port} on {settings.host} is taken by something that is "
                          "not a healthy MLflow server", field="tracking.port",
                          fix="stop that program or choose another port in [tracking] of etc/hpcai.toml")
-    if settings.backend_store_uri.startswith("sqlite:///"):
-        Path(settings.backend_store_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    if settings.backend_store_uri.startswith("sqlite:///"):  # experiments of everyone: 0600
+        private_file(Path(settings.backend_store_uri[len("sqlite:///"):]))
     if "://" not in settings.artifacts_destination:
         Path(settings.artifacts_destination).mkdir(parents=True, exist_ok=True)
     settings.log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -212,6 +213,8 @@ def start_server(settings: TrackingSettings, wait_s: float | None = None,
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=env, start_new_session=True)
     server = ManagedServer(settings, proc)
+    if on_spawn is not None:  # lets a caller stop a server still starting (hpcai serve's exit)
+        on_spawn(server)
     deadline = time.monotonic() + wait_s
     delay = 0.25
     while time.monotonic() < deadline:

@@ -26,7 +26,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _API = ("init", "start_run", "end_run", "set_tag", "log_metric", "log_metrics", "log_param",
-        "log_params", "log_artifact", "log_text", "log_figure", "log_image", "ActiveRun",
+        "log_params", "flush", "log_artifact", "log_text", "log_figure", "log_image", "ActiveRun",
         "active_run", "set_strict", "is_strict")
 _SUBMODULES = ("tensorflow", "pytorch", "context", "errors", "limits", "datasets")
 # Dataset API (spec 12 §B.5) over the portal's REST API: libaiflow.datasets.
@@ -34,7 +34,7 @@ _DATASETS = ("get_dataset_by_name", "get_dataset_by_id", "create_dataset", "modi
              "Category", "DatasetError", "set_portal")
 
 __all__ = ["init", "start_run", "end_run", "set_tag", "log_metric", "log_metrics", "log_param",
-           "log_params", "log_artifact", "log_text", "log_figure", "log_image", "ActiveRun",
+           "log_params", "flush", "log_artifact", "log_text", "log_figure", "log_image", "ActiveRun",
            "active_run", "set_strict", "is_strict", "tensorflow", "pytorch", "LibaiflowError",
            "ServerUnreachable", "datasets", *_DATASETS]
 

@@ -5,6 +5,12 @@ What libaiflow adds to MLflow: the documented limits checked before anything is 
 errors), "no active run -> start one" said out loud, a short retry budget, and a tracking-server
 outage that costs records, not the training (unless strict mode), per-user experiment ownership,
 and plotly figures saved as self-contained HTML that renders offline.
+
+Metric values are queued and sent in batches by a background thread (libaiflow/metric_queue.py):
+a log_metric call costs microseconds, not a round trip. They are flushed by end_run, at normal
+exit and on SIGTERM (the scheduler's kill); a process killed hard loses at most the values of
+the last second (LIBAIFLOW_FLUSH_INTERVAL_S). Strict mode and LIBAIFLOW_ASYNC=0 log each value
+synchronously.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ import atexit
 import getpass
 import grp
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,12 +34,13 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", "0.2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 
 import mlflow
-from mlflow.entities import Experiment, Run, RunData, RunInfo
+from mlflow.entities import Experiment, Metric, Run, RunData, RunInfo
 from mlflow.exceptions import MlflowException, RestException
 from mlflow.tracking import MlflowClient
 
 from libaiflow import limits
 from libaiflow.errors import LibaiflowError, ServerUnreachable
+from libaiflow.metric_queue import MetricQueue, SendFailed, Value
 
 OWNER_TAG = "hpcai.owner"  # who created the experiment (the platform shows it to them only)
 GROUP_TAG = "hpcai.group"  # a Unix group the owner shares the experiment with
@@ -119,6 +128,93 @@ def _first_line(exc: BaseException) -> str:
 def _report_dropped() -> None:
     if _link.dropped:
         _say(f"{_link.dropped} call(s) were not recorded because the tracking server was unreachable")
+
+
+# --- the metric queue -----------------------------------------------------------------------
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+_run_uris: dict[str, str] = {}  # run id -> its tracking server (the URI when it was first logged to)
+
+
+def _send(run_id: str, values: list[Value]) -> None:
+    client = MlflowClient(tracking_uri=_run_uris.get(run_id))
+    try:
+        client.log_batch(run_id, metrics=[Metric(v.key, v.value, v.timestamp_ms, v.step) for v in values])
+    except Exception as exc:  # noqa: BLE001 - sorted into "retry later" and "never"
+        raise SendFailed(_first_line(exc), retry=_unreachable(exc) or not isinstance(exc, MlflowException)) \
+            from None
+
+
+_queue = MetricQueue(_send, _say, interval_s=_env_float("LIBAIFLOW_FLUSH_INTERVAL_S", 1.0),
+                     max_pending=int(_env_float("LIBAIFLOW_MAX_PENDING", 100_000)))
+
+
+def _queued() -> bool:
+    """Metrics go through the queue unless strict mode (errors must reach the caller) or
+    LIBAIFLOW_ASYNC=0 asks for one request per call."""
+    return not _link.strict and os.environ.get("LIBAIFLOW_ASYNC", "1") not in ("0", "false", "no")
+
+
+def _enqueue(what: str, metrics: dict[str, float], step: int) -> None:
+    run = mlflow.active_run()
+    if run is None:
+        _call(what, _ensure_run)  # a server that is down: dropped and counted there
+        run = mlflow.active_run()
+        if run is None:
+            return
+    run_id = run.info.run_id
+    if run_id not in _run_uris:
+        _run_uris[run_id] = mlflow.get_tracking_uri()
+        _handle_sigterm()
+    now = int(time.time() * 1000)
+    for k, v in metrics.items():
+        _queue.put(run_id, k, v, now, step)
+
+
+def flush(timeout_s: float | None = None) -> bool:
+    """Send the queued metric values now; False when some could not be sent within `timeout_s`
+    (default LIBAIFLOW_FLUSH_TIMEOUT_S, 10 s); those stay queued and are tried again."""
+    wait = _env_float("LIBAIFLOW_FLUSH_TIMEOUT_S", 10.0) if timeout_s is None else timeout_s
+    return _queue.flush(wait)
+
+
+@atexit.register  # registered after MLflow's own exit hook, so it runs before the run is ended
+def _flush_at_exit() -> None:
+    if not flush():
+        _say(f"WARNING: {_queue.pending} metric value(s) could not be sent before exit "
+             "(the tracking server did not answer)")
+
+
+_previous_term: Any = None
+
+
+def _handle_sigterm() -> None:
+    """On SIGTERM (scancel, bkill, a time limit) send what is queued, then die as before."""
+    global _previous_term
+    if _previous_term is not None or threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        _previous_term = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):  # not the main interpreter
+        _previous_term = signal.SIG_DFL
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    if not flush(_env_float("LIBAIFLOW_TERM_FLUSH_S", 10.0)):
+        _say(f"WARNING: terminated with {_queue.pending} metric value(s) not sent")
+    previous = _previous_term
+    if callable(previous):
+        previous(signum, frame)
+    elif previous != signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _user() -> str:
@@ -238,6 +334,9 @@ def _end(status: str) -> None:
     if mlflow.active_run() is None:
         return
     _link.ended += 1
+    if not flush():  # the run's values reach the server before it is marked ended
+        _say(f"WARNING: {_queue.pending} metric value(s) are still queued (the tracking server does "
+             "not answer); libaiflow keeps trying until the process exits")
     # MLflow forgets the run locally before telling the server, so an outage here leaves no
     # stale active run behind.
     _call("end_run", mlflow.end_run, status)
@@ -269,17 +368,25 @@ def set_tag(key: str, value: Any) -> None:
 # --- metrics and parameters -----------------------------------------------------------------
 
 def log_metric(key: str, value: float, step: int | None = None) -> None:
+    """Queued and sent in the background (see the module's docstring)."""
     k = limits.key(key, "metric key")
-    _logged(f"metric {k!r}", mlflow.log_metric, k, limits.metric_value(value, k),
-            step=limits.step(step))
+    v, s = limits.metric_value(value, k), limits.step(step)
+    if _queued():
+        _enqueue(f"metric {k!r}", {k: v}, s)
+    else:
+        _logged(f"metric {k!r}", mlflow.log_metric, k, v, step=s)
 
 
 def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
-    """One request for the whole dict (MLflow's log-batch)."""
+    """Queued like log_metric; the whole dict shares one timestamp and step."""
     if not isinstance(metrics, dict):
         raise LibaiflowError(f"metrics must be a dict of name -> number, got {type(metrics).__name__}")
     checked = {limits.key(k, "metric key"): limits.metric_value(v, k) for k, v in metrics.items()}
-    if checked:
+    if not checked:
+        return
+    if _queued():
+        _enqueue(f"{len(checked)} metrics", checked, limits.step(step))
+    else:
         _logged(f"{len(checked)} metrics", mlflow.log_metrics, checked, step=limits.step(step))
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from core.platform import Platform
 
@@ -31,11 +32,22 @@ def _secret_key(platform: Platform) -> str:
     return path.read_text().strip()
 
 
+class _BoundedJSON(DefaultJSONProvider):
+    """A body nested deeper than Python's recursion limit is a bad request, not an HTTP 500."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError as exc:
+            raise ValueError("the JSON body is nested too deeply") from exc
+
+
 def create_app(platform: Platform | None = None, watcher: Any = None,
                settings: dict[str, Any] | None = None) -> Flask:
     platform = platform or Platform()
     app = Flask(__name__, template_folder=str(Path(__file__).parent / "templates"),
                 static_folder=str(Path(__file__).parent / "static"))
+    app.json = _BoundedJSON(app)
     app.config.update(
         SECRET_KEY=_secret_key(platform),
         SESSION_COOKIE_HTTPONLY=True,
@@ -54,9 +66,12 @@ def create_app(platform: Platform | None = None, watcher: Any = None,
     app.extensions["hpcai"] = platform
     app.extensions["hpcai_watcher"] = watcher
 
-    from portal import api, auth, datasets, experiments, joblinks, services, views
+    from portal import (api, apidocs, apps, auth, datasets, experiments, files, i18n, joblinks, images, labeling,
+                        model_pages, models, pipelines, services, views)
 
     auth.init(app)
+    apps.init(app)
+    i18n.init(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
@@ -64,8 +79,19 @@ def create_app(platform: Platform | None = None, watcher: Any = None,
     app.register_blueprint(datasets.pages_bp)
     app.register_blueprint(services.bp)
     app.register_blueprint(services.api)
+    services.init(app)  # service origins: only the proxy answers there
     app.register_blueprint(experiments.pages)
     app.register_blueprint(experiments.api)
     app.register_blueprint(joblinks.pages)
+    app.register_blueprint(images.api)
+    app.register_blueprint(images.pages)
     app.register_blueprint(joblinks.api)
+    app.register_blueprint(files.bp)
+    app.register_blueprint(apidocs.bp)
+    app.register_blueprint(models.api)
+    app.register_blueprint(model_pages.pages)
+    app.register_blueprint(pipelines.pages)
+    app.register_blueprint(pipelines.api)
+    app.register_blueprint(labeling.api)
+    app.register_blueprint(labeling.pages)
     return app

@@ -12,6 +12,7 @@ from core.errors import ValidationError
 from core.types import JobState, ResourceSpec
 from portal.auth import admin_required
 from portal.openapi import openapi_document
+from core.jobfiles import open_job_file, run_as_uid
 from portal.web import json_body, json_errors, job_dict, platform, poke_watcher, user
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -192,7 +193,7 @@ def job_log(job_id: int) -> Any:
     text, end = "", offset
     if row.stdout_path:
         try:
-            with open(row.stdout_path, "rb") as f:
+            with open_job_file(row.stdout_path, run_as_uid(row.plan)) as f:
                 f.seek(offset)
                 data = f.read(limit)
             text, end = data.decode("utf-8", errors="replace"), offset + len(data)

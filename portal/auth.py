@@ -24,6 +24,7 @@ from flask import (
 )
 
 from core.accounts import TooManyAttempts
+from core.sessions import Sessions
 from core.errors import HpcaiError
 from portal.web import platform
 
@@ -32,7 +33,8 @@ UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 OPEN_ENDPOINTS = {"auth.login", "static", "api.openapi",
                   "views.job_file"}  # checks a signed key in its path itself (a sandbox sends no cookie)
 # The service proxy checks access itself (session, authorised user or service API key).
-PROXY_ENDPOINTS = {"services.proxy", "services.proxy_root", "services.proxy_bare"}
+PROXY_ENDPOINTS = {"services.proxy", "services.proxy_root", "services.proxy_bare", "services.origin_auth",
+                   "services.proxy_authz"}
 
 
 def csrf_token() -> str:
@@ -57,8 +59,10 @@ def _load_account() -> None:
         return
     name = session.get("user")
     if name:
+        # The cookie names a server-side session: logged out, password changed, account disabled
+        # or deleted, and it is gone (core.sessions), whoever holds a copy of the cookie.
         acct = platform().accounts.find(name)
-        if acct is None or acct.disabled:
+        if acct is None or acct.disabled or Sessions(platform().store).user_of(session.get("sid")) != name:
             session.clear()
             return
         g.account = acct
@@ -103,6 +107,8 @@ def init(app: Flask) -> None:
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
         resp.headers.setdefault("Referrer-Policy", "same-origin")
+        if g.get("account") is not None and request.endpoint != "static":
+            resp.headers.setdefault("Cache-Control", "no-store")  # a user's pages stay out of shared caches
         resp.headers.setdefault("Content-Security-Policy",
                                 "default-src 'self'; img-src 'self' data:; style-src 'self'; "
                                 "script-src 'self'; frame-ancestors 'self'")
@@ -126,9 +132,26 @@ def admin_required(fn: Callable[..., Any]) -> Callable[..., Any]:
     return inner
 
 
+def client_address() -> str | None:
+    """The client's address for log-in throttling. Behind the site's reverse proxy every request
+    comes from the proxy: when the peer is one of [portal] trusted_proxies, the address is the
+    last X-Forwarded-For entry that is not a trusted proxy (what the proxy itself appended)."""
+    peer = request.remote_addr
+    trusted = set(platform().config.raw.get("portal", {}).get("trusted_proxies", []))
+    if peer not in trusted:
+        return peer
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if hop not in trusted:
+            return hop[:128]
+    return peer
+
+
 def _safe_next(target: str | None) -> str:
     """Only same-site relative paths; anything else goes home (no open redirect)."""
     if not target:
+        return url_for("views.home")
+    if any(ord(c) < 0x20 or c in "\\\x7f" for c in target):  # a newline would split the header (500)
         return url_for("views.home")
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
@@ -142,21 +165,28 @@ def login() -> Any:
     if request.method == "POST":
         try:
             acct = platform().accounts.login(request.form.get("username", ""), request.form.get("password", ""),
-                                             request.remote_addr)
+                                             client_address())
         except TooManyAttempts as exc:
             error, status, headers = exc.message.capitalize(), 429, {"Retry-After": str(exc.retry_after)}
         except HpcaiError as exc:
             error, status = exc.message, 401
         else:
-            session.clear()
-            session["user"] = acct.name
-            csrf_token()
+            _start_session(acct.name)
             return redirect(_safe_next(request.args.get("next")))
     return render_template("login.html", error=error), status, headers
 
 
+def _start_session(name: str) -> None:
+    """A new cookie and a new server-side id at every log-in (no session fixation)."""
+    session.clear()
+    session["user"] = name
+    session["sid"] = Sessions(platform().store).start(name)
+    csrf_token()
+
+
 @bp.route("/logout", methods=["POST"])
 def logout() -> Any:
+    Sessions(platform().store).end(session.get("sid"))
     session.clear()
     return redirect(url_for("auth.login"))
 
@@ -174,13 +204,22 @@ def account_page() -> Any:
             elif action == "revoke":
                 accounts.revoke_token(g.account.name, int(request.form.get("token_id", "0") or 0))
                 flash("Token revoked.")
+            elif action == "locale":
+                from core.userprefs import UserPrefs
+
+                UserPrefs(platform().store).set_locale(g.account.name, request.form.get("locale") or None)
+                return redirect(url_for("auth.account_page"))
             elif action == "password":
-                accounts.login(g.account.name, request.form.get("old_password", ""), request.remote_addr)
+                accounts.login(g.account.name, request.form.get("old_password", ""), client_address())
                 accounts.update(g.account.name, password=request.form.get("new_password", ""))
+                _start_session(g.account.name)  # every other session of the account has ended
                 flash("Password changed.")
         except TooManyAttempts as exc:
             errors["password"] = exc.message
         except HpcaiError as exc:
             errors[exc.field or "form"] = exc.text
+    from core.userprefs import UserPrefs
+
     return render_template("account.html", tokens=accounts.tokens(g.account.name), new_token=new_token,
-                           errors=errors)
+                           errors=errors, my_locale=UserPrefs(platform().store).locale(g.account.name) or "",
+                           site_locale=platform().settings.locale())

@@ -98,3 +98,41 @@ def line_chart(series: Sequence[tuple[str, Sequence[Point]]], title: str, x_labe
         out.append("</g>")
     out.append("</svg>")
     return Markup("".join(out))
+
+
+def bar_chart(values: Sequence[tuple[str, float | None]], title: str, width: int = 560, height: int = 300) -> Markup:
+    """One bar per run (label, value): what a metric logged once per run (final accuracy, rmse)
+    is compared with; a line over one step would be a lone dot per run."""
+    clean = [(label, float(v)) for label, v in values if v is not None and math.isfinite(float(v))]
+    left, right, top, bottom = 64, 16, 30, 56
+    pw, ph = width - left - right, height - top - bottom
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart bars" role="img" viewBox="0 0 {width} {height}" '
+           f'width="{width}" height="{height}" data-metric="{escape(title)}">',
+           f'<title>{escape(title)} per run</title>',
+           f'<text x="{left}" y="18" class="chart-title">{escape(title)}</text>']
+    if not clean:
+        out.append(f'<text x="{left + pw / 2}" y="{top + ph / 2}" text-anchor="middle" class="chart-empty">'
+                   'no values</text></svg>')
+        return Markup("".join(out))
+    ys = [v for _, v in clean]
+    yt = nice_ticks(min(0.0, min(ys)), max(0.0, max(ys)))
+    y0, y1 = yt[0], yt[-1]
+
+    def sy(y: float) -> float:
+        return top + ph - (y - y0) / (y1 - y0) * ph
+
+    for y in yt:
+        out.append(f'<line x1="{left}" x2="{left + pw}" y1="{sy(y):.1f}" y2="{sy(y):.1f}" class="grid"/>'
+                   f'<text x="{left - 6}" y="{sy(y) + 4:.1f}" text-anchor="end" class="tick">{fmt(y)}</text>')
+    slot = pw / len(clean)
+    bar = min(48.0, slot * 0.7)
+    for i, (label, v) in enumerate(clean):
+        x = left + slot * i + (slot - bar) / 2
+        top_y, base_y = sorted((sy(v), sy(0.0)))
+        out.append(f'<g class="series" data-run="{escape(label)}"><rect x="{x:.1f}" y="{top_y:.1f}" width="{bar:.1f}" '
+                   f'height="{max(base_y - top_y, 1):.1f}" fill="{color(i)}"><title>{escape(label)}: {fmt(v)}</title>'
+                   f'</rect><text x="{x + bar / 2:.1f}" y="{top + ph + 16}" text-anchor="middle" class="tick">'
+                   f'{escape(label[:12])}</text></g>')
+    out.append(f'<line x1="{left}" x2="{left + pw}" y1="{sy(0.0):.1f}" y2="{sy(0.0):.1f}" class="axis"/>'
+               f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + ph}" class="axis"/></svg>')
+    return Markup("".join(out))

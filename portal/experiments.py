@@ -81,14 +81,19 @@ def safe_name(text: str) -> str:
 
 
 def chart_series(cmp: dict[str, Any]) -> list[dict[str, Any]]:
-    """One SVG per metric key, each with a line per run (in the order the runs were chosen)."""
+    """One SVG per metric key: a line per run over steps, or, when every run logged the metric
+    at one step only (a final score), a bar per run (in the order the runs were chosen)."""
     names = {r["run_id"]: r["run_name"] or r["run_id"][:8] for r in cmp["runs"]}
     order = [r["run_id"] for r in cmp["runs"]]
     out = []
     for key in sorted(cmp["metrics"]):
         per_run = cmp["metrics"][key]
         series = [(names[rid], [(p["step"], p["value"]) for p in per_run.get(rid, [])]) for rid in order]
-        out.append({"key": key, "svg": charts.line_chart(series, key)})
+        if all(len(points) <= 1 for _, points in series):
+            bars = [(label, points[0][1] if points else None) for label, points in series]
+            out.append({"key": key, "svg": charts.bar_chart(bars, key), "kind": "bar"})
+        else:
+            out.append({"key": key, "svg": charts.line_chart(series, key), "kind": "line"})
     return out
 
 
@@ -229,6 +234,44 @@ def job_csv(job_id: int) -> Any:
     except NotFound:
         abort(404)
     return csv_response(rows, f"job{job_id}-runs.csv")
+
+
+@pages.route("/experiments/runs/<run_id>")
+def run_page(run_id: str) -> Any:
+    """A run: parameters, metrics with their history charts, tags, models, artifacts."""
+    if not RUN_ID.match(run_id):
+        abort(404)
+    try:
+        data = platform().experiments.run_page(run_id, user(), request.args.get("path", ""))
+    except NotFound:
+        abort(404)
+    row = data["row"]
+    label = row.run_name or row.run_id[:8]
+    charts_ = [{"key": key, "svg": charts.line_chart([(label, [(p["step"], p["value"]) for p in per.get(run_id, [])])],
+                                                     key)}
+               for key, per in sorted(data["curves"].items()) if len(per.get(run_id, [])) > 1]
+    return render_template("experiment_run.html", title=f"Run {label}", run=row, charts=charts_,
+                           path=data["path"], artifacts=data["artifacts"])
+
+
+@pages.route("/experiments/runs/<run_id>/artifact")
+def run_artifact(run_id: str) -> Any:
+    if not RUN_ID.match(run_id):
+        abort(404)
+    path = request.args.get("path", "")
+    try:
+        resp = platform().experiments.artifact(run_id, path, user())
+    except NotFound:
+        abort(404)
+    name = path.rsplit("/", 1)[-1] or "artifact"
+
+    def body() -> Any:
+        with resp:
+            while chunk := resp.read(1 << 16):
+                yield chunk
+
+    return Response(body(), mimetype="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="{safe_name(name)}"'})
 
 
 @pages.route("/experiments/compare")

@@ -9,6 +9,7 @@ two ways of giving the same thing, e.g. auto-tuning's "Set parameters" and "Para
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,15 @@ from core.schema import is_visible
 from core.types import ResourceSpec
 
 # Fields the product's form does not show (the CLI and API still accept them).
-HIDDEN_IN_FORM = ("runtime", "scheduler", "queue", "time_limit_min")
+# Offered only where the site has a choice: one runtime or one scheduler is no question to ask.
+CHOICE_ONLY = ("runtime", "scheduler")
+
+
+def shown_in_form(name: str, prop: dict[str, Any]) -> bool:
+    """Not a field the chosen scheduler cannot honour, nor a choice with one answer."""
+    if prop.get("x-not-applicable"):
+        return False
+    return not (name in CHOICE_ONLY and len(prop.get("enum", [])) <= 1)
 SELECTORS = ("framework", "mode", "runtime")
 
 
@@ -107,7 +116,7 @@ def widgets(schema: dict[str, Any], values: dict[str, Any], errors: dict[str, st
     props = sorted(schema["properties"].items(), key=lambda kv: (kv[1].get("x-order", 100), kv[0]))
     out = []
     for name, prop in props:
-        if name in HIDDEN_IN_FORM:
+        if not shown_in_form(name, prop):
             continue
         kind = widget_kind(prop)
         value = values.get(name, prop.get("default"))
@@ -181,7 +190,8 @@ def parse_form(schema: dict[str, Any], form: MultiDict) -> dict[str, Any]:
         else:
             raw[name] = text if kind in ("textarea", "env", "json-file") else text.strip()
     visible = {k: v for k, v in raw.items()
-               if is_visible(props.get(k, {}), raw) and on_chosen_tab(props.get(k, {}), form)}
+               if is_visible(props.get(k, {}), raw) and on_chosen_tab(props.get(k, {}), form)
+               and not props.get(k, {}).get("x-not-applicable")}
     if errors:
         from core.errors import ValidationErrors
 
@@ -212,3 +222,18 @@ def error_map(exc: HpcaiError) -> dict[str, str]:
         key = e.field or "form"
         out.setdefault(key, text)  # the first problem of a field is the one to fix first
     return out
+
+
+_FLAG = re.compile(r"--([a-z][a-z0-9-]*)")
+
+
+def web_words(text: str, schema: dict[str, Any]) -> str:
+    """An error written for the CLI (`--workdir ~/x`) in the form's terms (“Project directory”)."""
+    props = schema.get("properties", {})
+
+    def title(m: re.Match[str]) -> str:
+        name = m.group(1).replace("-", "_")
+        prop = props.get(name) or next((p for p in props.values() if p.get("x-cli") == m.group(0)), None)
+        return f"“{prop.get('title', name)}”" if prop else m.group(0)
+
+    return _FLAG.sub(title, text)

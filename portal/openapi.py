@@ -192,6 +192,17 @@ def openapi_document(p: Platform) -> dict[str, Any]:
     paths.update(experiment_paths())
     paths.update(joblink_paths())
     paths.update(service_paths())
+    from portal.models import openapi_paths as model_paths
+
+    paths.update(model_paths())
+
+    from portal.pipelines import openapi_paths as pipeline_paths
+
+    paths.update(pipeline_paths())
+
+    from portal.labeling import openapi_paths as labeling_paths
+
+    paths.update(labeling_paths())
     for action in ("kill", "suspend", "resume"):
         paths[f"/jobs/{{job_id}}/{action}"] = {"post": {"summary": f"{action} a job", "parameters": [job_id],
                                                         "responses": {"200": ok(), **_errors(400, 401, 404, 503)}}}

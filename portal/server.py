@@ -15,19 +15,34 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import secrets
 import socket
+import struct
 import sys
 import threading
 from typing import Any
 
+from core.errors import HpcaiError
+from core.jobsread import watcher_lock
 from core.platform import Platform
 from core.watcher import Watcher
+from portal.front import FRONT_SECRET_ENV, NginxFront, nginx_binary
 
 DEFAULT_THREADS = 64  # per worker; an open log stream or WebSocket holds one each
 # One process by default: some state is cached per process for a second (site settings) and a
 # page right after an admin's switch must see it. --workers N spreads the portal over N cores.
 DEFAULT_WORKERS = 1
 POLL_S = 1.0  # how often a waiting worker tries the watcher lock (and the holder checks for stop)
+
+
+CREDENTIALS = struct.Struct("iII")  # struct ucred: pid, uid, gid (SCM_CREDENTIALS)
+
+
+def _sender_uid(ancillary: list[tuple[int, int, bytes]]) -> int | None:
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS and len(data) >= CREDENTIALS.size:
+            return CREDENTIALS.unpack(data[:CREDENTIALS.size])[1]
+    return None
 
 
 def seed_admin(platform: Platform) -> None:
@@ -45,7 +60,7 @@ class SharedWatcher:
         self.p = platform
         data = platform.config.data_dir
         data.mkdir(parents=True, exist_ok=True)
-        self.lock_path = data / "watcher.lock"
+        self.lock_path = watcher_lock(data)  # `hpcai jobs` reads the store directly while it is held
         # Abstract namespace (Linux): no file to clean up, no path-length limit.
         self.address = "\0hpcai-watcher-" + hashlib.sha256(str(data.resolve()).encode()).hexdigest()[:24]
         self.watcher: Watcher | None = None
@@ -82,6 +97,9 @@ class SharedWatcher:
         """Pokes from the other workers; the name may still be bound by a holder that just died."""
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
             listener.settimeout(POLL_S)
+            # An abstract name has no file mode: any local user could send to it. The kernel
+            # attaches each sender's credentials; pokes count only from this platform's user.
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
             bound = False
             while not self._stopped.is_set():
                 if not bound:
@@ -92,10 +110,10 @@ class SharedWatcher:
                         self._stopped.wait(POLL_S)
                         continue
                 try:
-                    listener.recv(16)
+                    _data, ancillary, _flags, _addr = listener.recvmsg(16, socket.CMSG_SPACE(CREDENTIALS.size))
                 except (socket.timeout, BlockingIOError):
                     continue
-                if self.watcher is not None:
+                if self.watcher is not None and _sender_uid(ancillary) == os.geteuid():
                     self.watcher.poke()
 
     def poke(self) -> None:
@@ -116,7 +134,7 @@ class SharedWatcher:
             self._thread.join(timeout=5)
 
 
-def _gunicorn_app(options: dict[str, Any], watch: bool) -> Any:
+def _gunicorn_app(options: dict[str, Any], watch: bool, front: NginxFront | None = None) -> Any:
     from gunicorn.app.base import BaseApplication
 
     class PortalApplication(BaseApplication):  # type: ignore[misc]
@@ -131,7 +149,16 @@ def _gunicorn_app(options: dict[str, Any], watch: bool) -> Any:
             platform = Platform()
             watcher = SharedWatcher(platform).start() if watch else None
             _state["watcher"] = watcher
-            return create_app(platform, watcher=watcher)
+            app = create_app(platform, watcher=watcher)
+            if front is not None:  # one worker (elected) keeps nginx's list of services current
+                _state["front"] = front.follow(platform.services.proxy_targets)
+                # every request comes from nginx: the client's address is the one nginx sets
+                # (it replaces any X-Forwarded-For the client sent), so per-address log-in
+                # throttling still sees clients, not 127.0.0.1
+                from werkzeug.middleware.proxy_fix import ProxyFix
+
+                app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
+            return app
 
     return PortalApplication()
 
@@ -143,19 +170,89 @@ def _worker_exit(server: Any, worker: Any) -> None:
     watcher = _state.get("watcher")
     if watcher is not None:
         watcher.stop()
+    if _state.get("front") is not None:
+        _state["front"]._stopped.set()
+
+
+def _free_loopback_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class TrackingStarter:
+    """The managed MLflow server of `hpcai serve`: started in the background (it takes 12-24 s,
+    the portal answers meanwhile and says so), stopped with the portal. Only when [tracking] is
+    enabled and no external `uri` is set; a healthy server already there is used, not owned."""
+
+    def __init__(self, platform: Platform):
+        from core import tracking
+
+        self.settings = tracking.settings_from_config(platform.config)
+        self.server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def wanted(self) -> bool:
+        return self.settings.enabled and not self.settings.uri
+
+    def start(self) -> "TrackingStarter":
+        if self.wanted:
+            self._thread = threading.Thread(target=self._run, name="hpcai-mlflow-start", daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        from core import tracking
+        from core.errors import HpcaiError
+
+        try:
+            self.server = tracking.start_server(self.settings, on_spawn=self._spawned)
+        except HpcaiError as exc:
+            print(f"hpcai serve: experiment tracking is off: {exc.text}", file=sys.stderr, flush=True)
+            return
+        how = "started" if self.server.owned else "already running"
+        print(f"hpcai serve: MLflow tracking server {how} at {self.server.url} "
+              f"(log {self.settings.log_file})", file=sys.stderr, flush=True)
+
+    def _spawned(self, server: Any) -> None:
+        self.server = server
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()  # a no-op for a server this process did not start (or still starting)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8080, threads: int = DEFAULT_THREADS, watch: bool = True,
-          workers: int = DEFAULT_WORKERS) -> int:
+          workers: int = DEFAULT_WORKERS, mlflow: bool = True, front: str = "none") -> int:
     platform = Platform()
     platform.store.migrate()
     seed_admin(platform)
     platform.specs.sync()
     platform.store.engine.dispose()  # no pooled connection may cross the fork
+    listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    nginx: NginxFront | None = None
+    bind = listen
+    if front == "nginx":  # nginx takes the public address; gunicorn a private loopback port behind it
+        if nginx_binary() is None:
+            raise HpcaiError("--front nginx needs nginx", field="front",
+                             fix="install it (scripts/setup.sh does: apt-get install nginx) or omit --front")
+        os.environ.setdefault(FRONT_SECRET_ENV, secrets.token_urlsafe(32))  # the workers inherit it
+        bind = f"127.0.0.1:{_free_loopback_port()}"
+        decision_s = float(platform.config.raw.get("services", {}).get("front_decision_s", 2))
+        nginx = NginxFront(platform.config.data_dir, listen, bind, decision_s)
+    elif front != "none":
+        raise HpcaiError(f"unknown front '{front}'", field="front", fix="use none or nginx")
     print(f"hpcai serve: portal on http://{host}:{port}/ (data {platform.config.data_dir}; "
-          f"{workers} workers x {threads} threads)", file=sys.stderr, flush=True)
+          f"{workers} workers x {threads} threads" + (f"; nginx in front, portal on {bind}" if nginx else "") + ")",
+          file=sys.stderr, flush=True)
+    hooks: dict[str, Any] = {}
+    if nginx is not None:
+        hooks = {"when_ready": lambda server: nginx.start(), "on_exit": lambda server: nginx.stop()}
     app = _gunicorn_app({
-        "bind": [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"],
+        "bind": [bind],
         "workers": workers, "worker_class": "gthread", "threads": threads,
         # A gthread worker queues the connections it accepted beyond its free threads, and an
         # open log stream or WebSocket keeps its thread: so a worker takes no more connections
@@ -167,6 +264,13 @@ def serve(host: str = "127.0.0.1", port: int = 8080, threads: int = DEFAULT_THRE
         "proc_name": "hpcai-portal", "accesslog": None, "errorlog": "-", "loglevel": "warning",
         "forwarded_allow_ips": "",  # no proxy is trusted to set the scheme (as before)
         "worker_exit": _worker_exit,
-    }, watch)
-    app.run()
+        **hooks,
+    }, watch, nginx)
+    starter = TrackingStarter(platform)
+    if mlflow:
+        starter.start()
+    try:
+        app.run()  # returns or raises SystemExit when gunicorn's master stops (SIGTERM, SIGINT)
+    finally:
+        starter.stop()
     return 0

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import threading
 import time
+from datetime import datetime
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterator
@@ -25,10 +27,16 @@ from flask import (
 )
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from core import jobtimes
+from core.jobclone import form_values
+from core.jobfiles import rank_log, rank_names
+from core.usage import read_usage
 from core.errors import HpcaiError, NotFound
+from core.jobfiles import open_job_file, run_as_uid
 from core.types import GPU_MODES, JobState, ResourceSpec
 from portal import forms
 from portal.auth import admin_required
+from portal.i18n import gettext
 from portal.web import classification_on, platform, poke_watcher, shown_request, user
 
 bp = Blueprint("views", __name__)
@@ -39,46 +47,39 @@ ACTIONS = {"kill": "kill", "suspend": "suspend", "resume": "resume", "delete": "
 
 # --- home ----------------------------------------------------------------------------------
 
-def applications() -> list[dict[str, str]]:
-    """The desktop: one tile per application; admin tiles only for administrators."""
-    reg = platform().registry
-    apps = [
-        {"id": "training", "title": "AI model training", "subtitle": TRAINING_APP,
-         "href": url_for("views.training"), "icon": "T",
-         "text": "Train with " + ", ".join(i.title for i in reg.list("framework", enabled_only=True))},
-        {"id": "jobs", "title": "My jobs", "subtitle": "job management", "href": url_for("views.jobs"),
-         "icon": "J", "text": "Follow, kill, suspend and resume your jobs"},
-        {"id": "datasets", "title": "Datasets", "subtitle": "my and shared datasets",
-         "href": url_for("datasets.index"), "icon": "D",
-         "text": "Numeric, image, video, audio, text and TFRecord data from files, databases or HDFS"},
-        {"id": "account", "title": "Account", "subtitle": "API tokens", "href": url_for("auth.account_page"),
-         "icon": "A", "text": "Password and personal API tokens for /api/v1"},
-        {"id": "api", "title": "REST API", "subtitle": "OpenAPI 3.1", "href": url_for("api.openapi"),
-         "icon": "{}", "text": "Every action of the portal, as JSON"},
-    ]
-    if g.account.is_admin:
-        apps += [
-            {"id": "specs", "title": "Resource specifications", "subtitle": "system management",
-             "href": url_for("views.admin_specs"), "icon": "R", "text": "CPU/GPU specs users pick from"},
-            {"id": "users", "title": "Users and groups", "subtitle": "system management",
-             "href": url_for("views.admin_users"), "icon": "U", "text": "Accounts, roles and groups"},
-            {"id": "settings", "title": "Site settings", "subtitle": "system management",
-             "href": url_for("views.admin_settings"), "icon": "S",
-             "text": "Security classification on or off; shm default"},
-            {"id": "plugins", "title": "Plugins", "subtitle": "system management",
-             "href": url_for("views.admin_plugins"), "icon": "P", "text": "Installed plugins by kind"},
-        ]
-    return apps
-
-
 @bp.app_context_processor
 def _site() -> dict[str, Any]:
     return {"classification_on": classification_on}
 
 
+@bp.app_template_global("job_times")
+def _job_times(row: Any) -> dict[str, Any]:
+    """Submitted/started/ended in the site's zone, waited, elapsed (live), limit, time left."""
+    return jobtimes.job_times(row).as_dict(jobtimes.site_zone(platform().config.raw))
+
+
+@bp.app_template_filter("localtime")
+def _localtime(value: Any) -> str:
+    return jobtimes.local_time(value, jobtimes.site_zone(platform().config.raw))
+
+
 @bp.route("/")
 def home() -> Any:
-    return render_template("home.html", apps=applications())
+    return render_template("home.html", summary=_work_summary())
+
+
+def _work_summary() -> list[dict[str, Any]]:
+    """The desktop's line of the user's live work: running and queued jobs, active services."""
+    p, who = platform(), user()
+    out = []
+    for state, label in ((JobState.RUNNING.value, "running jobs"), (JobState.QUEUED.value, "queued jobs")):
+        _rows, total = p.jobs.list(who, states=[state], limit=1)
+        out.append({"id": f"sum-{state}", "count": total, "label": label,
+                    "href": url_for("views.jobs", state=state)})
+    active = [r for r in p.services.list(who) if p.services.state(r) in ("running", "starting", "queued")]
+    out.append({"id": "sum-services", "count": len(active), "label": "active services",
+                "href": url_for("services.page_list")})
+    return out
 
 
 # --- AI model training ---------------------------------------------------------------------
@@ -99,9 +100,15 @@ def _render_training(values: dict[str, Any], errors: dict[str, str], status: int
     p = platform()
     fw, mode = _framework_choice(values)
     values = dict(values, framework=fw.name, mode=mode)
-    schema = p.jobs.form_schema(fw.name, mode, values.get("runtime"), user=user())
+    schema = p.jobs.form_schema(fw.name, mode, values.get("runtime"), user=user(),
+                                scheduler=values.get("scheduler") or None)
+    if not values.get("name"):  # a name of its own, so two jobs are told apart in My jobs
+        base = schema["properties"]["name"].get("default") or fw.name
+        values["name"] = f"{base}-{datetime.now():%m%d-%H%M%S}"
+    errors = {k: forms.web_words(v, schema) for k, v in errors.items()}
     specs = p.specs.visible(user(), p.jobs.groups_of(user()))
-    fields = forms.widgets(schema, values, errors, specs, p.images.images, fw.image_tag)
+    images = p.images.images + p.containers.images_for(user())  # built-in, then My and shared (F99)
+    fields = forms.widgets(schema, values, errors, specs, images, fw.image_tag)
     return render_template("training.html", fields=fields, errors=errors, framework=fw, mode=mode,
                            presets=p.presets.list(user(), TRAINING_APP),
                            monitor=p.monitor.info(values.get("queue")), app_name=TRAINING_APP), status
@@ -121,6 +128,11 @@ def training() -> Any:
     for sel in forms.SELECTORS:
         if request.args.get(sel):
             values[sel] = request.args[sel]
+    if request.args.get("workdir"):  # "Use as project directory" on the Files page
+        values["workdir"] = request.args["workdir"]
+    clone = request.args.get("clone", type=int)
+    if clone:  # "Resubmit / clone": the job's own choices, checked again on submission
+        values = form_values(shown_request(_job_or_404(clone).request or {}))
     return _render_training(values, {})
 
 
@@ -131,7 +143,8 @@ def training_post() -> Any:
     fw, mode = _framework_choice(request.form.to_dict())
     if request.form.get("_framework") not in (None, fw.name):
         mode = fw.modes[0]  # a new framework starts from its own first mode and defaults
-    schema = p.jobs.form_schema(fw.name, mode, request.form.get("runtime") or None, user=user())
+    schema = p.jobs.form_schema(fw.name, mode, request.form.get("runtime") or None, user=user(),
+                                scheduler=request.form.get("scheduler") or None)
     try:
         values = forms.parse_form(schema, request.form)
     except HpcaiError as exc:
@@ -218,6 +231,7 @@ def job_detail(job_id: int) -> Any:
                            roles=plan.get("roles", []),
                            live=not JobState(row.state).terminal,
                            option_reports=platform().jobs.option_reports(job_id, user()),
+                           usage=read_usage(row.job_dir, history=False), ranks=rank_names(plan),
                            files_key=_files_signer().dumps([job_id, user()]))
 
 
@@ -258,11 +272,11 @@ def job_file(job_id: int, key: str, name: str) -> Any:
     return resp
 
 
-def _read_from(path: str | None, offset: int, limit: int = 64 * 1024) -> tuple[str, int]:
+def _read_from(path: str | None, offset: int, uid: int | None, limit: int = 64 * 1024) -> tuple[str, int]:
     if not path:
         return "", offset
     try:
-        with open(path, "rb") as f:
+        with open_job_file(path, uid) as f:  # the job user's file, never what a link points at
             f.seek(offset)
             data = f.read(limit)
     except OSError:
@@ -270,11 +284,41 @@ def _read_from(path: str | None, offset: int, limit: int = 64 * 1024) -> tuple[s
     return data.decode("utf-8", errors="replace"), offset + len(data)
 
 
+class _StreamSlots:
+    """Live log streams per user in this process: each holds a worker thread for as long as it
+    is open, so one user's many tabs (66 streams stopped the portal for everyone) must not take
+    them all. [portal] max_log_streams_per_user, 4 by default."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.open: dict[str, int] = {}
+
+    def take(self, who: str, limit: int) -> bool:
+        with self.lock:
+            if self.open.get(who, 0) >= limit:
+                return False
+            self.open[who] = self.open.get(who, 0) + 1
+            return True
+
+    def give_back(self, who: str) -> None:
+        with self.lock:
+            self.open[who] = max(self.open.get(who, 1) - 1, 0)
+
+
+_STREAMS = _StreamSlots()
+
+
 @bp.route("/jobs/<int:job_id>/log/stream")
 def job_log_stream(job_id: int) -> Any:
     """Server-sent events: the job's output as it grows; ends when the job has ended."""
     row = _job_or_404(job_id)
     p, who = platform(), user()
+    limit = int(p.config.raw.get("portal", {}).get("max_log_streams_per_user", 4))
+    if not _STREAMS.take(who, limit):
+        return Response(f"event: end\ndata: {json.dumps('too many live logs open')}\n\n",
+                        status=429, mimetype="text/event-stream",
+                        headers={"Retry-After": "10", "X-Hpcai-Error":
+                                 f"at most {limit} live logs per user; close another job page"})
     poll = current_app.config["LOG_POLL_S"]
     offset = request.args.get("offset", 0, type=int) or 0
     deadline = time.monotonic() + 3600
@@ -283,7 +327,7 @@ def job_log_stream(job_id: int) -> Any:
         nonlocal offset, row
         idle = 0
         while time.monotonic() < deadline:
-            text, offset = _read_from(row.stdout_path, offset)
+            text, offset = _read_from(row.stdout_path, offset, run_as_uid(row.plan))
             if text:
                 idle = 0
                 yield f"id: {offset}\ndata: {json.dumps(text)}\n\n"
@@ -294,7 +338,7 @@ def job_log_stream(job_id: int) -> Any:
                 yield f"event: end\ndata: {json.dumps('deleted')}\n\n"
                 return
             if JobState(row.state).terminal:
-                text, offset = _read_from(row.stdout_path, offset)
+                text, offset = _read_from(row.stdout_path, offset, run_as_uid(row.plan))
                 if text:
                     yield f"id: {offset}\ndata: {json.dumps(text)}\n\n"
                     continue
@@ -305,8 +349,36 @@ def job_log_stream(job_id: int) -> Any:
                 yield ": keep-alive\n\n"
             time.sleep(poll)
 
-    return Response(stream_with_context(events()), mimetype="text/event-stream",
+    resp = Response(stream_with_context(events()), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    resp.call_on_close(lambda: _STREAMS.give_back(who))  # however the stream ends
+    return resp
+
+
+MAX_LOG_BYTES = 20 << 20  # a larger log is downloaded, not shown whole in the page
+
+
+@bp.route("/jobs/<int:job_id>/log.txt")
+def job_log_text(job_id: int) -> Any:
+    """The whole output, or one rank's log (?rank=worker/1); ?download=1 saves it as a file."""
+    row = _job_or_404(job_id)
+    rank = request.args.get("rank") or ""
+    if rank:
+        if rank not in rank_names(row.plan):
+            abort(404)
+        path = rank_log(row.job_dir, rank)
+    else:
+        path = Path(row.stdout_path or "")
+    if not path.is_file():
+        return Response("", mimetype="text/plain")
+    name = f"job-{row.id}-{rank.replace('/', '.') or 'output'}.log"
+    if request.args.get("download"):
+        return send_file(path, mimetype="text/plain", as_attachment=True, download_name=name)
+    with open(path, "rb") as f:
+        size = path.stat().st_size
+        f.seek(max(0, size - MAX_LOG_BYTES))
+        return Response(f.read().decode(errors="replace"), mimetype="text/plain",
+                        headers={"Cache-Control": "no-cache"})
 
 
 @bp.route("/jobs/<int:job_id>/<action>", methods=["POST"])
@@ -431,6 +503,13 @@ def admin_users() -> Any:
 @admin_required
 def admin_settings() -> Any:
     settings = platform().settings
+    if request.method == "POST" and request.form.get("locale"):
+        try:
+            settings.set_locale(request.form["locale"], user())
+            flash(gettext("Site language saved."))
+        except HpcaiError as exc:
+            flash(exc.text, "error")
+        return redirect(url_for("views.admin_settings"))
     if request.method == "POST":
         on = request.form.get("classification") == "1"
         settings.set_classification(on, user())
@@ -438,7 +517,7 @@ def admin_settings() -> Any:
         return redirect(url_for("views.admin_settings"))
     return render_template("admin_settings.html", classification=settings.classification_enabled(),
                            levels=settings.classification_levels(), shm=settings.default_shm_mb(),
-                           daemon_json=settings.daemon_json())
+                           daemon_json=settings.daemon_json(), site_locale=settings.locale())
 
 
 @bp.route("/admin/plugins", methods=["GET", "POST"])
@@ -500,4 +579,9 @@ def hpcai_error(exc: HpcaiError) -> Any:
     """A user-fixable problem outside a form (the API blueprint answers JSON itself)."""
     if request.path.startswith("/api/"):
         return exc.as_dict(), exc.status
-    return render_template("error.html", code=exc.status, message=exc.text), exc.status
+    detail = getattr(exc, "detail", None)
+    if detail:  # the technical cause is for the site's log, not for the web user
+        current_app.logger.warning("%s: %s", request.path, detail)
+    message = exc.message[:1].upper() + exc.message[1:]
+    return render_template("error.html", code=exc.status, message=message + ".",
+                           fix=(exc.fix[:1].upper() + exc.fix[1:] + ".") if exc.fix else None), exc.status

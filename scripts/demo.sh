@@ -13,6 +13,20 @@ project="$REPO_ROOT/var/demo/pytorch"
 mkdir -p "$project"
 cp examples/pytorch/*.py "$project/"
 
+# Jobs run as their account's Unix user, never as the platform's (README, "Who runs what"). As
+# root, the demo creates the unprivileged Unix user hpcai-demo, maps the portal's admin account
+# to it, and submits as that account: the DDP job below runs as hpcai-demo.
+if [[ "$(id -u)" == "0" ]]; then
+    id hpcai-demo >/dev/null 2>&1 || useradd --create-home --shell /bin/bash --user-group \
+        --comment "hpcai demo user" hpcai-demo
+    mkdir -p "$REPO_ROOT/var/demo"
+    echo "admin hpcai-demo" > "$REPO_ROOT/var/demo/identity.map"
+    export HPCAI_IDENTITY_MAP_FILE="$REPO_ROOT/var/demo/identity.map" HPCAI_USER=admin
+    chown -R hpcai-demo: "$project"
+    echo "== the portal account 'admin' runs as the unprivileged Unix user hpcai-demo (uid $(id -u hpcai-demo));"
+    echo "   the map is $HPCAI_IDENTITY_MAP_FILE ([identity] map_file in etc/hpcai.toml for a site)"
+fi
+
 echo
 echo "== hpcai plugins"
 hpcai plugins

@@ -15,19 +15,22 @@ set -euo pipefail
 # answers preseeded below, and libjemalloc2 for LD_PRELOAD (see notes/environment.md).
 # chromium: portal browser tests. mariadb-server: the mysql dataset backend's tests.
 # podman + runc: the Docker Compose service type (podman-compose itself comes from pip: Debian's
-# 1.0.3 cannot run `network_mode: host`); busybox-static: the rootfs of its test image.
+# 1.0.3 cannot run `network_mode: host`); busybox-static: the rootfs of its test image; uidmap:
+# podman rootless (services run as their users, issue 13).
 # g++ make ccache: image builds that compile (Horovod from source, DeepSpeed's CPU ops); ccache
-# lets a retried or re-pinned build reuse its objects (issue 4).
+# lets a retried or re-pinned build reuse its objects (issue 4). nginx: the scale-out front of the
+# service proxy (auth_request to the portal; `hpcai serve --front nginx`, issue 21).
 APT_PACKAGES="postgresql procps psmisc munge slurmctld slurmd slurm-client \
 gridengine-master gridengine-exec gridengine-client gridengine-drmaa1.0 libjemalloc2 \
 openmpi-bin g++ make ccache \
-chromium mariadb-server \
-podman runc busybox-static"
+chromium fonts-wqy-zenhei mariadb-server \
+podman runc busybox-static uidmap \
+nginx nodejs debootstrap docker-registry"
 
 TORCH_SPEC="torch==2.13.0"
 # setup.cfg extras installed into .venv (test tools, the tracking server and its SDK
 # extras, auto-tuning).
-EXTRAS="test,tracking,autotune"
+EXTRAS="test,tracking,autotune,pipelines,containers"
 WHEEL_DIR="/opt/wheels"
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -81,7 +84,7 @@ SEL
         log "apt: installing ${missing[*]}"
         t0=$SECONDS
         $SUDO apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
             "${missing[@]}" >/dev/null
         log "apt: done in $((SECONDS - t0)) s"
     else
@@ -100,6 +103,64 @@ else
     [[ -e "$VENV" ]] && { log "venv: $VENV is broken, recreating"; rm -rf "$VENV"; }
     log "venv: creating $VENV ($("$PYTHON" -V 2>&1))"
     "$PYTHON" -m venv "$VENV"
+fi
+
+# Jobs run as their users (core/identity.py), and they run this venv's interpreter and the
+# repository's launcher: every directory on the way to both must let others pass (o+x, never
+# o+r: a 0700 /root becomes 0711, listable by no one). A site installs under /opt instead.
+if [[ "$(id -u)" == "0" ]]; then
+    for target in "$(readlink -f "$VENV/bin/python")" "$REPO_ROOT/hooks/jairun"; do
+        d="$(dirname "$target")"
+        while [[ "$d" != "/" ]]; do
+            [[ -d "$d" && ! "$(stat -c %A "$d")" =~ x$ ]] && { log "perms: o+x $d (jobs run as their users)"; chmod o+x "$d"; }
+            d="$(dirname "$d")"
+        done
+    done
+fi
+
+# ---------------------------------------------------------------- front end
+# The pipeline designer's node editor (Drawflow, MIT) from the npm registry, pinned by
+# portal/frontend/package-lock.json, vendored into portal/static/vendor/ (not committed).
+# Redone only when the lock file changes; npm's cache (~/.npm) makes a redo cheap.
+FRONTEND="$REPO_ROOT/portal/frontend"
+VENDOR="$REPO_ROOT/portal/static/vendor"
+fe_hash="$(sha256sum "$FRONTEND/package-lock.json" | cut -d' ' -f1)"
+if [[ "$(cat "$VENDOR/.stamp" 2>/dev/null || true)" != "$fe_hash" ]]; then
+    # Debian's nodejs ships npm separately; NodeSource's nodejs includes it (and conflicts with it)
+    command -v npm >/dev/null || apt-get -o DPkg::Lock::Timeout=600 install -y -q npm >/dev/null
+    t0=$SECONDS
+    (cd "$FRONTEND" && timeout 300 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    rm -rf "$VENDOR/drawflow" && mkdir -p "$VENDOR/drawflow"
+    cp "$FRONTEND/node_modules/drawflow/dist/drawflow.min.js" "$FRONTEND/node_modules/drawflow/dist/drawflow.min.css" \
+        "$VENDOR/drawflow/"
+    echo "$fe_hash" > "$VENDOR/.stamp"
+    log "front end: drawflow vendored in $((SECONDS - t0)) s"
+fi
+
+# ---------------------------------------------------------------- npm (labeling UI)
+# Label Studio's embeddable frontend (issue 19), pinned by portal/labeling-ui/package-lock.json,
+# copied into portal/static/vendor/label-studio (not committed: 2.6 MB). Skipped while the
+# copy's stamp matches the lock file's hash; HPCAI_SKIP_NPM=1 skips it (the labeling pages
+# then say the front end is missing).
+LS_UI="$REPO_ROOT/portal/labeling-ui"
+LS_DEST="$REPO_ROOT/portal/static/vendor/label-studio"
+if [[ "${HPCAI_SKIP_NPM:-0}" != 1 && -f "$LS_UI/package-lock.json" ]]; then
+    ls_hash="$(sha256sum "$LS_UI/package-lock.json" | cut -d' ' -f1)"
+    if [[ ! -f "$LS_DEST/.stamp" || "$(cat "$LS_DEST/.stamp")" != "$ls_hash" ]]; then
+        if ! command -v npm >/dev/null 2>&1; then
+            log "npm: installing Debian's nodejs and npm"
+            DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q nodejs npm >/dev/null
+        fi
+        log "npm: installing the labeling front end (npm ci)"
+        (cd "$LS_UI" && timeout 600 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+        src="$LS_UI/node_modules/@heartexlabs/label-studio/build/static"
+        mkdir -p "$LS_DEST"
+        cp "$src/js/main.js" "$LS_DEST/main.js"
+        cp "$src/css/main.css" "$LS_DEST/main.css"
+        cp "$LS_UI/node_modules/@heartexlabs/label-studio/LICENSE" "$LS_DEST/LICENSE"
+        echo "$ls_hash" > "$LS_DEST/.stamp"
+        log "npm: label studio frontend copied to $LS_DEST"
+    fi
 fi
 
 # ---------------------------------------------------------------- pip

@@ -38,6 +38,13 @@ MARIADB=tests/services/mariadb.sh
 bash "$MARIADB" status >/dev/null 2>&1 || started+=("$MARIADB")
 bash "$MARIADB" start
 export HPCAI_TEST_MARIADB_URL="$(bash "$MARIADB" url)"
+# An OCI registry (tests/containers: push, pull into a second storage root).
+REGISTRY=tests/services/registry.sh
+if command -v docker-registry >/dev/null; then
+    bash "$REGISTRY" status >/dev/null 2>&1 || started+=("$REGISTRY")
+    bash "$REGISTRY" start
+    export HPCAI_TEST_REGISTRY="$(bash "$REGISTRY" url)"
+fi
 
 # Slurm (tests/schedulers, tests/services): a private single-host cluster; needs root.
 SLURM=tests/services/slurm.sh

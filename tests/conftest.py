@@ -12,6 +12,12 @@ sys.path.insert(0, str(ROOT))
 
 pytest_plugins = ["tests.fixtures_services"]
 
+# Every job runs as its account's Unix user (core/identity.py). The portal accounts tests create
+# (alice, bob, admin ...) have none, so the whole run opts into the site choice that gives each
+# one an unprivileged Unix user the platform creates with useradd ("hpc-<account>"). A test that
+# wants the refusal sets HPCAI_IDENTITY_AUTO_CREATE=0 in its platform's environment.
+os.environ.setdefault("HPCAI_IDENTITY_AUTO_CREATE", "1")
+
 BIN = pathlib.Path(sys.executable).parent
 
 
@@ -34,7 +40,7 @@ class Cli:
 def hpcai_env(tmp_path: pathlib.Path) -> dict[str, str]:
     data = tmp_path / "hpcai-data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("HPCAI_")}
-    env.update({"HPCAI_DATA_DIR": str(data), "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+    env.update({"HPCAI_DATA_DIR": str(data), "HPCAI_IDENTITY_AUTO_CREATE": os.environ["HPCAI_IDENTITY_AUTO_CREATE"], "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
                 "PYTHONUNBUFFERED": "1"})
     return env
 

@@ -51,13 +51,15 @@ def wait_until(check, timeout: float = 30, what: str = "condition") -> None:  # 
 
 
 @contextlib.contextmanager
-def portal_server(env: dict[str, str], log_path: Path, cwd: Path) -> Iterator[str]:
-    """`hpcai serve` on a free port with this environment; yields its base URL once it answers."""
+def portal_server(env: dict[str, str], log_path: Path, cwd: Path, mlflow: bool = False) -> Iterator[str]:
+    """`hpcai serve` on a free port with this environment; yields its base URL once it answers.
+    Without `mlflow` it starts no managed MLflow server (tests share one, see fixtures_services)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], cwd=cwd, env=env,
+    args = ["serve", "--port", str(port)] + ([] if mlflow else ["--no-mlflow"])
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", *args], cwd=cwd, env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:

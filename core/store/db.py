@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import DatabaseUnavailable
+from core.statefiles import private_file
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -44,19 +47,38 @@ def alembic_config(url: str) -> "AlembicConfig":
 
 def _sqlite_pragmas(engine: Engine) -> None:
     # WAL lets the CLI read while a job process writes; busy_timeout waits instead of failing.
+    # synchronous=NORMAL is SQLite's advice for WAL: a commit no longer waits for an fsync (two
+    # per submission cost more than sbatch itself); a crash of the process or the OS loses
+    # nothing; a power cut or an OS crash may roll back the last commits, never corrupt the file.
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
+
+
+def _not_yours(path: Path) -> DatabaseUnavailable:
+    try:
+        owner = pwd.getpwuid(path.stat().st_uid).pw_name
+    except (OSError, KeyError):
+        owner = "another user"
+    return DatabaseUnavailable(f"the platform's store {path} belongs to {owner}: its data is the platform's alone",
+                               fix=f"use the portal, or run hpcai as {owner} (the site's platform user)")
 
 
 class Store:
     def __init__(self, url: str):
         self.url = url
         if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            path = Path(url.removeprefix("sqlite:///"))
+            try:
+                private_file(path)  # accounts, tokens: the platform's only
+                if not os.access(path, os.R_OK | os.W_OK):
+                    raise PermissionError(path)
+            except PermissionError as exc:
+                raise _not_yours(path) from exc
             self.engine = create_engine(url, connect_args={"timeout": 30})
             _sqlite_pragmas(self.engine)
         else:

@@ -233,3 +233,106 @@ class ServiceKeyRow(Base):
     key_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     prefix: Mapped[str] = mapped_column(String(16), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class UserPrefRow(Base):
+    """One preference of one portal account (today: the UI language); see core/userprefs.py."""
+
+    __tablename__ = "user_prefs"
+
+    user: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON, nullable=False)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class PortalSessionRow(Base):
+    """A logged-in browser session (core.sessions): the signed cookie names it, the row makes it
+    live, so logging out, a password change or disabling the account ends it everywhere."""
+
+    __tablename__ = "portal_sessions"
+
+    sid_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the cookie's id
+    user: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# Domain packages keep their tables next to their code; importing them here puts them in the
+# one metadata Alembic and the store see (they import Base from this module, defined above).
+import core.models.tables  # noqa: E402,F401
+
+
+# --- pipelines (designer): migration 0014_pipelines ------------------------------------------
+
+class PipelineRow(Base):
+    """A saved pipeline (方案): its document and the card's fields. Names are unique per user."""
+
+    __tablename__ = "pipelines"
+    __table_args__ = (UniqueConstraint("user", "name", name="uq_pipelines_user_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(128), nullable=False)
+    type: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    classification: Mapped[str | None] = mapped_column(String(64))
+    document: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    revision: Mapped[int] = mapped_column(Integer, nullable=False, default=1)  # +1 per save
+    published: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PipelineRunRow(Base):
+    """A pipeline instance (方案实例): one run of a document, as one scheduler job."""
+
+    __tablename__ = "pipeline_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, nullable=False)
+    user: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    pipeline_id: Mapped[int | None] = mapped_column(Integer, index=True)  # None: a file run from the CLI
+    name: Mapped[str] = mapped_column(String(128), nullable=False)
+    job_id: Mapped[int | None] = mapped_column(Integer)
+    run_dir: Mapped[str] = mapped_column(String(1024), nullable=False)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    resource_spec: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CustomFunctionRow(Base):
+    """A custom loss or metrics function (spec 02 §1.3); name = the entry function/class."""
+
+    __tablename__ = "pipeline_functions"
+    __table_args__ = (UniqueConstraint("user", "kind", "name", name="uq_pipeline_functions"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)  # loss | metric
+    name: Mapped[str] = mapped_column(String(128), nullable=False)
+    has_params: Mapped[bool] = mapped_column(Boolean, default=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ContainerImageRow(Base):
+    """A container image a user pulled, built or saved (My images; shared when visibility says so).
+    Built-in images stay in etc/images.toml; both lists are one catalog (core.containers.library)."""
+
+    __tablename__ = "container_images"
+    __table_args__ = (UniqueConstraint("owner", "name", name="uq_container_images_owner_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(255), nullable=False)  # namespace/name:tag (F242)
+    reference: Mapped[str] = mapped_column(String(512), nullable=False)  # as the engine knows it
+    runtime: Mapped[str] = mapped_column(String(64), nullable=False)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    frameworks: Mapped[list[str]] = mapped_column(JSON, default=list)
+    visibility: Mapped[str] = mapped_column(String(16), nullable=False, default="private")  # private|shared
+    source: Mapped[str] = mapped_column(String(16), nullable=False)  # pull|build|commit
+    description: Mapped[str] = mapped_column(Text, default="")
+    job_uuid: Mapped[str | None] = mapped_column(String(36))  # the build job, while it runs
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="ready")  # building|ready|failed
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -11,6 +11,34 @@
     const msg = ev.target.getAttribute("data-confirm");
     if (msg && !window.confirm(msg)) ev.preventDefault();
   });
+  // Under 800 px the navigation folds behind the menu button.
+  const menu = $(".menubutton");
+  if (menu) menu.addEventListener("click", () => {
+    const bar = menu.closest(".topbar");
+    bar.classList.toggle("open");
+    menu.setAttribute("aria-expanded", bar.classList.contains("open") ? "true" : "false");
+  });
+  // Live regions (My jobs rows, a job's head and times): while one says data-live="1", fetch
+  // the page again every few seconds (one request reading the store the watcher keeps
+  // current, never a scheduler poll) and swap the regions in place.
+  const liveRegions = () => $$("[data-live-region]");
+  let liveTimer = null;
+  const refreshLive = () => {
+    if (liveTimer) { window.clearTimeout(liveTimer); liveTimer = null; }
+    return fetch(window.location.href, { credentials: "same-origin", headers: { "X-Live-Refresh": "1" } })
+      .then((r) => (r.ok ? r.text() : Promise.reject(r.status)))
+      .then((html) => {
+        const doc = new DOMParser().parseFromString(html, "text/html");
+        let live = false;
+        liveRegions().forEach((old) => {
+          const fresh = old.id && doc.getElementById(old.id);
+          if (fresh) { old.replaceWith(fresh); live = live || fresh.dataset.live === "1"; }
+        });
+        if (live) liveTimer = window.setTimeout(refreshLive, 5000);
+      })
+      .catch(() => { liveTimer = window.setTimeout(refreshLive, 15000); });
+  };
+  if (liveRegions().some((r) => r.dataset.live === "1")) liveTimer = window.setTimeout(refreshLive, 5000);
   $$("select[data-autosubmit]").forEach((s) => s.addEventListener("change", () => HTMLFormElement.prototype.submit.call(s.form)));
 
   const form = $("#trainform");
@@ -130,10 +158,21 @@
             if (j.parent) { const up = document.createElement("button"); up.type = "button"; up.className = "small"; up.textContent = "Up"; up.onclick = () => show(j.parent); crumb.appendChild(up); }
             const pick = document.createElement("button"); pick.type = "button"; pick.className = "small primary"; pick.textContent = "Select this directory";
             pick.onclick = () => { input.value = j.path; box.hidden = true; input.dispatchEvent(new Event("change", { bubbles: true })); }; crumb.appendChild(pick);
+            // New folder here, then open it (the core checks the name and the roots).
+            const mk = document.createElement("button"); mk.type = "button"; mk.className = "small newfolder"; mk.textContent = "New folder";
+            mk.onclick = () => {
+              const name = window.prompt("Name of the new folder in " + j.path);
+              if (!name) return;
+              fetch("/api/v1/files/mkdir", { method: "POST", credentials: "same-origin",
+                headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() }, body: JSON.stringify({ path: j.path, name }) })
+                .then((r) => r.json().then((k) => ({ ok: r.ok, k })))
+                .then(({ ok, k }) => { if (ok) show(k.path); else window.alert(k.error + (k.fix ? " (" + k.fix + ")" : "")); });
+            };
+            crumb.appendChild(mk);
             box.appendChild(crumb);
             j.entries.forEach((e) => {
               const row = document.createElement("div"); row.className = "entry" + (e.is_dir ? "" : " file");
-              const n = document.createElement("span"); n.textContent = (e.is_dir ? "📁 " : "") + e.name; row.appendChild(n);
+              const n = document.createElement("span"); n.textContent = e.name; if (e.is_dir) n.className = "dir"; row.appendChild(n);
               if (e.is_dir) row.onclick = () => show(e.path);
               box.appendChild(row);
             });
@@ -219,23 +258,120 @@
     refresh();
   }
 
-  // Live log over server-sent events; text is appended as text (never as HTML).
+  // Log viewer: the whole output live over server-sent events, or one rank's log (re-read
+  // every few seconds while the job runs); search filters lines, wrap and follow are toggles.
+  // Text is always set as text, never as HTML.
   const log = $("#log");
-  if (log && log.dataset.stream && window.EventSource) {
-    const es = new EventSource(log.dataset.stream);
-    es.onmessage = (ev) => {
-      const atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
-      log.appendChild(document.createTextNode(JSON.parse(ev.data)));
-      if (atEnd) log.scrollTop = log.scrollHeight;
+  if (log && log.dataset.stream) {
+    const rankSel = $("#log-rank"), search = $("#log-search"), wrap = $("#log-wrap"), follow = $("#log-follow");
+    const matches = $("#log-matches"), download = $("#log-download");
+    let text = "", es = null, timer = null, live = !!log.dataset.live;
+    const render = () => {
+      const q = (search && search.value || "").toLowerCase();
+      if (q) {
+        const lines = text.split("\n").filter((l) => l.toLowerCase().includes(q));
+        log.textContent = lines.join("\n");
+        if (matches) matches.textContent = lines.length + " matching line" + (lines.length === 1 ? "" : "s");
+      } else {
+        log.textContent = text;
+        if (matches) matches.textContent = "";
+      }
+      if (!follow || follow.checked) log.scrollTop = log.scrollHeight;
     };
-    es.addEventListener("end", (ev) => {
-      es.close();
-      const st = JSON.parse(ev.data), s = $("#jobstate"), ls = $("#logstatus");
+    const ended = (st) => {
+      live = false;
+      const s = $("#jobstate"), ls = $("#logstatus");
       if (s) { s.textContent = st; s.className = "state " + st; }
       if (ls) ls.textContent = "job " + st;
-      // The page was drawn while the job ran: redraw it once for the final summary and actions.
-      if (log.dataset.live) setTimeout(() => window.location.reload(), 1500);
+    };
+    const stream = () => {
+      if (!window.EventSource) return;
+      es = new EventSource(log.dataset.stream);
+      es.onmessage = (ev) => { text += JSON.parse(ev.data); render(); };
+      es.addEventListener("end", (ev) => {
+        es.close(); es = null; ended(JSON.parse(ev.data));
+        refreshLive();  // the times, exit code and actions of the ended job, now
+      });
+    };
+    const readRank = (rank) => {
+      fetch(rankSel.dataset.textUrl + "?rank=" + encodeURIComponent(rank), { credentials: "same-origin" })
+        .then((r) => r.text()).then((t) => { if (rankSel.value === rank) { text = t; render(); } });
+      if (live) timer = window.setTimeout(() => readRank(rank), 3000);
+    };
+    if (rankSel) rankSel.addEventListener("change", () => {
+      if (es) { es.close(); es = null; }
+      if (timer) { window.clearTimeout(timer); timer = null; }
+      text = ""; render();
+      const rank = rankSel.value;
+      download.href = rankSel.dataset.textUrl + "?download=1" + (rank ? "&rank=" + encodeURIComponent(rank) : "");
+      if (rank) readRank(rank); else stream();
     });
+    if (search) search.addEventListener("input", render);
+    if (wrap) wrap.addEventListener("change", () => log.classList.toggle("nowrap", !wrap.checked));
+    stream();
   }
+  // Sortable tables: a click on a column heading sorts the rows by it (numbers as numbers),
+  // a second click reverses; a [data-filter-table] box keeps only the rows that contain its text.
+  const cellValue = (row, i) => {
+    const c = row.cells[i];
+    return c ? (c.dataset.sort !== undefined ? c.dataset.sort : c.textContent.trim()) : "";
+  };
+  const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i;
+  const compare = (a, b) => (NUMBER.test(a) && NUMBER.test(b)
+    ? parseFloat(a) - parseFloat(b) : a.localeCompare(b, undefined, { numeric: true }));
+  const sortRows = (tbody, key, dir) => {
+    const rows = Array.from(tbody.rows).filter((r) => r.cells.length > 1);
+    rows.sort((r1, r2) => {
+      const a = key(r1), b = key(r2);
+      if (a === "" || a === "-") return 1;
+      if (b === "" || b === "-") return -1;
+      return dir * compare(a, b);
+    });
+    rows.forEach((r) => tbody.appendChild(r));
+  };
+  $$("table.sortable").forEach((t) => {
+    $$("thead th", t).forEach((th, i) => {
+      if (th.querySelector("input")) return;
+      th.classList.add("sorthead"); th.tabIndex = 0; th.title = "Sort by " + th.textContent.trim();
+      const go = () => {
+        const dir = th.dataset.dir === "1" ? -1 : 1;
+        $$("thead th", t).forEach((o) => { delete o.dataset.dir; o.removeAttribute("aria-sort"); });
+        th.dataset.dir = String(dir); th.setAttribute("aria-sort", dir > 0 ? "ascending" : "descending");
+        sortRows(t.tBodies[0], (r) => cellValue(r, i), dir);
+      };
+      th.addEventListener("click", go);
+      th.addEventListener("keydown", (ev) => { if (ev.key === "Enter") go(); });
+    });
+  });
+  $$("[data-filter-table]").forEach((box) => box.addEventListener("input", () => {
+    const q = box.value.toLowerCase(), t = $("#" + box.dataset.filterTable);
+    Array.from(t.tBodies[0].rows).forEach((r) => { r.hidden = !!q && !r.textContent.toLowerCase().includes(q); });
+  }));
+  // Runs table: sort by any metric or parameter (their values sit in data-col/data-val).
+  const sortBy = $("#runs-sort");
+  if (sortBy) {
+    const table = $("#runs");
+    const keys = () => Array.from(new Set($$(".kvp[data-col]", table).map((k) => k.dataset.col))).sort();
+    const fill = () => {
+      const have = new Set(Array.from(sortBy.options).map((o) => o.value));
+      keys().forEach((k) => { if (!have.has(k)) { const o = document.createElement("option"); o.value = k; o.textContent = k; sortBy.appendChild(o); } });
+    };
+    fill();
+    const apply = () => {
+      const [col, dirText] = [sortBy.value, $("#runs-sort-dir").value];
+      if (!col) return;
+      sortRows(table.tBodies[0], (r) => { const k = r.querySelector('.kvp[data-col="' + col + '"]'); return k ? k.dataset.val : ""; },
+        dirText === "desc" ? -1 : 1);
+    };
+    sortBy.addEventListener("change", apply);
+    $("#runs-sort-dir").addEventListener("change", apply);
+    sortBy.addEventListener("focus", fill);
+  }
+  // Copy buttons (F254: an API key): data-copy names the element whose text is copied.
+  document.querySelectorAll("[data-copy]").forEach((b) => b.addEventListener("click", async () => {
+    const text = document.querySelector(b.dataset.copy).textContent.trim();
+    try { await navigator.clipboard.writeText(text); b.textContent = "Copied"; }
+    catch (e) { window.getSelection().selectAllChildren(document.querySelector(b.dataset.copy)); b.textContent = "Press Ctrl+C"; }
+  }));
   document.documentElement.dataset.ready = "1";  // handlers attached (tests wait for this)
 })();

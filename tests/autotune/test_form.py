@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.autotune.test_spec import PRODUCT_FILE
-from tests.webportal.conftest import login, make_platform, scratch
+from tests.webportal.conftest import give_to_account, login, make_platform, scratch
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "autotune"
 
@@ -23,6 +23,7 @@ def portal():  # type: ignore[no-untyped-def]
     p.accounts.create("tina", "tinapass1")
     work = p.workspace.home("tina") / "tune"
     shutil.copytree(EXAMPLES, work)
+    give_to_account(p, "tina", work)  # the job runs as tina's Unix user and writes there
     return p, create_app(p, settings={"TESTING": True}), work
 
 

@@ -172,7 +172,7 @@ def test_scripts_breaking_the_contract_fail_with_a_clear_message(cli, tune_proje
 # --- distributed: K scheduler jobs, one study in PostgreSQL ------------------------------------------
 
 def test_two_worker_jobs_share_one_study_in_postgresql(cli, fresh_pg_url, tune_project):
-    env = {"HPCAI_DB_URL": fresh_pg_url}
+    env = {"HPCAI_DB_URL": fresh_pg_url, "HPCAI_TUNE_STORAGE": fresh_pg_url}
     res = cli("submit", "--json", *BASE, "--workdir", str(tune_project), "--autotune", "--autotune-file",
               "params_tpe.json", "--autotune-trials", "10", "--autotune-workers", "2", "--",
               "python", "sgd_digits.py", "--epochs", "4", env=env)
@@ -227,7 +227,8 @@ def main(args):
 
 def test_a_trial_whose_job_died_is_retried_by_another_worker(cli, fresh_pg_url, tune_project):
     (tune_project / "slow.py").write_text(SLOW_ON_WORKER_1)
-    env = {"HPCAI_DB_URL": fresh_pg_url, "HPCAI_TUNE_HEARTBEAT": "1", "HPCAI_TUNE_GRACE": "3"}
+    env = {"HPCAI_DB_URL": fresh_pg_url, "HPCAI_TUNE_STORAGE": fresh_pg_url, "HPCAI_TUNE_HEARTBEAT": "1",
+           "HPCAI_TUNE_GRACE": "3"}
     c = lambda *a, **k: cli(*a, env=env, **k)  # noqa: E731
     res = c("submit", "--json", *BASE, "--workdir", str(tune_project), "--autotune", "--autotune-experiment", "hb",
             "--autotune-sampler", "RandomSampler", "--autotune-pruner", "NopPruner", "--autotune-directions",

@@ -78,8 +78,9 @@ def test_new_dataset_table_chart_and_media(site) -> None:
         area = platform.datasets.group_area("team")
         assert page.input_value("#share-directory") == f"{area}/iris-shared"
         page.click("#share-form button[type=submit]")
+        expect(page.locator("#share-form")).to_be_hidden()  # the share request answered (as a user waits for it)
         page.click("a[data-area=shared][data-category=numeric][data-backend=files]")
-        expect(page.locator(".ds-card[data-dataset=iris-shared]")).to_contain_text("ready")
+        expect(page.locator(".ds-card[data-dataset=iris-shared]")).to_contain_text("ready", timeout=60_000)
         assert (area / "iris-shared" / "a.csv").exists()
         # Modify from the card: the form comes back filled in; the change is saved.
         page.click("a[data-area=my][data-category=numeric][data-backend=files]")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import portal_server
-from tests.webportal.conftest import EXAMPLE, install_extra_field, make_platform, scratch
+from tests.webportal.conftest import EXAMPLE, give_to_account, install_extra_field, make_platform, scratch
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 REPO = Path(__file__).resolve().parents[2]
@@ -43,6 +43,7 @@ def server() -> Iterator[dict[str, str]]:
     work = p.workspace.home("alice") / "pytorch-ddp"
     work.mkdir()
     shutil.copy(EXAMPLE, work / "ddp_train.py")
+    give_to_account(p, "alice", work)  # the job runs as alice's Unix user and writes there
     token = p.accounts.create_token("alice", "browser-test")
     site = install_extra_field(data / "site-packages")  # a third-party plugin, as pip would install it
     env = dict(os.environ, HPCAI_DATA_DIR=str(data), HPCAI_PLUGINS_ENABLE="extra_field",
@@ -95,7 +96,7 @@ def test_submit_ddp_watch_log_kill_and_isolation(server, browser) -> None:  # ty
     with page.expect_navigation():
         page.select_option("#in-mode", "ddp")
     page.wait_for_selector("html[data-ready] #field-instances")
-    assert page.input_value("#in-name") == "pytorch"
+    assert re.fullmatch(r"pytorch-\d{4}-\d{6}", page.input_value("#in-name"))  # the framework's name, made unique
     # The plugin's field follows its visible-if rule in the page (no round trip).
     expect(page.locator("#field-experiment_tag")).to_be_hidden()
     page.check("#in-create_exec_dir")

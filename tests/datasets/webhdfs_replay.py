@@ -50,10 +50,21 @@ class Replay:
                     and bool(e.get("datanode")) == datanode or e["path"] == "*":
                 body = (FIXTURES / e["body"]).read_bytes() if e["body"] else b""
                 headers = {k: v for k, v in e["headers"].items() if k != "Content-Length"}
-                if e["status"] == 200 and query.get("length") and query.get("op") == "OPEN":
-                    body = body[: int(query["length"])]
+                if query.get("op") == "OPEN":
+                    return e["status"], *self._range(headers, body, query)
                 return e["status"], headers, body
         return 500, {}, b""
+
+    @staticmethod
+    def _range(headers: dict[str, str], body: bytes, query: dict[str, str]) -> tuple[dict[str, str], bytes]:
+        """OPEN's offset/length as the real servers treat them: the NameNode carries both into
+        its redirect, the DataNode sends that slice (labeling streams media by range)."""
+        offset, length = int(query.get("offset") or 0), query.get("length")
+        if "Location" in headers:
+            loc = headers["Location"].replace("offset=0", f"offset={offset}")
+            headers = {**headers, "Location": loc + (f"&length={length}" if length else "")}
+            return headers, body
+        return headers, body[offset: offset + int(length)] if length else body[offset:]
 
     def __enter__(self) -> "Replay":
         self.thread.start()

@@ -84,7 +84,10 @@ class Site:
         from core.users import current_user
 
         jobs = self.platform.jobs
-        req = jobs.request_from_values(values, current_user(), source="test")
+        # As `hpcai submit` in the harness's own shell: the caller's jobs run as the caller (identity
+        # model: the CLI is the one source whose Unix user the kernel vouches for). These tests pin
+        # the frameworks' contracts; tests/isolation and tests/schedulers test the uid drop.
+        req = jobs.request_from_values(values, current_user(), source="cli")
         return jobs.submit_prepared(jobs.prepare(req))
 
     def wait(self, row, timeout: float = 600):  # type: ignore[no-untyped-def]
@@ -139,6 +142,10 @@ def pytest_collection_modifyitems(session, config, items) -> None:  # type: igno
     if needs_horovod:
         start_build(HOROVOD)
         items[:] = [i for i in items if i not in needs_horovod] + needs_horovod
+    if any("container_image" in getattr(i, "fixturenames", ()) for i in items):
+        start_build(CONTAINER_IMAGE)  # debootstrap + torch from PyPI: minutes on a fresh machine
+    if any("tf_container_image" in getattr(i, "fixturenames", ()) for i in items):
+        start_build(TF_CONTAINER_IMAGE)
     modules = {getattr(i.module, "__name__", "") for i in items if getattr(i, "module", None)}
     if any(m.endswith("training") for m in modules) or any(
             "build_image" in getattr(i, "fixturenames", ()) for i in items):
@@ -155,7 +162,7 @@ def _build(name: str) -> str:
     t0 = time.time()
     result = catalog.build(name, log=lambda line: None)
     BUILD_TIMES[name] = (result.built, time.time() - t0)
-    return str(result.prefix)
+    return str(getattr(result, "prefix", None) or result.reference)  # an environment's prefix or a container tag
 
 
 BUILD_TIMES: dict[str, tuple[bool, float]] = {}
@@ -183,6 +190,29 @@ def build_image():  # type: ignore[no-untyped-def]
         return start_build(name).result(timeout=3600)
 
     return build
+
+
+CONTAINER_IMAGE, TF_CONTAINER_IMAGE = "pytorch-container", "tensorflow-container"
+
+
+def _container_build(name: str) -> str:
+    import shutil
+
+    if shutil.which("podman") is None:
+        pytest.skip("podman is not installed (scripts/setup.sh installs it)")
+    return start_build(name).result(timeout=3600)
+
+
+@pytest.fixture(scope="session")
+def container_image() -> str:
+    """The built-in PyTorch container image's podman reference (built once per definition)."""
+    return _container_build(CONTAINER_IMAGE)
+
+
+@pytest.fixture(scope="session")
+def tf_container_image() -> str:
+    """The built-in TensorFlow container image's podman reference."""
+    return _container_build(TF_CONTAINER_IMAGE)
 
 
 @pytest.fixture(scope="session")

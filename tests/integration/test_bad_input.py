@@ -44,7 +44,7 @@ OK = ["--framework", "pytorch", "--resource-spec", "cpu-1"]
 CASES = {
     "unknown framework": (["--framework", "nosuch", "--resource-spec", "cpu-1"], "framework: unknown framework 'nosuch'", "paddle, pytorch, tensorflow"),
     "unknown mode": ([*OK, "--mode", "warp"], "mode: framework pytorch does not offer mode 'warp'", "choose one of: standalone, ddp"),
-    "unknown runtime": ([*OK, "--runtime", "vm"], "runtime: unknown runtime 'vm'", "choose one of: host"),
+    "unknown runtime": ([*OK, "--runtime", "vm"], "runtime: unknown runtime 'vm'", "choose one of: apptainer, docker, host, podman"),
     "unknown scheduler": ([*OK, "--scheduler", "pbs"], "scheduler: unknown scheduler 'pbs'", "local"),
     "empty command": ([*OK, "--command", "  "], "command: must not be empty or blank", "give the command to run"),
     "missing command": ([*OK], "command: is required", "give the command to run"),

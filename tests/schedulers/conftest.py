@@ -50,7 +50,8 @@ class Backend:
     def request(self, command: str, workdir: Path | None = None, **kw: Any) -> JobRequest:
         kw.setdefault("framework", "pytorch")
         kw.setdefault("options", {"resource_spec": "cpu-1"})
-        return JobRequest(user=kw.pop("user", "root"), command=command,
+        # A user other than root (the platform): jobs run as the harness-made Unix user hpc-tester.
+        return JobRequest(user=kw.pop("user", "tester"), command=command,
                           workdir=str(workdir or self.workdir()), source="test", **kw)
 
     def submit(self, req: JobRequest) -> JobRow:

@@ -312,8 +312,11 @@ def test_heterogeneous_job_places_each_role_on_its_component(slurm: Backend) -> 
     job_dir = slurm.root / "het" / uuid.uuid4().hex
     (job_dir / "logs").mkdir(parents=True)
     argv = ["/bin/bash", "-c", 'echo "{{role}} {{rank}} {{head_host}} {{world_size}} $SLURMD_NODENAME" > out.{{rank}}']
-    plan = LaunchPlan(job_uuid=job_dir.name, name="het", user="root", workdir=str(wd), scheduler="slurm",
-                      launcher="srun", queue="all",
+    run_as = slurm.platform.jobs.run_as("tester", "test")  # as JobService resolves it for any job
+    os.chown(job_dir, run_as.uid, run_as.gid)
+    os.chown(job_dir / "logs", run_as.uid, run_as.gid)
+    plan = LaunchPlan(job_uuid=job_dir.name, name="het", user="tester", workdir=str(wd), scheduler="slurm",
+                      launcher="srun", queue="all", run_as=run_as.as_dict(),
                       roles=[Role("server", 1, ResourceRequest(cpus=2), argv),
                              Role("worker", 2, ResourceRequest(cpus=1), argv)])
     (job_dir / "plan.json").write_text(plan.to_json())

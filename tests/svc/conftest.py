@@ -14,11 +14,12 @@ from typing import Any, Callable
 
 import pytest
 
+import tests.localhost_names  # noqa: F401  (service origins *.svc.localhost, as in browsers)
 from tests.svc.helpers import REPO
 
 IMAGES_DIR = REPO / "var" / "images"
 #: test module -> the images its servers need
-NEEDS = {"test_mlserver_e2e": ("mlserver",)}
+NEEDS = {"test_mlserver_e2e": ("mlserver",), "test_models_e2e": ("modelstore", "mlserver")}
 _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="svc-image-build")
 _builds: dict[str, Future] = {}
 BUILD_TIMES: dict[str, tuple[bool, float]] = {}

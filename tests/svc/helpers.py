@@ -73,7 +73,7 @@ class Portal:
 
     def start(self) -> "Portal":
         log = open(self.data / "portal.log", "ab")
-        self.proc = subprocess.Popen([HPCAI, "serve", "--host", "127.0.0.1", "--port", str(self.port), *self.args],
+        self.proc = subprocess.Popen([HPCAI, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--no-mlflow", *self.args],
                                      env=self.env, cwd=str(REPO), stdout=log, stderr=log,
                                      start_new_session=True)
         wait_for(self._up, 60, "the portal to answer")
@@ -115,6 +115,16 @@ class Portal:
     def wait_state(self, s: requests.Session, alias: str, states: tuple[str, ...], timeout: float = 120) -> dict[str, Any]:
         return wait_for(lambda: (lambda v: v if v["state"] in states else None)(self.service(s, alias)),
                         timeout, f"{alias} to be {'/'.join(states)}")
+
+    def origin(self, alias: str) -> str:
+        """The service's own origin (portal/services/origin.py), where its pages are served."""
+        return f"http://{alias}.svc.localhost:{self.port}"
+
+    def open_service(self, s: requests.Session, alias: str) -> str:
+        """Open the service as a browser does: the portal checks the session and hands it to the
+        service's origin, whose cookie `s` then holds. Returns that origin."""
+        s.get(f"{self.url}/dockerService/{alias}/", timeout=10)
+        return self.origin(alias)
 
     def stop_all_services(self) -> None:
         for row in self.platform.services.list("admin", all_users=True):

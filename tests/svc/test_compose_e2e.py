@@ -6,6 +6,8 @@ the host's iptables) and listens on ${HPCAI_SERVICE_HOST}:${HPCAI_SERVICE_PORT},
 job side picked. podman's settings are etc/podman/containers.conf (why: see that file) and a
 private storage under the test's scratch directory, given to the service type through
 [services.types.compose.env]. Where podman cannot run, the fixture fails with podman's own error.
+The service runs as alice's Unix user (core/identity.py), so podman runs rootless (uidmap) and
+the storage and the image are that user's.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from typing import Iterator
 import pytest
 import requests
 
+from core.config import load_config
+from core.identity import IdentityMap, RunAs
 from tests.svc.helpers import REPO, Portal, scratch, site_config, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -35,11 +39,24 @@ COMPOSE = """services:
 """
 
 
+def service_user() -> RunAs:
+    """The Unix user alice's services run as (the harness opts into auto-created users)."""
+    return IdentityMap(load_config({}).identity).for_job("alice", "portal")
+
+
 def podman(env: dict[str, str], *args: str, stdin: bytes | None = None, timeout: float = 120) -> str:
-    r = subprocess.run(["podman", *args], env={**os.environ, **env}, input=stdin, capture_output=True,
+    r = subprocess.run(_as_service_user(["podman", *args]), env=_env(env), input=stdin, capture_output=True,
                        timeout=timeout)
     assert r.returncode == 0, f"podman {' '.join(args)} failed ({r.returncode}): {r.stderr.decode()[-2000:]}"
     return r.stdout.decode()
+
+
+def _as_service_user(argv: list[str]) -> list[str]:
+    return ["runuser", "-u", service_user().name, "--", *argv] if os.getuid() == 0 else argv
+
+
+def _env(env: dict[str, str]) -> dict[str, str]:
+    return {**os.environ, **env, **(service_user().job_env() if os.getuid() == 0 else {})}
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +64,12 @@ def podman_env() -> Iterator[dict[str, str]]:
     assert shutil.which("podman"), "podman is not installed: scripts/setup.sh installs it (APT_PACKAGES)"
     assert BUSYBOX.exists(), f"{BUSYBOX} is missing: scripts/setup.sh installs busybox-static"
     d = scratch("podman")
+    if os.getuid() == 0:
+        os.chown(d, service_user().uid, service_user().gid)
     (d / "storage.conf").write_text(f'[storage]\ndriver = "vfs"\ngraphroot = "{d}/root"\nrunroot = "{d}/run"\n')
     env = {"CONTAINERS_CONF": str(REPO / "etc" / "podman" / "containers.conf"),
            "CONTAINERS_STORAGE_CONF": str(d / "storage.conf")}
-    rootfs = d / "rootfs.tar"
+    rootfs = d / "rootfs.tar"  # (written by root, readable by the service's user)
     with tarfile.open(rootfs, "w") as tar:
         tar.add(BUSYBOX, "bin/busybox")
         for applet in ("sh", "httpd"):
@@ -67,8 +86,9 @@ def podman_env() -> Iterator[dict[str, str]]:
             tar.addfile(t)
     podman(env, "import", str(rootfs), IMAGE)
     yield env
-    subprocess.run(["podman", "rm", "-af", "-t", "0"], env={**os.environ, **env}, capture_output=True, timeout=60)
-    subprocess.run(["podman", "pod", "rm", "-af"], env={**os.environ, **env}, capture_output=True, timeout=60)
+    subprocess.run(_as_service_user(["podman", "rm", "-af", "-t", "0"]), env=_env(env), capture_output=True,
+                   timeout=60)
+    subprocess.run(_as_service_user(["podman", "pod", "rm", "-af"]), env=_env(env), capture_output=True, timeout=60)
     shutil.rmtree(d, ignore_errors=True)
 
 

@@ -51,7 +51,9 @@ def portal() -> Iterator[Portal]:
     sys.path.insert(0, str(site))
     # idle servers and a sleeping job side by side: more local-scheduler slots than the cores
     config = data / "hpcai.toml"
-    config.write_text((REPO / "etc" / "hpcai.toml").read_text().replace("# cpus = 2", "cpus = 8"))
+    # One user's 10 log streams (more than a worker's threads) need more than the per-user cap.
+    config.write_text((REPO / "etc" / "hpcai.toml").read_text().replace("# cpus = 2", "cpus = 8")
+                      .replace("max_log_streams_per_user = 4", "max_log_streams_per_user = 12"))
     env = {"HPCAI_PLUGINS_ENABLE": "ws_keyed", "HPCAI_CONFIG": str(config),
            "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     p = Portal(data, env=env, args=("--workers", "2", "--threads", "8")).start()
@@ -92,12 +94,19 @@ def keyed(portal: Portal, alice: requests.Session) -> dict:
     return _create(portal, alice, name="wsk", type="wskeyed", auth=True, command=f"exec {sys.executable} {WS_APP}")
 
 
-def _ws_url(portal: Portal, alias: str, path: str) -> str:
-    return f"ws://127.0.0.1:{portal.port}/dockerService/{alias}/{path}"
+def _ws_url(portal: Portal, alias: str, path: str, own_origin: bool = True) -> str:
+    host = f"{alias}.svc.localhost" if own_origin else "127.0.0.1"
+    return f"ws://{host}:{portal.port}/dockerService/{alias}/{path}"
 
 
-def _cookie(s: requests.Session) -> dict[str, str]:
-    return {"Cookie": "; ".join(f"{k}={v}" for k, v in s.cookies.get_dict().items())}
+def _cookie(s: requests.Session, portal: Portal | None = None, alias: str | None = None) -> dict[str, str]:
+    """The Cookie header a browser sends: with `alias`, on the service's origin after the hand-off."""
+    if portal is not None and alias is not None:
+        portal.open_service(s, alias)
+        jar = s.cookies.get_dict(domain=f"{alias}.svc.localhost")
+    else:
+        jar = s.cookies.get_dict()
+    return {"Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())}
 
 
 def _refused(url: str, headers: dict[str, str] | None = None) -> int:
@@ -114,7 +123,7 @@ def _service_log(portal: Portal, s: requests.Session, alias: str) -> str:
 # --- WebSocket ----------------------------------------------------------------------------------
 
 def test_websocket_echo_through_the_proxy(portal: Portal, alice: requests.Session, ws: dict) -> None:
-    with connect(_ws_url(portal, ws["alias"], "echo?x=1"), additional_headers=_cookie(alice),
+    with connect(_ws_url(portal, ws["alias"], "echo?x=1"), additional_headers=_cookie(alice, portal, ws["alias"]),
                  open_timeout=10) as c:
         c.send("hello")
         assert c.recv(timeout=10) == "hello"
@@ -123,43 +132,51 @@ def test_websocket_echo_through_the_proxy(portal: Portal, alice: requests.Sessio
         c.send("?path")
         assert c.recv(timeout=10) == "/ws/echo?x=1"  # rewritten like HTTP: proxy path, query kept
         c.send("?cookie")
-        assert "hpcai_session" not in c.recv(timeout=10)  # the portal session stays in the portal
+        assert "hpcai_" not in c.recv(timeout=10)  # the portal's cookies stay in the portal
+    # a session on the portal's own origin gets no tunnel: the service's pages connect from theirs
+    assert _refused(_ws_url(portal, ws["alias"], "echo", own_origin=False), _cookie(alice)) == 403
 
 
 def test_unauthenticated_or_unshared_upgrade_is_refused(portal: Portal, alice: requests.Session,
                                                         bob: requests.Session, ws: dict) -> None:
-    url = _ws_url(portal, ws["alias"], "echo")
+    alias = ws["alias"]
+    url = _ws_url(portal, alias, "echo")
     assert _refused(url) == 401
-    assert _refused(url, _cookie(bob)) == 403
+    # bob is refused by the portal (403) and so never gets the service origin's cookie
+    assert bob.get(f"{portal.url}/dockerService/{alias}/echo", allow_redirects=False, timeout=10).status_code == 403
+    assert _refused(url, _cookie(bob, portal, alias)) == 401
     assert _refused(url, {"Authorization": "Bearer hsk_not-a-key"}) == 401  # custom: keys never count
-    assert _refused(_ws_url(portal, "custom-alice-nosuch", "echo"), _cookie(alice)) == 404
-    api = f"{portal.url}/api/v1/services/{ws['alias']}/authorize"
+    assert _refused(_ws_url(portal, "custom-alice-nosuch", "echo"), _cookie(alice, portal, alias)) == 404
+    api = f"{portal.url}/api/v1/services/{alias}/authorize"
     assert alice.post(api, json={"users": ["bob"]}, timeout=10).status_code == 200
     try:
-        with connect(url, additional_headers=_cookie(bob), open_timeout=10) as c:  # an authorised user
+        with connect(url, additional_headers=_cookie(bob, portal, alias), open_timeout=10) as c:  # authorised
             c.send("bob")
             assert c.recv(timeout=10) == "bob"
     finally:
         assert alice.post(api, json={"users": []}, timeout=10).status_code == 200
-    assert _refused(url, _cookie(bob)) == 403
+    # the cookie bob got while authorised no longer opens it: sharing is checked on every request
+    assert _refused(url, {"Cookie": "hpcai_svc=" + bob.cookies.get("hpcai_svc", domain=f"{alias}.svc.localhost")}) == 403
 
 
-def test_websocket_only_to_cluster_hosts(portal: Portal, alice: requests.Session, ws: dict) -> None:
-    """The tunnel uses the same allow-list as HTTP: a report naming another address is refused."""
+def test_websocket_target_is_the_store_not_the_job_report(portal: Portal, alice: requests.Session,
+                                                          ws: dict) -> None:
+    """The tunnel goes where the platform allocated: a report naming another address changes nothing."""
     report = Path(ws["job_dir"]) / "service.json"
     original = report.read_text()
-    report.write_text(json.dumps({**json.loads(original), "host": "203.0.113.5"}))
+    report.write_text(json.dumps({**json.loads(original), "host": "203.0.113.5", "port": portal.port}))
     try:
-        assert _refused(_ws_url(portal, ws["alias"], "echo"), _cookie(alice)) == 403
+        with connect(_ws_url(portal, ws["alias"], "echo"), additional_headers=_cookie(alice, portal, ws["alias"]),
+                     open_timeout=10) as c:
+            c.send("still the service")
+            assert c.recv(timeout=10) == "still the service"
     finally:
         report.write_text(original)
-    with connect(_ws_url(portal, ws["alias"], "echo"), additional_headers=_cookie(alice), open_timeout=10) as c:
-        c.send("back")
-        assert c.recv(timeout=10) == "back"
 
 
 def test_server_close_reaches_the_client(portal: Portal, alice: requests.Session, ws: dict) -> None:
-    with connect(_ws_url(portal, ws["alias"], "bye"), additional_headers=_cookie(alice), open_timeout=10) as c:
+    with connect(_ws_url(portal, ws["alias"], "bye"), additional_headers=_cookie(alice, portal, ws["alias"]),
+                 open_timeout=10) as c:
         assert c.recv(timeout=10) == "bye"
         with pytest.raises(ConnectionClosed) as info:
             c.recv(timeout=10)
@@ -168,7 +185,8 @@ def test_server_close_reaches_the_client(portal: Portal, alice: requests.Session
 
 def test_client_close_reaches_the_server(portal: Portal, alice: requests.Session, ws: dict) -> None:
     alias = ws["alias"]
-    with connect(_ws_url(portal, alias, "echo?polite"), additional_headers=_cookie(alice), open_timeout=10) as c:
+    with connect(_ws_url(portal, alias, "echo?polite"), additional_headers=_cookie(alice, portal, alias),
+                 open_timeout=10) as c:
         c.send("x")
         assert c.recv(timeout=10) == "x"
         c.close(1000)
@@ -176,7 +194,7 @@ def test_client_close_reaches_the_server(portal: Portal, alice: requests.Session
              "the server to see the close handshake")
     # a client that vanishes without a close frame: the tunnel closes the service's side too
     with contextlib.suppress(ConnectionClosed, OSError):
-        with connect(_ws_url(portal, alias, "echo?abrupt"), additional_headers=_cookie(alice),
+        with connect(_ws_url(portal, alias, "echo?abrupt"), additional_headers=_cookie(alice, portal, alias),
                      open_timeout=10) as c:
             c.send("y")
             assert c.recv(timeout=10) == "y"
@@ -200,11 +218,29 @@ def test_websocket_with_api_keys(portal: Portal, alice: requests.Session, bob: r
         assert c.recv(timeout=10) == "-"  # the key is the portal's, not the service's
         c.send("keyed")
         assert c.recv(timeout=10) == "keyed"
-    with connect(url, additional_headers=_cookie(alice), open_timeout=10) as c:  # the owner's session
+    with connect(url, additional_headers=_cookie(alice, portal, alias), open_timeout=10) as c:  # the owner's
         c.send("s")
         assert c.recv(timeout=10) == "s"
     assert alice.delete(f"{portal.url}/api/v1/service-keys/{created['id']}", timeout=10).status_code == 204
     assert _refused(url, {"Authorization": f"Bearer {created['key']}"}) == 401
+
+
+def test_native_auth_type_gets_its_secret_from_the_proxy_only(portal: Portal, alice: requests.Session) -> None:
+    """A type whose server checks a token itself: no gate, the secret is its token, the proxy adds it."""
+    v = _create(portal, alice, name="nat", type="wsnative", command=f"exec {sys.executable} {WS_APP}")
+    alias = v["alias"]
+    info = json.loads((Path(v["job_dir"]) / "service.json").read_text())
+    assert info["server_port"] == v["port"]  # the server itself on the allocated port
+    assert requests.get(f"http://127.0.0.1:{v['port']}/hello", timeout=10).status_code == 403
+    base = portal.open_service(alice, alias)
+    r = alice.get(f"{base}/dockerService/{alias}/hello", timeout=10)
+    assert r.status_code == 200, r.text
+    with connect(_ws_url(portal, alias, "echo"), additional_headers=_cookie(alice, portal, alias), open_timeout=10) as c:
+        c.send("through")
+        assert c.recv(timeout=10) == "through"
+    secret = portal.platform.services.secret(portal.platform.services.job(portal.platform.services.get(alias, "alice")))
+    assert secret and secret not in _service_log(portal, alice, alias) and secret not in json.dumps(v)
+    assert alice.delete(f"{portal.url}/api/v1/services/{alias}", timeout=30).status_code == 204
 
 
 # --- the per-alias cache -------------------------------------------------------------------------
@@ -232,7 +268,7 @@ def test_cache_follows_authorize_stop_start_modify_delete(portal: Portal, alice:
     url = f"{portal.url}/dockerService/{alias}/hello"
 
     def codes(s: requests.Session, n: int = 6) -> set[int]:
-        return {s.get(url, allow_redirects=False, timeout=10).status_code for _ in range(n)}
+        return {s.get(url, timeout=10).status_code for _ in range(n)}  # via the hand-off, as a browser
 
     assert codes(alice) == {200} and codes(bob) == {403}
     assert alice.post(f"{api}/authorize", json={"users": ["bob"]}, timeout=10).status_code == 200

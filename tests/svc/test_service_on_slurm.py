@@ -12,6 +12,7 @@ from typing import Iterator
 import pytest
 import requests
 
+from core import svcauth
 from core.config import load_config
 from core.platform import Platform
 from tests.svc.helpers import CPU_SPECS_OK, scratch, site_config, wait_for
@@ -38,7 +39,8 @@ def platform(slurm_conf: str) -> Iterator[Platform]:
 def test_gpu_service_on_slurm_reports_usage_and_no_gpu(platform: Platform) -> None:
     svc = platform.services
     row = svc.create({"type": "custom", "name": "on-slurm", "resource_spec": "gpu-1",
-                      "command": f"exec {sys.executable} -m http.server $PORT --bind $HOST"}, "root")
+                      "command": f"exec {sys.executable} -m http.server $PORT --bind $HOST"},
+                     "tester")  # a user other than the platform's: it runs as the harness-made hpc-tester
 
     def running() -> dict | None:
         platform.jobs.refresh(["slurm"])
@@ -48,11 +50,14 @@ def test_gpu_service_on_slurm_reports_usage_and_no_gpu(platform: Platform) -> No
 
     v = wait_for(running, 120, "the service to run on Slurm")
     assert v["scheduler_job_id"].isdigit() and "gpu1" in (v["node"] or "")
-    assert requests.get(f"http://{v['host']}:{v['port']}/", timeout=10).status_code == 200
+    url = f"http://{v['host']}:{v['port']}/"
+    assert requests.get(url, timeout=10).status_code == 403  # svcrun's gate: only the proxy gets through
+    proof = svcauth.sign(svc.secret(svc.job(svc._row(row.alias))))
+    assert requests.get(url, headers={svcauth.HEADER: proof}, timeout=10).status_code == 200
     usage = svc.usage(svc.job(svc._row(row.alias)))
     assert usage["processes"] >= 1 and usage["rss_mb"] > 5
     assert usage["gpus"] == [] and usage["gpu_note"].startswith("no GPU (")  # granted, but no driver here
-    svc.stop(row.alias, "root")
+    svc.stop(row.alias, "tester")
 
     def stopped() -> bool:
         platform.jobs.refresh(["slurm"])

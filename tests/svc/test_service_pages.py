@@ -69,10 +69,35 @@ def test_api_key_page_shows_a_key_once_and_refuses_the_sixth(client: Any) -> Non
     shown = []
     for i in range(5):
         page = client.post("/services/keys", data={"csrf_token": client.csrf, "name": f"k{i}"}).get_data(as_text=True)
-        shown.append(re.search(r'<code>(hsk_[^<]+)</code>', page).group(1))  # type: ignore[union-attr]
+        shown.append(re.search(r'<code id="new-key-value">(hsk_[^<]+)</code>', page).group(1))  # type: ignore[union-attr]
     listing = client.get("/services/keys").get_data(as_text=True)
     assert not any(k in listing for k in shown) and "5 of 5" in listing
     page = client.post("/services/keys", data={"csrf_token": client.csrf, "name": "k6"}).get_data(as_text=True)
     assert "you already have 5 API keys" in page
     r = client.post("/api/v1/service-keys", json={}, headers={"X-CSRF-Token": client.csrf})
     assert r.status_code == 400 and r.get_json()["field"] == "api_key"
+
+
+def test_service_origins_by_setting(app: Any) -> None:
+    """[services] origin: auto (loopback portal -> *.svc.localhost), a site template, or path."""
+    from portal.services import origin
+
+    services = app.extensions["hpcai"].config.raw.setdefault("services", {})
+    try:
+        with app.test_request_context("/", base_url="http://127.0.0.1:8080"):
+            o = origin.origins()
+            assert o.url("web-a-1") == "http://web-a-1.svc.localhost:8080"
+            assert o.alias_of("web-a-1.svc.localhost:8080") == "web-a-1" and o.alias_of("127.0.0.1:8080") is None
+        with app.test_request_context("/", base_url="http://login01.example:8080"):
+            assert origin.origins().url("web-a-1") is None  # a real name without a template: no wildcard DNS
+        services["origin"] = "https://{alias}.svc.hpc.example.edu"
+        with app.test_request_context("/", base_url="https://hpc.example.edu"):
+            o = origin.origins()
+            assert o.url("web-a-1") == "https://web-a-1.svc.hpc.example.edu"
+            assert o.alias_of("web-a-1.svc.hpc.example.edu") == "web-a-1"
+            assert o.alias_of("web-a-1.svc.hpc.example.edu.evil.test") is None
+        services["origin"] = "path"
+        with app.test_request_context("/", base_url="http://127.0.0.1:8080"):
+            assert origin.origins().url("web-a-1") is None
+    finally:
+        services.pop("origin", None)

@@ -124,3 +124,46 @@ def test_mlserver_onnx_plan_brings_its_runtime(platform: Platform) -> None:
     assert "class OnnxModel(MLModel)" in plan.files["models/m/onnx_runtime.py"]
     sklearn = st.start_plan({"model_name": "m", "framework": "sklearn", "model_uri": "/models/m.joblib"}, ctx)
     assert "models/m/onnx_runtime.py" not in sklearn.files
+
+
+def test_compose_has_no_image_field(platform: Platform, tmp_path: Any) -> None:
+    """F233: a compose file names its images; the form has no image field and the API refuses one."""
+    assert "image" not in platform.services.form_schema("compose", "alice")["properties"]
+    assert "image" in platform.services.form_schema("custom", "alice")["properties"]
+    compose = tmp_path / "compose.yaml"
+    compose.write_text("services: {}\n")
+    with pytest.raises(ValidationError) as e:
+        platform.services.create({"type": "compose", "name": "c1", "resource_spec": "cpu-1",
+                                  "compose_file": str(compose), "image": "pytorch"}, "alice", start=False)
+    assert e.value.field == "image" and "compose file" in (e.value.fix or "")
+    assert not [r for r in platform.services.list("alice") if r.name == "c1"]
+
+
+def test_torchserve_config_properties_parameters(platform: Platform, tmp_path: Any) -> None:
+    """F231: the user's config.properties parameters join the platform's; addresses and ports stay ours."""
+    from core.api import ServiceContext
+
+    st = platform.services.type("torchserve")
+    mar = tmp_path / "m.mar"
+    mar.write_bytes(b"PK")
+    opts = {"model_name": "m", "deploy_mode": "mar", "mar_file": str(mar), "config": "job_queue_size=7\n# note\n"}
+    st.check(opts)
+    plan = st.start_plan(opts, ServiceContext(alias="a", user="alice", job_dir="{job_dir}", base_path="/x"))
+    assert "job_queue_size=7\n" in plan.files["config.properties"]
+    for bad in ("inference_address=http://0.0.0.0:80", "grpc_inference_port=1", "no equals sign"):
+        with pytest.raises(ValidationError) as e:
+            st.check({**opts, "config": bad})
+        assert e.value.field == "config"
+
+
+def test_triton_model_name_is_its_directory_name(platform: Platform, tmp_path: Any) -> None:
+    """F232: config.pbtxt's name must be the model directory's; the request example names the model."""
+    st = platform.services.type("triton")
+    (tmp_path / "iris" / "1").mkdir(parents=True)
+    (tmp_path / "iris" / "config.pbtxt").write_text('name: "flowers"\nplatform: "onnxruntime_onnx"\n')
+    with pytest.raises(ValidationError) as e:
+        st.check({"model_repository": str(tmp_path)})
+    assert e.value.field == "model_repository" and "rename" in (e.value.fix or "")
+    (tmp_path / "iris" / "config.pbtxt").write_text('name: "iris"\nplatform: "onnxruntime_onnx"\n')
+    st.check({"model_repository": str(tmp_path)})
+    assert "/v2/models/iris/infer" in st.request_example("http://h", {"model_repository": str(tmp_path)})

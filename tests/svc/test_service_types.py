@@ -19,7 +19,7 @@ from core.config import load_config
 from core.errors import Conflict, HpcaiError, NotFound, PermissionDenied, ValidationError
 from core.platform import Platform
 from core.store import ServiceKeyRow
-from portal.services import _rewrite_cookie, _rewrite_location
+from portal.services.proxy import _rewrite_cookie, _rewrite_location
 from tests.svc.helpers import CPU_SPECS_OK, scratch
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -30,6 +30,14 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path == "/api/drop":  # answers, then closes without saying so (a kept-alive socket dies)
             self._send(200, {"dropped": True})
             self.close_connection = True
+        elif self.path == "/api/cookies":  # a service trying to set the portal's cookies, or wider ones
+            self.send_response(200)
+            for c in ("hpcai_session=forged; Path=/", "hpcai_svc=forged; Path=/",
+                      "wide=1; Domain=svc.localhost; Path=/", "own=1; Path=/"):
+                self.send_header("Set-Cookie", c)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
         elif self.path == "/api/redirect":
             self._send(302, {}, {"Location": "/api/hello?from=redirect", "Set-Cookie": "sid=abc; Path=/; HttpOnly"})
         else:
@@ -53,5 +61,9 @@ class Handler(BaseHTTPRequestHandler):
 
 if __name__ == "__main__":
     print(f"webapp on {os.environ['HOST']}:{os.environ['PORT']}", flush=True)
-    ThreadingHTTPServer((os.environ["HOST"], int(os.environ["PORT"])), Handler).serve_forever()
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 256  # the default 5 drops the SYNs of 16 clients connecting at once (1 s retries)
+        daemon_threads = True
+
+    Server((os.environ["HOST"], int(os.environ["PORT"])), Handler).serve_forever()
     sys.exit(0)

@@ -3,7 +3,7 @@
 Any path: echoes every message, except the questions "?path", "?cookie" and "?auth", which it
 answers with what the handshake carried. A path ending in /bye sends "bye" and closes from the
 server side. Plain HTTP GET /health (and /hello) answers 200 for the readiness check and the
-proxy tests. Each closed connection is printed as `closed <path> <code>` (the job's log).
+proxy tests. With $TOKEN set, everything but /health needs the header X-Service-Token: $TOKEN. Each closed connection is printed as `closed <path> <code>` (the job's log).
 """
 
 import os
@@ -15,6 +15,9 @@ from websockets.sync.server import ServerConnection, serve
 
 
 def plain_http(connection: ServerConnection, request):  # type: ignore[no-untyped-def]
+    token = os.environ.get("TOKEN")  # a server with its own authentication (native_auth types)
+    if token and request.path != "/health" and request.headers.get("X-Service-Token") != token:
+        return connection.respond(HTTPStatus.FORBIDDEN, "wrong or missing token\n")
     if request.headers.get("Upgrade", "").lower() != "websocket":
         if request.path in ("/health", "/hello") or request.path.startswith("/ws/hello"):
             return connection.respond(HTTPStatus.OK, f"hello {request.path}\n")

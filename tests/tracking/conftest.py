@@ -17,9 +17,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def tracking(mlflow_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """libaiflow in this process pointed at the session server, with a fresh connection state."""
     import mlflow
+    from mlflow.tracking._tracking_service import utils as mlflow_uri
 
     import libaiflow.tracking as lt
 
+    # Optuna's MLflowCallback and Lightning's MLFlowLogger call mlflow.set_tracking_uri() in earlier
+    # tests; that process-wide URI outranks MLFLOW_TRACKING_URI and would send this test's values
+    # past any relay it puts in between.
+    monkeypatch.setattr(mlflow_uri, "_tracking_uri", None)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     for name in ("HPCAI_JOB_UUID", "HPCAI_JOB_USER", "LIBAIFLOW_STRICT"):
         monkeypatch.delenv(name, raising=False)

@@ -40,7 +40,7 @@ def submit(platform: Platform, example: str, command: str, env: str = "") -> Job
               "workdir": str(workdir), "command": command, "name": example}
     if env:
         values["env"] = env
-    req = platform.jobs.request_from_values(values, current_user(), source="test")
+    req = platform.jobs.request_from_values(values, current_user(), source="cli")
     return platform.jobs.submit(req)
 
 

@@ -22,6 +22,7 @@ import pytest
 
 from core.config import load_config
 from core.platform import Platform
+from core.users import chown_tree
 from tests.tracking.conftest import REPO_ROOT, free_port, scratch_dir
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
@@ -59,6 +60,7 @@ def server(mlflow_server: str) -> Iterator[dict[str, Any]]:
     work = p.workspace.home("alice") / "tf-sweep"
     work.mkdir(parents=True)
     shutil.copy(SCRIPT, work / "train_sweep.py")
+    chown_tree(work, "alice")  # as an upload: the job runs as alice's Unix user and writes logs/ there
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "HPCAI_DB_URL"}
     env.update(HPCAI_DATA_DIR=str(data), HPCAI_MLFLOW_URI=mlflow_server, HPCAI_SECRET_KEY="exp-browser",

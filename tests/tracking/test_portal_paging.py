@@ -98,7 +98,7 @@ def test_page_and_load_more(portal: dict[str, Any]) -> None:
     assert r.status_code == 200
     body = r.get_json()
     assert body["count"] == 3 and body["next_page_token"] == ""
-    assert re.findall(r"</span>(run-\d)</td>", body["html"]) == ["run-2", "run-1", "run-0"]
+    assert re.findall(r">(run-\d)</a></td>", body["html"]) == ["run-2", "run-1", "run-0"]
     # the last page: no button
     html = alice.get(f"/experiments/{exp}").get_data(as_text=True)
     assert "Showing 7 matching runs" in html and re.search(r'id="load-more"[^>]*hidden', html)

@@ -7,6 +7,7 @@ event files through the portal's proxy."""
 from __future__ import annotations
 
 import csv
+import json
 import io
 import re
 import shutil
@@ -21,7 +22,7 @@ import pytest
 from core.config import load_config
 from core.platform import Platform
 from tests.tracking.conftest import REPO_ROOT, scratch_dir
-from tests.webportal.conftest import login
+from tests.webportal.conftest import give_to_account, login
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SCRIPT = REPO_ROOT / "tests" / "tracking" / "jobfiles" / "train_sweep.py"
@@ -72,6 +73,7 @@ def submit(platform: Platform, c: Any, who: str, framework: str, args: str) -> i
     work = platform.workspace.home(who) / f"{framework}-sweep"
     work.mkdir(parents=True, exist_ok=True)
     shutil.copy(SCRIPT, work / "train_sweep.py")
+    give_to_account(platform, who, work)  # the job runs as the account's Unix user
     r = c.post("/api/v1/jobs", headers={"X-CSRF-Token": c.csrf},
                json={"framework": framework, "mode": "standalone", "resource_spec": "cpu-1",
                      "workdir": str(work), "name": f"{framework}-sweep", "command": f"python train_sweep.py {args}"})
@@ -292,9 +294,12 @@ def test_access_tensorboard_opens_the_jobs_event_files(platform: Platform, users
         time.sleep(0.5)
     again = alice.post(f"/api/v1/jobs/{job.id}/dashboards/tensorboard", headers=h).get_json()
     assert again["alias"] == alias and again["state"] == "running"  # reused, not a second server
-    runs = alice.get(f"/dockerService/{alias}/data/runs")
+    # a browser is handed to the service's own origin (<alias>.svc.localhost) and served there
+    alice.allow_subdomain_redirects = True
+    runs = alice.get(f"/dockerService/{alias}/data/runs", follow_redirects=True)
+    assert runs.request.host.startswith(f"{alias}.svc.localhost")
     assert runs.status_code == 200 and sorted(runs.get_json()) == ["logs/lr-0.03", "logs/lr-0.1"]
-    scalars = alice.get(f"/dockerService/{alias}/data/plugin/scalars/scalars",
+    scalars = alice.get(f"/dockerService/{alias}/data/plugin/scalars/scalars", follow_redirects=True,
                         query_string={"run": "logs/lr-0.1", "tag": "loss"}).get_json()
     assert [round(v[2], 6) for v in scalars] == [round(0.7 ** (s + 1), 6) for s in range(5)]
     assert bob.get(f"/dockerService/{alias}/data/runs").status_code == 403
@@ -378,3 +383,36 @@ def test_ownerless_experiment_shows_each_user_their_runs_only(mlflow_server: str
     assert delete([runs[0]["run_id"]]).get_json() == {"deleted": 1}
     assert bob.get(f"/api/v1/experiments/{exp_id}/runs").get_json()["runs"] == []
     assert len(users["admin"].get(f"/api/v1/experiments/{exp_id}/runs").get_json()["runs"]) == 1
+
+
+def test_run_page_history_charts_and_artifacts(users: dict[str, Any], jobs: dict[str, Any],
+                                               mlflow_server: str) -> None:
+    """A run name in the runs table opens the run: params, metrics with history charts, tags,
+    artifacts browsable and downloadable through the portal (after its visibility check)."""
+    import urllib.request
+
+    alice, bob = users["alice"], users["bob"]
+    run = runs_of(alice, jobs["tf"].id)[0]
+    rid = run["run_id"]
+    exp_page = alice.get(f"/experiments/{run['experiment_id']}").get_data(as_text=True)
+    assert f'href="/experiments/runs/{rid}"' in exp_page
+    info = alice.get(f"/api/v1/experiments/{run['experiment_id']}/runs").get_json()
+    assert info  # the API answers for the same experiment
+    # An artifact, uploaded the way the MLflow client does through the tracking server.
+    raw = json.loads(urllib.request.urlopen(f"{mlflow_server}/api/2.0/mlflow/runs/get?run_id={rid}").read())
+    root = raw["run"]["info"]["artifact_uri"].split("mlflow-artifacts:/", 1)[1]
+    put = urllib.request.Request(f"{mlflow_server}/api/2.0/mlflow-artifacts/artifacts/{root}/notes/readme.txt",
+                                 data=b"hello artifact\n", method="PUT")
+    urllib.request.urlopen(put).read()
+    html = alice.get(f"/experiments/runs/{rid}").get_data(as_text=True)
+    for key in run["params"]:
+        assert key in html
+    assert 'id="run-charts"' in html and "<svg" in html  # the sweep logs its metrics per step
+    assert 'class="dir"' in html and ">notes<" in html
+    sub = alice.get(f"/experiments/runs/{rid}?path=notes").get_data(as_text=True)
+    assert ">readme.txt<" in sub
+    got = alice.get(f"/experiments/runs/{rid}/artifact?path=notes/readme.txt")
+    assert got.status_code == 200 and got.get_data() == b"hello artifact\n"
+    assert bob.get(f"/experiments/runs/{rid}").status_code == 404  # not bob's run
+    assert bob.get(f"/experiments/runs/{rid}/artifact?path=notes/readme.txt").status_code == 404
+    assert alice.get(f"/experiments/runs/{rid}?path=../x").status_code == 400

@@ -4,12 +4,15 @@ command names (tests/fixtures/lsf/README.md says where the outputs come from).""
 from __future__ import annotations
 
 import os
+import pwd
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from core.api import JobRef, ScriptContext
-from core.errors import SchedulerUnavailable
+from core.errors import HpcaiError, SchedulerUnavailable
+from core.identity import RunAs
 from core.plan import LaunchPlan, ResourceRequest, Role
 from core.types import JobState
 from plugins.schedulers.lsf import LsfScheduler
@@ -98,7 +101,10 @@ def test_submit_reads_the_id_with_the_configured_pattern(tmp_path: Path) -> None
     s = replay(tmp_path, bsub="bsub-10.1.txt")
     script = tmp_path / "job.sh"
     script.write_text(s.render(CASES["array_of_four"], CTX))
-    assert s.submit(CASES["array_of_four"], str(script), CTX) == "1208"
+    with pytest.raises(HpcaiError, match="no Unix identity"):  # only JobService's plans (who runs it) go
+        s.submit(CASES["array_of_four"], str(script), CTX)
+    me = RunAs.of(pwd.getpwuid(os.getuid())).as_dict()  # the job runs as this test's own user
+    assert s.submit(replace(CASES["array_of_four"], run_as=me), str(script), CTX) == "1208"
 
 
 def test_clone_with_other_command_names(tmp_path: Path) -> None:

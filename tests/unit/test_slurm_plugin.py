@@ -205,12 +205,14 @@ def test_reused_id_is_not_our_job(tmp_path: Path) -> None:
     assert sched.commands_run == 2  # squeue, then sacct for the job that left the queue
 
 
-def test_exit_code_file_is_the_truth(tmp_path: Path) -> None:
+def test_slurms_record_beats_the_jobs_exit_code_file(tmp_path: Path) -> None:
+    """The exit_code file belongs to the job's user (issue 13): Slurm's exit status is the
+    outcome whenever Slurm still has it; the file cannot turn one outcome into another."""
     text = (FIXTURES / "squeue-22.05.8.json").read_text()
     sched = replaying(tmp_path, squeue=(text, 0))
-    # Slurm says COMPLETED, but the job script recorded that the body failed with 7.
+    # Slurm says COMPLETED (exit 0); the file, rewritten by the job's user, says 7.
     st = sched.poll([JobRef("25", job_dir(tmp_path, "11111111-1111-1111-1111-111111111111", "7"))])
-    assert st["25"].state == JobState.FAILED and st["25"].exit_code == 7
+    assert st["25"].state == JobState.SUCCEEDED and st["25"].exit_code == 0
 
 
 def test_failed_query_is_unknown_never_finished(tmp_path: Path) -> None:
@@ -257,7 +259,12 @@ def test_unreachable_submit_is_scheduler_unavailable(tmp_path: Path) -> None:
 
     sched = replaying(tmp_path, sbatch=("sbatch: error: Batch job submission failed: Unable to contact "
                                         "slurm controller (connect failure)\n", 1))
-    p = LaunchPlan(job_uuid="x", name="x", user="root", roles=[], workdir="/")
+    import pwd
+
+    from core.identity import RunAs
+
+    p = LaunchPlan(job_uuid="x", name="x", user="root", roles=[], workdir="/",
+                   run_as=RunAs.of(pwd.getpwuid(os.getuid())).as_dict())
     with pytest.raises(SchedulerUnavailable, match="unreachable"):
         sched.submit(p, "/dev/null", ctx())
 

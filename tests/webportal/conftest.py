@@ -81,7 +81,17 @@ def project_dir(platform: Platform, user: str) -> Path:
     d = platform.workspace.home(user) / "ddp"
     d.mkdir(exist_ok=True)
     shutil.copy(EXAMPLE, d / "ddp_train.py")
-    return d
+    return give_to_account(platform, user, d)
+
+
+def give_to_account(platform: Platform, user: str, *paths: Path) -> Path:
+    """What a test (root) wrote in an account's workspace belongs to the account's Unix user,
+    as uploads do: jobs run as that user (core/identity.py) and write their results there."""
+    owner = platform.workspace.home(user).stat()
+    for path in paths:
+        for p in [path, *path.rglob("*")] if path.is_dir() else [path]:
+            os.chown(p, owner.st_uid, owner.st_gid, follow_symlinks=False)
+    return paths[0]
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -193,20 +193,40 @@ class Files(DatasetBackend):
                 if suffix_of(name) in suffixes:
                     yield Path(root) / name
 
+    @staticmethod
+    def _as_saved(value: str, field: str) -> Path:
+        """A stored path, re-checked at every read: it was resolved (no links) when the dataset was
+        saved, so a link swapped in since (the directory, or a folder above it, now pointing at
+        another user's data or the system's) makes it resolve elsewhere, and it is refused."""
+        path = Path(value)
+        if path.resolve() != path:
+            raise ValidationError(f"{value} has changed since the dataset was saved (it is a link now)",
+                                  field=field, fix="save the dataset again with the real directory")
+        return path
+
     def list_files(self, category: str, options: dict[str, Any], ctx: DatasetContext,
                    limit: int) -> tuple[list[DataFile], bool]:
         if category == "other":
-            files = [Path(options["tf_file"]), Path(options["json_file"])]
+            files = [self._as_saved(options[k], k) for k in ("tf_file", "json_file")]
             return [DataFile(f.name, f.stat().st_size) for f in files], False
-        directory = Path(options["directory"])
+        directory = self._as_saved(options["directory"], "directory")
         mode = options.get("annotation") or "none"
-        labels = self._labels(Path(options["label_file"])) if mode == "file" else None
+        labels = self._labels(self._as_saved(options["label_file"], "label_file")) if mode == "file" else None
         out: list[DataFile] = []
-        for path in self._walk(directory, options["file_suffix"]):
-            if len(out) == limit:
-                return out, True
-            rel = path.relative_to(directory).as_posix()
-            out.append(DataFile(rel, path.stat().st_size, label_for(rel, mode, labels)))
+        suffixes = options["file_suffix"]
+        cut = len(str(directory).rstrip("/")) + 1
+        # Strings and os.stat, not Path objects: a 100 000-file labeling task lists in ~1 s.
+        for root, dirs, files in os.walk(directory):
+            dirs.sort()
+            for name in sorted(files):
+                if suffix_of(name) not in suffixes:
+                    continue
+                if len(out) == limit:
+                    return out, True
+                full = os.path.join(root, name)
+                rel = full[cut:]
+                st = os.stat(full)
+                out.append(DataFile(rel, st.st_size, label_for(rel, mode, labels), st.st_mtime))
         return out, False
 
     def _file(self, options: dict[str, Any], file: str | None) -> tuple[Path, str]:
@@ -216,8 +236,8 @@ class Files(DatasetBackend):
             if file not in by_name:
                 raise ValidationError(f"no file '{file}' in this dataset", field="file",
                                       fix="choose one of: " + ", ".join(by_name))
-            return by_name[str(file)], str(file)
-        directory = Path(options["directory"]).resolve()
+            return self._as_saved(str(by_name[str(file)]), "file"), str(file)
+        directory = self._as_saved(options["directory"], "directory")
         if not file:
             first = next(self._walk(directory, options["file_suffix"]), None)
             if first is None:
@@ -244,6 +264,16 @@ class Files(DatasetBackend):
         with open(path, "rb") as f:
             data = f.read(max_bytes + 1)
         return data[:max_bytes], len(data) > max_bytes
+
+    def read_range(self, options: dict[str, Any], ctx: DatasetContext, file: str, start: int,
+                   length: int) -> bytes:
+        path, _ = self._file(options, file)
+        with open(path, "rb") as f:
+            f.seek(start)
+            return f.read(length)
+
+    def location(self, options: dict[str, Any], ctx: DatasetContext) -> str:
+        return str(options.get("directory") or "")
 
     def job_env(self, options: dict[str, Any], prefix: str, ctx: DatasetContext) -> dict[str, str]:
         if "tf_file" in options:

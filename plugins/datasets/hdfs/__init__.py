@@ -78,10 +78,18 @@ class WebHdfs:
                                       field="web_port", fix="is this the NameNode's HTTP port?") from exc
 
     def status(self, path: str) -> dict[str, Any]:
-        return self.json(path, "GETFILESTATUS")["FileStatus"]
+        return self._field(self.json(path, "GETFILESTATUS"), "GETFILESTATUS", "FileStatus")
 
     def list(self, path: str) -> list[dict[str, Any]]:
-        return self.json(path, "LISTSTATUS")["FileStatuses"]["FileStatus"]
+        return self._field(self._field(self.json(path, "LISTSTATUS"), "LISTSTATUS", "FileStatuses"),
+                           "LISTSTATUS", "FileStatus")
+
+    def _field(self, answer: Any, op: str, name: str) -> Any:
+        """JSON from something that is not a NameNode (another web server) is the user's error."""
+        if not isinstance(answer, dict) or name not in answer:
+            raise ValidationError(f"{self.where} answered {op} with JSON that is not WebHDFS's",
+                                  field="web_port", fix="is this the NameNode's HTTP port?")
+        return answer[name]
 
     def walk(self, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
         """(path, status) of every file under `path`, sorted, depth first; lazily listed."""
@@ -94,6 +102,10 @@ class WebHdfs:
 
     def open(self, path: str, length: int | None = None) -> Any:
         return self._open(path, "OPEN", length=length)
+
+    def open_at(self, path: str, offset: int, length: int) -> Any:
+        """WebHDFS OPEN from `offset` (media range requests stream from the DataNode)."""
+        return self._open(path, "OPEN", offset=offset, length=length)
 
 
 class Hdfs(DatasetBackend):
@@ -195,7 +207,9 @@ class Hdfs(DatasetBackend):
             if len(out) == limit:
                 return out, True
             rel = posixpath.relpath(path, root)
-            out.append(DataFile(rel, int(st.get("length", 0)), label_for(rel, mode, labels)))
+            mtime = st.get("modificationTime")
+            out.append(DataFile(rel, int(st.get("length", 0)), label_for(rel, mode, labels),
+                                mtime / 1000 if isinstance(mtime, (int, float)) else None))
         return out, False
 
     def _file(self, category: str, options: dict[str, Any], ctx: DatasetContext, file: str | None) -> tuple[str, str]:
@@ -231,6 +245,16 @@ class Hdfs(DatasetBackend):
         with self.client(options, ctx).open(path, length=max_bytes + 1) as resp:
             data = resp.read(max_bytes + 1)
         return data[:max_bytes], len(data) > max_bytes
+
+    def read_range(self, options: dict[str, Any], ctx: DatasetContext, file: str, start: int,
+                   length: int) -> bytes:
+        category = "numeric" if suffix_of(file) in SUFFIXES["numeric"] else "text"
+        path, _ = self._file(category, options, ctx, file)
+        with self.client(options, ctx).open_at(path, start, length) as resp:
+            return resp.read(length)
+
+    def location(self, options: dict[str, Any], ctx: DatasetContext) -> str:
+        return f"hdfs://{options['host']}:{options['port']}{self.full_path(options, ctx)}"
 
     def job_env(self, options: dict[str, Any], prefix: str, ctx: DatasetContext) -> dict[str, str]:
         path = self.full_path(options, ctx)

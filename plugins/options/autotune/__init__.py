@@ -192,11 +192,14 @@ class AutoTune(JobOption):
         if workers > 1 and not settings.storage_url:
             raise ValidationError(f"{workers} workers need a shared study in PostgreSQL, and this site "
                                   "has none", field="autotune_workers",
-                                  fix="set [autotune] storage (or the platform database) to PostgreSQL "
-                                      "in etc/hpcai.toml, or use 1 worker with --autotune-parallelism")
+                                  fix="an administrator sets [autotune] storage to a PostgreSQL database for "
+                                      "studies (not the platform's own) in etc/hpcai.toml; or use 1 worker "
+                                      "with --autotune-parallelism")
         plan.options["autotune_study"] = spec.to_dict()
         plan.options["autotune_study_name"] = f"{spec.experiment_name}-{plan.job_uuid[:8]}"
         plan.options["autotune_storage"] = "rdb" if settings.storage_url else "journal"
+        if settings.storage_url:  # the trials run in the job, as its user: they open the study there
+            plan.env["HPCAI_TUNE_STORAGE"] = settings.storage_url
         plan.options["autotune_cpus"] = plan.roles[0].request.cpus
         plan.array_size = workers if workers > 1 else 0
         # The job side runs our runner in the user's Python (the image's), with hpcai importable.

@@ -6,8 +6,11 @@
   and site-named resources for memory and GPUs.
 - Every DRMAA call runs in a child process (agent.py) started with the LD_PRELOAD and
   SGE_ROOT the site's library needs, with a timeout. One status call asks about all live jobs.
-- A job that left the system is judged by the exit_code file its script wrote (the truth),
-  then by our markers (cancelled, time_limit), then by `qacct` when configured; otherwise
+- Submission runs the agent as the job's Unix identity (its uid, gid and groups): Grid Engine
+  runs the job as the session's user, never as the platform's.
+- A job that left the system is judged by Grid Engine's accounting (`qacct`, when configured:
+  the job's user cannot rewrite it), then by the exit_code file its script wrote, and by the
+  markers (cancelled: the platform's, in <spool>/.drmaa; time_limit: the script's); otherwise
   it is `unknown`, never finished.
 - Time limits: s_rt = the limit (SIGUSR1: the script records `time_limit` and stops the
   body), h_rt = the limit + a grace.
@@ -27,6 +30,7 @@ from typing import Any
 from core.api import JobRef, Scheduler, ScriptContext
 from core.errors import HpcaiError, SchedulerUnavailable, ValidationError
 from core.hookspecs import hookimpl
+from core.identity import RunAs, job_base_env
 from core.jobfiles import combine_statuses, plan_field, read_int
 from core.plan import LaunchPlan
 from core.types import ClusterInfo, JobState, JobStatus
@@ -120,8 +124,11 @@ class DrmaaScheduler(Scheduler):
         if settings.get("preload"):
             env["LD_PRELOAD"] = str(settings["preload"])
         self.env = env
-        self.qacct = settings.get("qacct", "qacct")  # "" turns the accounting fallback off
+        self.qacct = settings.get("qacct", "qacct")  # "" turns the accounting record off
+        # The platform's own markers (cancelled ...): never in the job user's directory.
+        self.markers = Path(spool) / ".drmaa"
         self.commands_run = 0
+        self._array_sizes: dict[str, int] = {}
 
     def status_note(self) -> str:
         import importlib.util
@@ -131,12 +138,21 @@ class DrmaaScheduler(Scheduler):
             return "needs the drmaa package (pip install 'hpcai[drmaa]') and the site's libdrmaa"
         return "drmaa library present; calls run in a child process with the site's LD_PRELOAD"
 
-    def _agent(self, op: str, request: dict[str, Any]) -> dict[str, Any]:
+    def _agent(self, op: str, request: dict[str, Any], run_as: RunAs | None = None) -> dict[str, Any]:
+        """One DRMAA call in a child process; with `run_as`, the child is that Unix user (a DRMAA
+        session submits as its process's user: the job runs as them, not as the platform)."""
         self.commands_run += 1
+        env, drop = self.env, {}
+        if run_as is not None:
+            env = {**job_base_env(run_as, self.env),
+                   **{k: self.env[k] for k in ("SGE_ROOT", "SGE_CELL", "DRMAA_LIBRARY_PATH", "LD_PRELOAD")
+                      if k in self.env}}
+            if os.getuid() == 0 and run_as.uid != 0:
+                drop = {"user": run_as.uid, "group": run_as.gid, "extra_groups": list(run_as.groups)}
         try:
             proc = subprocess.run([sys.executable, "-m", "plugins.schedulers.drmaa.agent", op],
                                   input=json.dumps(request), capture_output=True, text=True,
-                                  timeout=self.timeout, env=self.env, cwd=str(REPO))
+                                  timeout=self.timeout, env=env, cwd=str(REPO), **drop)
         except subprocess.TimeoutExpired as exc:
             raise SchedulerUnavailable(f"the DRMAA {op} call did not answer within {self.timeout:.0f} s") from exc
         try:
@@ -161,6 +177,10 @@ class DrmaaScheduler(Scheduler):
         return render(plan, ctx, self.settings)
 
     def submit(self, plan: LaunchPlan, script_path: str, ctx: ScriptContext) -> str:
+        if not plan.run_as:
+            raise HpcaiError(f"the job of '{plan.user}' has no Unix identity to run as",
+                             fix="submit it through the platform (JobService), which resolves one")
+        run_as = RunAs.from_dict(plan.run_as)
         out = ctx.stdout.replace("%J", "$JOB_ID")
         err = ctx.stderr.replace("%J", "$JOB_ID") if ctx.stderr else None
         if plan.array_size:
@@ -170,8 +190,9 @@ class DrmaaScheduler(Scheduler):
             answer = self._agent("submit", {
                 "command": "/bin/bash", "args": [script_path], "name": plan.name, "cwd": ctx.cwd,
                 "native": native_spec(plan, self.settings), "stdout": out, "stderr": err,
-                "env": {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL") if k in os.environ},
-                "array": plan.array_size})
+                "env": {**{k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL") if k in os.environ},
+                        **run_as.job_env()},
+                "array": plan.array_size}, run_as=run_as)
         except HpcaiError as exc:
             if isinstance(exc, SchedulerUnavailable):
                 raise
@@ -184,7 +205,7 @@ class DrmaaScheduler(Scheduler):
             return {}
         ids: dict[str, list[str]] = {}
         for ref in refs:
-            n = plan_field(ref.job_dir, "array_size", 0)
+            n = self._array_size(ref)
             ids[ref.scheduler_job_id] = [f"{ref.scheduler_job_id}.{i}" for i in range(1, n + 1)] if n \
                 else [ref.scheduler_job_id]
         try:
@@ -199,24 +220,33 @@ class DrmaaScheduler(Scheduler):
         return out
 
     def _one(self, ref: JobRef, raw: str, index: int | None) -> JobStatus:
+        if raw not in ("GONE", "DONE", "FAILED"):  # live: no file to read (thousands per cycle)
+            state = STATES.get(raw, JobState.UNKNOWN)
+            return JobStatus(state, raw, PENDING_WHY.get(raw) if state == JobState.QUEUED else
+                             ("suspended" if state == JobState.SUSPENDED else None))
         d = Path(ref.job_dir)
         code = read_int(d / ("exit_code" if index is None else f"exit_code.{index}"))
-        if (d / "cancelled").exists() and raw in ("GONE", "DONE", "FAILED"):
+        if index is None and self.qacct:
+            # Grid Engine's accounting is the outcome; the file is the job user's to rewrite.
+            accounted = self._accounted(ref.scheduler_job_id)
+            code = accounted if accounted is not None else code
+        if (self.markers / f"{ref.scheduler_job_id}.cancelled").exists():
             return JobStatus(JobState.CANCELLED, "CANCELLED", "cancelled", code)
-        if (d / "time_limit").exists() and raw in ("GONE", "DONE", "FAILED"):
+        if (d / "time_limit").exists():
             limit = plan_field(ref.job_dir, "time_limit_min", None)
             return JobStatus(JobState.FAILED, "TIMEOUT", f"time limit of {limit} min exceeded", code)
-        if raw in ("GONE", "DONE", "FAILED"):
-            if code is None and raw == "GONE":
-                code = self._accounted(ref.scheduler_job_id)
-            if code is None:
-                return JobStatus(JobState.UNKNOWN, raw, "the job left the scheduler without an exit code")
-            if code == 0:
-                return JobStatus(JobState.SUCCEEDED, raw, None, 0)
-            return JobStatus(JobState.FAILED, raw, f"exited with code {code}", code)
-        state = STATES.get(raw, JobState.UNKNOWN)
-        return JobStatus(state, raw, PENDING_WHY.get(raw) if state == JobState.QUEUED else
-                         ("suspended" if state == JobState.SUSPENDED else None))
+        if code is None:
+            return JobStatus(JobState.UNKNOWN, raw, "the job left the scheduler without an exit code")
+        if code == 0:
+            return JobStatus(JobState.SUCCEEDED, raw, None, 0)
+        return JobStatus(JobState.FAILED, raw, f"exited with code {code}", code)
+
+    def _array_size(self, ref: JobRef) -> int:
+        """plan.json's array size, read once per job (it never changes after submission)."""
+        n = self._array_sizes.get(ref.job_dir)
+        if n is None:
+            n = self._array_sizes[ref.job_dir] = int(plan_field(ref.job_dir, "array_size", 0))
+        return n
 
     def _accounted(self, job_id: str) -> int | None:
         """Grid Engine's accounting file, for a job killed before its script could answer."""
@@ -238,7 +268,8 @@ class DrmaaScheduler(Scheduler):
         self._agent("control", {"job_id": ref.scheduler_job_id, "action": action})
 
     def cancel(self, ref: JobRef) -> None:
-        (Path(ref.job_dir) / "cancelled").write_text(f"{time.time()}\n")
+        self.markers.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (self.markers / f"{ref.scheduler_job_id}.cancelled").write_text(f"{time.time()}\n")
         self._control(ref, "terminate")
 
     def suspend(self, ref: JobRef) -> None:

@@ -7,9 +7,7 @@ and any later hpcai process can report, kill, suspend or resume them.
 
 from __future__ import annotations
 
-import json
 import os
-import pwd
 import shlex
 import signal
 import subprocess
@@ -27,7 +25,8 @@ from core.jobfiles import read_int, run_body_lines
 from core.plan import LaunchPlan
 from core.types import ClusterInfo, JobState, JobStatus
 
-from plugins.schedulers.local.ledger import Entry, Ledger, pid_alive, session_pids, signal_session
+from plugins.schedulers.local.ledger import (Entry, Ledger, pid_alive, session_pids, signal_session,
+                                             verified_session)
 
 KILL_GRACE_SECONDS = 10.0
 
@@ -77,24 +76,23 @@ class LocalScheduler(Scheduler):
 
     def submit(self, plan: LaunchPlan, script_path: str, ctx: ScriptContext) -> str:
         job_dir = Path(ctx.job_dir)
-        try:
-            pw = pwd.getpwnam(plan.user)
-            uid, gid = pw.pw_uid, pw.pw_gid
-        except KeyError:
-            uid = gid = None
+        if not plan.run_as:  # the core resolves who the job runs as; no identity, no job
+            raise HpcaiError(f"the job of '{plan.user}' has no Unix identity to run as",
+                             fix="submit it through the platform (JobService), which resolves one")
+        # Kept in the platform's ledger directory, not in the job's (the job's user owns that one
+        # and could rewrite whom the supervisor runs it as).
         conf = {"script": script_path, "cwd": ctx.cwd, "stdout": ctx.stdout, "stderr": ctx.stderr,
                 "env": ctx.env, "total_cpus": self.total_cpus, "total_gpus": self.total_gpus,
-                "total_migs": self.total_migs,
-                "poll_interval": self.poll_interval, "uid": uid, "gid": gid}
-        (job_dir / "local.json").write_text(json.dumps(conf, indent=2))
+                "total_migs": self.total_migs, "poll_interval": self.poll_interval, "run_as": plan.run_as}
         with self.ledger.locked() as data:
             job_id = data["next_id"]
             data["next_id"] = job_id + 1
+            self.ledger.write_conf(job_id, conf)
             Ledger.put(data, Entry(id=job_id, job_dir=str(job_dir), cpus=plan.total_cpus,
                                    gpus=plan.total_gpus, submit_ts=time.time(),
                                    gpu_mode=next((r.request.gpu_mode for r in plan.roles if r.request.gpus), None),
-                                   time_limit_min=plan.time_limit_min))
-        log = open(job_dir / "supervisor.log", "ab")
+                                   time_limit_min=plan.time_limit_min, uid=int(plan.run_as["uid"])))
+        log = open(self.ledger.conf_dir / f"{job_id}.log", "ab")  # the platform's, not in the job's directory
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "plugins.schedulers.local.supervisor", str(self.ledger.dir), str(job_id)],
@@ -122,23 +120,27 @@ class LocalScheduler(Scheduler):
             return JobStatus(JobState.UNKNOWN, "UNKNOWN", "the local ledger has no record of this job")
         times = {"start_time": _ts(e.start_ts), "end_time": _ts(e.end_ts),
                  "exec_hosts": "localhost" if e.start_ts else None}
-        ec_file = job_dir / "exit_code"
-        cancelled = (job_dir / "cancelled").exists()
         alive = pid_alive(e.supervisor_pid)
-        if ec_file.exists() or not alive:
-            # The exit-code file is the truth; a dead supervisor without one lost the job.
-            code = read_int(ec_file)
-            if cancelled:
+        if e.state != "done" and not alive:
+            # The snapshot may predate the supervisor's last act: it records "done" and exits
+            # between our read and the liveness check. Read again before calling the job lost.
+            e = self.ledger.snapshot().get(str(e.id), e)
+        if e.state == "done" or not alive:
+            # The supervisor's record is the truth (the job's exit_code file is the job user's and
+            # may say anything); a job whose supervisor died without one was lost.
+            code = e.exit_code if e.state == "done" else None
+            if code is None and e.uid is None:  # recorded by an older release: only its file knows
+                code = read_int(job_dir / "exit_code")
+            if e.cancelled:
                 return JobStatus(JobState.CANCELLED, "CANCELLED", "killed by the user", code, **times)
-            if (job_dir / "time_limit").exists():
+            if e.timed_out:
                 return JobStatus(JobState.FAILED, "TIMEOUT",
                                  f"time limit of {e.time_limit_min} min exceeded", code, **times)
             if code == 0:
                 return JobStatus(JobState.SUCCEEDED, "DONE", None, 0, **times)
             if code is None:
-                if e.state == "done" or not alive:
-                    return JobStatus(JobState.FAILED, "LOST",
-                                     "the job's supervisor ended without an exit code", None, **times)
+                return JobStatus(JobState.FAILED, "LOST",
+                                 "the job's supervisor ended without an exit code", None, **times)
             return JobStatus(JobState.FAILED, "EXIT", f"exited with code {code}", code, **times)
         if e.state == "queued":
             return JobStatus(JobState.QUEUED, "PEND", self._pending_reason(e, entries))
@@ -165,28 +167,32 @@ class LocalScheduler(Scheduler):
         return e
 
     def cancel(self, ref: JobRef) -> None:
-        job_dir = Path(ref.job_dir)
-        (job_dir / "cancelled").write_text(f"{time.time()}\n")
-        e = self._entry(ref)
+        with self.ledger.locked() as data:
+            if ref.scheduler_job_id not in data["jobs"]:
+                raise HpcaiError(f"local job {ref.scheduler_job_id} is not in the ledger")
+            e = Entry(**data["jobs"][ref.scheduler_job_id])
+            e.cancelled = True
+            Ledger.put(data, e)
         if e.state == "queued":
             # Its supervisor sees the marker and leaves the queue on its next check.
             _wait_until(lambda: not pid_alive(e.supervisor_pid), 5 * self.poll_interval + 2)
             return
-        sid = self._sid(e)
+        e = self._started(e)
+        sid = verified_session(e.job_sid, e.job_start, e.uid)
         if sid is None:
             return
-        signal_session(sid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
-        signal_session(sid, signal.SIGTERM)
-        if not _wait_until(lambda: not session_pids(sid), KILL_GRACE_SECONDS):
-            signal_session(sid, signal.SIGKILL)
-            _wait_until(lambda: not session_pids(sid), 5)
+        signal_session(sid, signal.SIGCONT, e.uid)  # a stopped process cannot act on SIGTERM
+        signal_session(sid, signal.SIGTERM, e.uid)
+        if not _wait_until(lambda: not session_pids(sid, e.uid), KILL_GRACE_SECONDS):
+            signal_session(sid, signal.SIGKILL, e.uid)
+            _wait_until(lambda: not session_pids(sid, e.uid), 5)
         _wait_until(lambda: not pid_alive(e.supervisor_pid), 5)
 
-    def _sid(self, e: Entry) -> int | None:
-        if e.job_sid is None:  # admitted a moment ago: the script is starting
+    def _started(self, e: Entry) -> Entry:
+        if e.job_sid is None and e.state != "done":  # admitted a moment ago: the script is starting
             _wait_until(lambda: self.ledger.snapshot()[str(e.id)].job_sid is not None, 5)
             e = self.ledger.snapshot()[str(e.id)]
-        return e.job_sid
+        return e
 
     def _set_suspended(self, ref: JobRef, value: bool) -> None:
         with self.ledger.locked() as data:
@@ -195,15 +201,17 @@ class LocalScheduler(Scheduler):
             Ledger.put(data, e)
 
     def suspend(self, ref: JobRef) -> None:
-        sid = self._sid(self._entry(ref))
-        if sid is None or not signal_session(sid, signal.SIGSTOP):
+        e = self._started(self._entry(ref))
+        sid = verified_session(e.job_sid, e.job_start, e.uid)
+        if sid is None or not signal_session(sid, signal.SIGSTOP, e.uid):
             raise HpcaiError(f"local job {ref.scheduler_job_id} has no running processes to suspend")
         self._set_suspended(ref, True)
 
     def resume(self, ref: JobRef) -> None:
-        sid = self._sid(self._entry(ref))
+        e = self._started(self._entry(ref))
+        sid = verified_session(e.job_sid, e.job_start, e.uid)
         if sid is not None:
-            signal_session(sid, signal.SIGCONT)
+            signal_session(sid, signal.SIGCONT, e.uid)
         self._set_suspended(ref, False)
 
     def cluster_info(self, queue: str | None = None) -> ClusterInfo:

@@ -1,12 +1,16 @@
 """The `slurm` scheduler: sbatch/squeue/sacct/scancel/scontrol/sinfo through their CLIs.
 
 - render: plugins/schedulers/slurm/render.py (pure, golden-tested)
-- submit: `sbatch --parsable`, run as the job's user (root submits on a user's behalf with
-  runuser); Slurm's refusal reaches the user in words, an unreachable controller is
-  SchedulerUnavailable (the core then leaves no job row)
-- poll: ONE `squeue --json` for all live jobs; only jobs that left the queue cost one more
-  `sacct` (or `sacct -c`, the job-completion log, when accounting is off). A failed query is
-  `unknown`; the exit_code file the job script writes is the ground truth for success; an id
+- submit: `sbatch --parsable`, run as the job's Unix identity (the core resolved it; root submits
+  on its behalf with runuser, which sets its groups; the job gets none of the platform's env);
+  Slurm's refusal reaches the user in words, an unreachable controller is SchedulerUnavailable
+  (the core then leaves no job row)
+- poll: ONE `squeue -O <fields>` for all live jobs (`squeue = "json"` in the settings asks
+  `--json` instead); only jobs that left the queue, or ended in it (squeue -O gives no exit
+  status), cost one more batched `sacct` (or `sacct -c`, the job-completion log, when accounting
+  is off). A failed query is `unknown`; Slurm's record of the batch script's exit status is the
+  outcome (the exit_code file the job script writes, the job user's, only when Slurm has no
+  record left); an id
   whose --comment names another job (ids reused after a controller reset) is not ours.
 - ranks: launcher "srun" — hooks/jairun runs one `srun --kill-on-bad-exit=1` step whose tasks
   each run `jairun rank` and find their rank from SLURM_PROCID.
@@ -16,7 +20,6 @@ pyslurm is not used: PyPI has no build for Slurm 22.05 (see `hpcai plugins`).
 from __future__ import annotations
 
 import os
-import pwd
 import subprocess
 import time
 from datetime import datetime, timezone
@@ -26,6 +29,7 @@ from typing import Any
 from core.api import JobRef, Scheduler, ScriptContext
 from core.errors import HpcaiError, SchedulerUnavailable, ValidationError
 from core.hookspecs import hookimpl
+from core.identity import RunAs, job_base_env
 from core.jobfiles import combine_statuses, plan_field, read_int
 from core.plan import LaunchPlan
 from core.types import ClusterInfo, JobState, JobStatus
@@ -36,8 +40,10 @@ from plugins.schedulers.slurm.status import (
     STATES,
     AcctRecord,
     SlurmJob,
+    SQUEUE_ARGS,
+    SQUEUE_ENV,
     parse_sacct,
-    parse_squeue_json,
+    parse_squeue,
     reason_words,
 )
 
@@ -70,6 +76,7 @@ class SlurmScheduler(Scheduler):
         self.timeout = float(settings.get("timeout", 30))
         self.cache_seconds = float(settings.get("cluster_info_cache", 10))
         self.accounting = str(settings.get("accounting", "auto"))  # auto | sacct | jobcomp
+        self.squeue_output = str(settings.get("squeue", "fields"))  # fields | json
         self.env = dict(os.environ)
         if settings.get("slurm_conf"):
             self.env["SLURM_CONF"] = str(settings["slurm_conf"])
@@ -85,7 +92,8 @@ class SlurmScheduler(Scheduler):
 
     # --- commands ----------------------------------------------------------------------------
 
-    def _run(self, tool: str, args: list[str], as_user: str | None = None) -> subprocess.CompletedProcess[str]:
+    def _run(self, tool: str, args: list[str], as_user: str | None = None,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         cmd = self.commands[tool]
         argv = (list(cmd) if isinstance(cmd, list) else cmd.split()) + args
         if as_user is not None:
@@ -93,7 +101,7 @@ class SlurmScheduler(Scheduler):
         self.commands_run += 1
         try:
             return subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout,
-                                  env=self.env, stdin=subprocess.DEVNULL)
+                                  env=self.env if env is None else env, stdin=subprocess.DEVNULL)
         except FileNotFoundError as exc:
             raise SchedulerUnavailable(f"{argv[0]} is not installed on this host",
                                        fix="install the Slurm client or set [schedulers.slurm] commands") from exc
@@ -130,19 +138,18 @@ class SlurmScheduler(Scheduler):
     def render(self, plan: LaunchPlan, ctx: ScriptContext) -> str:
         return rendering.render(plan, ctx, self.settings)
 
-    def _submit_user(self, user: str) -> str | None:
-        """Root submits as the job's user so the job runs under their uid."""
-        if os.getuid() != 0 or user == "root":
-            return None
-        try:
-            pwd.getpwnam(user)
-        except KeyError:
-            raise ValidationError(f"there is no Unix account '{user}' to run the job as", field="user",
-                                  fix="jobs run as their submitter; create the account on the cluster") from None
-        return user
+    @staticmethod
+    def _run_as(plan: LaunchPlan) -> RunAs:
+        if not plan.run_as:
+            raise HpcaiError(f"the job of '{plan.user}' has no Unix identity to run as",
+                             fix="submit it through the platform (JobService), which resolves one")
+        return RunAs.from_dict(plan.run_as)
 
     def submit(self, plan: LaunchPlan, script_path: str, ctx: ScriptContext) -> str:
-        proc = self._run("sbatch", ["--parsable", script_path], as_user=self._submit_user(plan.user))
+        run_as = self._run_as(plan)
+        as_user = run_as.name if os.getuid() == 0 and run_as.uid != 0 else None
+        proc = self._run("sbatch", ["--parsable", script_path], as_user=as_user,
+                         env=job_base_env(run_as, self.env))
         if proc.returncode != 0:
             words = self._errors(proc)
             if any(u in proc.stderr for u in UNREACHABLE):
@@ -167,69 +174,91 @@ class SlurmScheduler(Scheduler):
         try:
             if time.monotonic() < self._retry_at:
                 raise HpcaiError(f"{self._last_error} (next try in {self._retry_at - time.monotonic():.0f} s)")
-            proc = self._run("squeue", ["--json"])
-            queue = parse_squeue_json(self._check(proc, "list the queue"))
+            if self.squeue_output == "json":
+                proc = self._run("squeue", ["--json"])
+            else:
+                proc = self._run("squeue", SQUEUE_ARGS, env={**self.env, **SQUEUE_ENV})
+            queue = parse_squeue(self._check(proc, "list the queue"))
             self._backoff = 0.0
         except (HpcaiError, ValueError) as exc:
             if time.monotonic() >= self._retry_at:
                 self._last_error = str(exc)
                 self._backoff = min(max(self._backoff * 2, 2.0), 60.0)
                 self._retry_at = time.monotonic() + self._backoff
-            # Unknown, never finished (lesson 2) — unless the job itself left its exit code.
-            return {r.scheduler_job_id: self._from_files(r) or
-                    JobStatus(JobState.UNKNOWN, "QUERY_FAILED", f"Slurm could not be asked: {exc}")
+            # Unknown, never finished (lesson 2), and never the job's own exit_code file: it is
+            # the job user's, and an outage must not let it stand in for Slurm's record.
+            return {r.scheduler_job_id: JobStatus(JobState.UNKNOWN, "QUERY_FAILED", f"Slurm could not be asked: {exc}")
                     for r in refs}
         by_id: dict[str, list[SlurmJob]] = {}
         for j in queue:
             by_id.setdefault(j.array_job_id or j.het_job_id or j.job_id, []).append(j)
         out: dict[str, JobStatus] = {}
         gone: list[JobRef] = []
+        no_code: list[tuple[JobRef, SlurmJob]] = []
         for ref in refs:
             members = [m for m in by_id.get(ref.scheduler_job_id, []) if self._ours(m, ref)]
-            if members:
-                out[ref.scheduler_job_id] = self._from_queue(members, ref)
-            else:
+            if not members:
                 gone.append(ref)
-        if gone:
-            out.update(self._from_accounting(gone))
+            elif len(members) == 1 and self._needs_exit_code(members[0], ref):
+                no_code.append((ref, members[0]))
+            else:
+                out[ref.scheduler_job_id] = self._from_queue(members, ref)
+        if gone or no_code:
+            records = self._accounting([r.scheduler_job_id for r in gone] + [r.scheduler_job_id for r, _ in no_code])
+            out.update(self._from_accounting(gone, records))
+            for ref, job in no_code:  # ended in the queue, no exit_code file: sacct knows the code
+                rec = (records or {}).get(ref.scheduler_job_id)
+                if rec is not None and rec.exit_code is not None and not _submitted_before(rec, ref):
+                    job.exit_status = rec.exit_code << 8
+                out[ref.scheduler_job_id] = self._from_queue([job], ref)
         return out
 
     @staticmethod
+    def _needs_exit_code(job: SlurmJob, ref: JobRef) -> bool:
+        """An ended job whose exit status squeue did not give (-O has none): sacct has it, once
+        per job (an ended job is not polled again). Never the exit_code file: it is the job user's."""
+        if job.array_job_id or job.het_job_id or job.exit_status is not None:
+            return False  # sacct -X knows array tasks by N only; Slurm's state says how they ended
+        return STATES.get(job.state, JobState.UNKNOWN).terminal and job.state != "CANCELLED"
+
+    @staticmethod
     def _uuid(ref: JobRef) -> str:
-        return Path(ref.job_dir).name
+        return os.path.basename(ref.job_dir.rstrip("/"))  # not Path(): called per job per cycle
 
     def _ours(self, job: SlurmJob, ref: JobRef) -> bool:
         """Ids restart after a controller loses its state: the comment says whose job it is."""
         return not job.comment.startswith("hpcai:") or job.comment == f"hpcai:{self._uuid(ref)}"
 
-    def _one(self, job: SlurmJob, ref: JobRef, plan_limit: str | None) -> JobStatus:
+    def _one(self, job: SlurmJob, ref: JobRef) -> JobStatus:
         state = STATES.get(job.state, JobState.UNKNOWN)
         hosts = job.nodes or None
-        ec_file = Path(ref.job_dir) / ("exit_code" if job.array_task_id is None else f"exit_code.{job.array_task_id}")
-        code = read_int(ec_file)
-        if code is None and job.exit_status is not None and state.terminal:
+        # Slurm's own record of the batch script's exit status is the outcome: the exit_code file
+        # belongs to the job's user, who could rewrite it to turn a failure into a success.
+        # A COMPLETING job is still running: its exit status is not final yet (a cancelled job
+        # shows 0 there) and neither is any file it wrote.
+        code = None
+        if job.exit_status is not None and state.terminal:
             code = job.exit_status >> 8 if job.exit_status > 255 or job.exit_status % 256 == 0 \
                 else 128 + (job.exit_status & 0x7F)
         if state == JobState.QUEUED:
             return JobStatus(state, job.state, reason_words(job.reason))
         if not state.terminal:
-            if state == JobState.RUNNING and code is not None and job.state == "COMPLETING":
-                state = JobState.SUCCEEDED if code == 0 else JobState.FAILED
-            else:
-                why = "suspended" if state == JobState.SUSPENDED else None
-                return JobStatus(state, job.state, why, start_time=job.start, exec_hosts=hosts)
-        if job.state in ("COMPLETED", "FAILED", "COMPLETING") and code is not None:
-            state = JobState.SUCCEEDED if code == 0 else JobState.FAILED  # the file is the truth
+            why = "suspended" if state == JobState.SUSPENDED else None
+            return JobStatus(state, job.state, why, start_time=job.start, exec_hosts=hosts)
+        if job.state in ("COMPLETED", "FAILED") and code is not None:
+            state = JobState.SUCCEEDED if code == 0 else JobState.FAILED
         why = ENDED_WHY.get(job.state)
-        if job.state == "TIMEOUT" and plan_limit:
+        plan_limit = _time_limit(ref) if job.state == "TIMEOUT" else None
+        if plan_limit:
             why = f"time limit of {plan_limit} exceeded"
         elif state == JobState.FAILED and why is None:
             why = f"exited with code {code}" if code is not None else reason_words(job.reason)
         return JobStatus(state, job.state, why, code, job.start, job.end, hosts)
 
     def _from_queue(self, members: list[SlurmJob], ref: JobRef) -> JobStatus:
-        limit = _time_limit(ref)
-        return combine_statuses([self._one(m, ref, limit) for m in members])
+        if len(members) == 1:  # a plain job (most of a big queue): nothing to fold
+            return self._one(members[0], ref)
+        return combine_statuses([self._one(m, ref) for m in members])
 
     def _from_files(self, ref: JobRef) -> JobStatus | None:
         """The exit_code file(s) alone: the job script wrote them as its last act."""
@@ -255,12 +284,15 @@ class SlurmScheduler(Scheduler):
                 continue
         return None
 
-    def _from_accounting(self, refs: list[JobRef]) -> dict[str, JobStatus]:
-        """Jobs no longer in the queue: one sacct call for all of them, then their files."""
+    def _accounting(self, ids: list[str]) -> dict[str, AcctRecord] | None:
+        """One sacct call for all the ids (None: accounting could not be asked)."""
         try:
-            records = self._accounting_query([r.scheduler_job_id for r in refs])
+            return self._accounting_query(ids)
         except HpcaiError:
-            records = None
+            return None
+
+    def _from_accounting(self, refs: list[JobRef], records: dict[str, AcctRecord] | None) -> dict[str, JobStatus]:
+        """Jobs no longer in the queue: what accounting recorded, else their files."""
         out: dict[str, JobStatus] = {}
         for ref in refs:
             rec = (records or {}).get(ref.scheduler_job_id)
@@ -271,7 +303,7 @@ class SlurmScheduler(Scheduler):
                 job = SlurmJob(rec.job_id, rec.state, None,
                                None if rec.exit_code is None else rec.exit_code << 8, "", rec.nodes,
                                rec.start, rec.end)
-                out[ref.scheduler_job_id] = self._one(job, ref, _time_limit(ref))
+                out[ref.scheduler_job_id] = self._one(job, ref)
             elif files is not None:
                 out[ref.scheduler_job_id] = files
             else:

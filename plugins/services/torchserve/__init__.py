@@ -50,9 +50,13 @@ class TorchServe(ServiceType):
                             "x-order": 19, "x-visible-if": files},
             "workers": {"type": "integer", "title": "Workers per model", "minimum": 1, "default": 1,
                         "x-order": 20},
+            "config": {"type": "string", "title": "config.properties parameters", "x-widget": "textarea",
+                       "x-order": 21, "x-fix": "key=value lines, e.g. job_queue_size=100 (addresses and ports "
+                                               "are the platform's)"},
             "auth": {"type": "boolean", "title": "Require an API key", "default": False, "x-order": 30}}}
 
     def check(self, options: dict[str, Any]) -> None:
+        _config_lines(options.get("config"))
         if options.get("deploy_mode", "mar") == "mar":
             path = options.get("mar_file") or ""
             if not path:
@@ -98,7 +102,8 @@ class TorchServe(ServiceType):
                   "metrics_mode=prometheus\n"  # else the metrics API answers empty (service metrics, F246)
                   f"default_workers_per_model={int(options.get('workers') or 1)}\n"
                   "disable_token_authorization=true\nenable_model_api=true\n"
-                  "install_py_dep_per_model=true\n")
+                  "install_py_dep_per_model=true\n"
+                  + "".join(f"{k}={v}\n" for k, v in _config_lines(options.get("config"))))
         return StartPlan(argv=["torchserve", "--start", "--foreground", "--ncs", "--disable-token-auth",
                                "--model-store", store, "--models", f"{name}={name}.mar",
                                "--ts-config", "{job_dir}/config.properties"],
@@ -112,6 +117,30 @@ class TorchServe(ServiceType):
     def request_example(self, url: str, options: dict[str, Any]) -> str:
         auth = ' -H "Authorization: Bearer ${YOUR_API_KEY}"' if self.auth_enabled(options) else ""
         return f"curl -X POST{auth} {url}/predictions/{options.get('model_name', 'MODEL')} -T input.json"
+
+
+#: config.properties keys the platform sets itself (F231: the user gives the other parameters)
+RESERVED = re.compile(r"^(inference|management|metrics|grpc_\w+)_address$|_port$|^(disable_token_authorization|"
+                      r"enable_model_api|model_store|load_models)$")
+
+
+def _config_lines(text: str | None) -> list[tuple[str, str]]:
+    out = []
+    for n, line in enumerate((text or "").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not re.match(r"^[A-Za-z_][A-Za-z0-9_.]*$", key):
+            raise ValidationError(f"line {n} '{line}' is not key=value", field="config",
+                                  fix="write one config.properties parameter per line, e.g. job_queue_size=100")
+        if RESERVED.search(key):
+            raise ValidationError(f"{key} is set by the platform (addresses, ports, model store)", field="config",
+                                  fix="leave it out; give other parameters such as job_queue_size or "
+                                      "default_response_timeout")
+        out.append((key, value.strip()))
+    return out
 
 
 def _split(text: str | None) -> list[str]:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from core.api import ServiceContext, ServiceType, StartPlan
@@ -40,6 +41,12 @@ class Triton(ServiceType):
             if not os.path.isfile(os.path.join(d, "config.pbtxt")):
                 raise ValidationError(f"model {m} has no config.pbtxt", field="model_repository",
                                       fix=f"write {d}/config.pbtxt (name, platform/backend, inputs, outputs)")
+            named = re.search(r'^\s*name\s*:\s*"([^"]*)"', _read(os.path.join(d, "config.pbtxt")), re.M)
+            if named and named.group(1) != m:  # F232: Triton's model name is its directory's name
+                raise ValidationError(f"model directory {m} says name \"{named.group(1)}\" in config.pbtxt",
+                                      field="model_repository",
+                                      fix=f"rename the directory to {named.group(1)} or the name in "
+                                          f"config.pbtxt to {m}")
             if not any(v.isdigit() and os.path.isdir(os.path.join(d, v)) for v in os.listdir(d)):
                 raise ValidationError(f"model {m} has no numbered version directory", field="model_repository",
                                       fix=f"put the model file in {d}/1/")
@@ -52,7 +59,18 @@ class Triton(ServiceType):
 
     def request_example(self, url: str, options: dict[str, Any]) -> str:
         auth = ' -H "Authorization: Bearer ${YOUR_API_KEY}"' if self.auth_enabled(options) else ""
-        return f"curl -X POST{auth} {url}/v2/models/MODEL/infer -d @request.json"
+        repo = options.get("model_repository") or ""
+        models = sorted(d for d in os.listdir(repo) if os.path.isdir(os.path.join(repo, d))) \
+            if os.path.isdir(repo) else []
+        return f"curl -X POST{auth} {url}/v2/models/{models[0] if models else 'MODEL'}/infer -d @request.json"
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, errors="replace") as f:
+            return f.read(65536)
+    except OSError:
+        return ""
 
 
 @hookimpl

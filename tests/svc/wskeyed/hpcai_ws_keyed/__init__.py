@@ -28,6 +28,26 @@ class KeyedCommand(ServiceType):
         return ProxyRules(strip_prefix=True)
 
 
+class NativeAuthCommand(ServiceType):
+    """A server that checks a token itself (as Jupyter, code-server, VNC do): svcrun puts no gate
+    in front; the platform's per-instance secret is its token and only the proxy presents it."""
+
+    name = "wsnative"
+    title = "Command that checks its own token (test)"
+    category = "custom"
+
+    def option_schema(self) -> dict[str, Any]:
+        return {"type": "object", "required": ["command"], "properties": {
+            "command": {"type": "string", "title": "Command"}}}
+
+    def start_plan(self, options: dict[str, Any], ctx: ServiceContext) -> StartPlan:
+        return StartPlan(argv=["/bin/bash", "-c", options["command"]], native_auth=True,
+                         env={"PORT": "{port}", "HOST": "{bind}", "TOKEN": "{secret}"}, health_path="/health")
+
+    def proxy_rules(self, options: dict[str, Any]) -> ProxyRules:
+        return ProxyRules(strip_prefix=True, secret_headers={"X-Service-Token": "{secret}"})
+
+
 @hookimpl
 def hpcai_service_types() -> list[ServiceType]:
-    return [KeyedCommand()]
+    return [KeyedCommand(), NativeAuthCommand()]

@@ -1,0 +1,1 @@
+"""Labeling plugins: annotation templates and export formats."""

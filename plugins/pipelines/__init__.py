@@ -1,0 +1,1 @@
+"""Pipeline-designer component plugins (each implements hpcai_pipeline_components)."""

@@ -4,27 +4,17 @@ column chooser on dotted column names (FAQ 8), image thumbnails and an audio pla
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
+from tests.browser.chromium import ARTIFACTS, chromium, expect, logged_in, served
 from tests.datasets.conftest import home, make_platform, scratch, write
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "tests" / "artifacts"
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                     "1f15c4890000000d49444154789c6360f80f0000010100005d0a2d4a0000000049454e44ae426082")
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-expect = playwright_api.expect
-if not Path(CHROMIUM).exists():
-    pytest.skip("Debian chromium is not installed (scripts/setup.sh installs it)", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +22,8 @@ def site() -> Iterator[dict]:
     from portal import create_app
 
     platform = make_platform(scratch("ds-browser"))
-    server = make_server("127.0.0.1", 0, create_app(platform), threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield {"platform": platform, "base": f"http://127.0.0.1:{server.server_port}"}
-    server.shutdown()
+    with served(create_app(platform)) as base:
+        yield {"platform": platform, "base": base}
 
 
 def test_new_dataset_table_chart_and_media(site) -> None:
@@ -46,16 +34,8 @@ def test_new_dataset_table_chart_and_media(site) -> None:
     (media / "cat").mkdir(parents=True)
     (media / "cat" / "1-a.png").write_bytes(PNG)
     (media / "cat" / "2-b.png").write_bytes(PNG)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        page = browser.new_context(viewport={"width": 1360, "height": 900}).new_page()
-        page.set_default_timeout(20_000)
-        page.goto(base + "/login")
-        page.fill("input[name=username]", "alice")
-        page.fill("input[name=password]", "alicepass1")
-        page.click("button[type=submit]")
-        page.wait_for_selector("#whoami")
+    with chromium() as browser:
+        page = logged_in(browser, base, "alice", "alicepass1", width=1360, height=900)
         page.goto(base + "/datasets")
         page.click("a[data-area=my][data-category=numeric][data-backend=files]")
         page.click("#ds-new")
@@ -123,4 +103,3 @@ def test_new_dataset_table_chart_and_media(site) -> None:
         page.goto(base + f"/datasets/{notes.id}/view")
         page.dblclick("li[data-file='n.txt']")
         expect(page.locator("#media pre")).to_have_text("a <b>text</b> file")  # shown as text, not HTML
-        browser.close()

@@ -5,26 +5,17 @@ the export read back by pycocotools and as YOLO, and a text NER task labeled by 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
+from tests.browser.chromium import ARTIFACTS, chromium, expect, log_in, logged_in, served
 from tests.datasets.conftest import home, make_platform, scratch
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
 REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "tests" / "artifacts"
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-expect = playwright_api.expect
-if not Path(CHROMIUM).exists():
-    pytest.skip("Debian chromium is not installed (scripts/setup.sh installs it)", allow_module_level=True)
 if not (REPO / "portal" / "static" / "vendor" / "label-studio" / "main.js").exists():
     pytest.skip("the labeling front end is not installed (scripts/setup.sh copies it)", allow_module_level=True)
 
@@ -46,10 +37,8 @@ def site() -> Iterator[dict]:
     from portal import create_app
 
     platform = make_platform(scratch("label-browser"))
-    server = make_server("127.0.0.1", 0, create_app(platform), threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield {"platform": platform, "base": f"http://127.0.0.1:{server.server_port}"}
-    server.shutdown()
+    with served(create_app(platform)) as base:
+        yield {"platform": platform, "base": base}
 
 
 def wait_ready(page) -> None:
@@ -90,16 +79,8 @@ def test_image_task_boxes_polygons_autosave_export(site) -> None:
     for n in range(3):
         street(pics / f"scene{n}.png", n)
     platform.datasets.create("alice", {"name": "street", "category": "image", "directory": str(pics)})
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
-        page.set_default_timeout(20_000)
-        page.goto(base + "/login")
-        page.fill("input[name=username]", "alice")
-        page.fill("input[name=password]", "alicepass1")
-        page.click("button[type=submit]")
-        page.wait_for_selector("#whoami")
+    with chromium() as browser:
+        page = logged_in(browser, base, "alice", "alicepass1", width=1400, height=900)
 
         # New labeling task, created in the background; the notification says when it is ready.
         page.goto(base + "/labeling")
@@ -196,7 +177,6 @@ def test_image_task_boxes_polygons_autosave_export(site) -> None:
             page.fill("#lx-directory", str(out))
             page.click("#lx-ok")
             expect(page.locator("#lt-msg")).to_contain_text("files written to")
-        browser.close()
     coco = COCO(str(out / "street-boxes-coco" / "annotations.json"))
     assert len(coco.getAnnIds()) == 3  # scene0: box + polygon, scene1: box
     anns = coco.loadAnns(coco.getAnnIds())
@@ -219,15 +199,8 @@ def test_text_ner_task_by_selection(site) -> None:
     task = platform.labeling.create("bob", {"name": "ner", "dataset": "notes", "template": "text-ner"},
                                     background=False)
     item = platform.labeling.items("bob", task.id).items[0]["id"]
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        page = browser.new_context(viewport={"width": 1300, "height": 800}).new_page()
-        page.set_default_timeout(20_000)
-        page.goto(base + "/login")
-        page.fill("input[name=username]", "bob")
-        page.fill("input[name=password]", "bobpass12")
-        page.click("button[type=submit]")
-        page.wait_for_selector("#whoami")
+    with chromium() as browser:
+        page = logged_in(browser, base, "bob", "bobpass12", width=1300, height=800)
         page.goto(base + f"/labeling/items/{item}/annotate")
         wait_ready(page)
         # Key 3 = LOC, key 1 = PER; then drag the mouse over the word, as an annotator does.
@@ -244,20 +217,11 @@ def test_text_ner_task_by_selection(site) -> None:
         page.click("button:has-text('Update')")
         expect(page.locator("#ls-status")).to_have_text("Saved")
         page.screenshot(path=str(ARTIFACTS / "labeling-04-ner.png"), full_page=True)
-        browser.close()
     saved = platform.labeling.item("bob", item)["result"]
     spans = sorted((r["value"]["text"], r["value"]["labels"][0]) for r in saved)
     assert spans == [("London", "LOC"), ("Lovelace", "PER")]
     text = "Ada Lovelace worked with Charles Babbage in London."
     assert all(text[r["value"]["start"]:r["value"]["end"]] == r["value"]["text"] for r in saved)
-
-
-def login(page, base: str, name: str, password: str) -> None:
-    page.goto(base + "/login")
-    page.fill("input[name=username]", name)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_selector("#whoami")
 
 
 def test_audio_segments_and_video_classification(site) -> None:
@@ -281,13 +245,12 @@ def test_audio_segments_and_video_classification(site) -> None:
                                      background=False)
     audio_item = platform.labeling.items("carol", audio.id).items[0]["id"]
     video_item = platform.labeling.items("carol", video.id).items[0]["id"]
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+    with chromium() as browser:
         page = browser.new_context(viewport={"width": 1300, "height": 800}).new_page()
         page.set_default_timeout(20_000)
         statuses: list[int] = []
         page.on("response", lambda r: statuses.append(r.status) if "/media" in r.url else None)
-        login(page, base, "carol", "carolpass1")
+        log_in(page, base, "carol", "carolpass1")
         page.goto(base + f"/labeling/items/{audio_item}/annotate")
         wait_ready(page)
         wave = page.locator("wave").first
@@ -317,7 +280,6 @@ def test_audio_segments_and_video_classification(site) -> None:
         page.click("button:has-text('Update')")
         expect(page.locator("#ls-status")).to_have_text("Saved")
         page.screenshot(path=str(ARTIFACTS / "labeling-06-video.png"), full_page=True)
-        browser.close()
     result = platform.labeling.item("carol", audio_item)["result"]
     segment = next(r for r in result if r["type"] == "labels")
     assert segment["value"]["labels"] == ["speech"] and 0.2 < segment["value"]["start"] < segment["value"]["end"] < 1.6
@@ -343,13 +305,10 @@ def test_collaborative_task_pages(site) -> None:
             "value": {"x": 5, "y": 5, "width": 20, "height": 20, "rotation": 0, "rectanglelabels": ["car"]}}]
     for item in platform.labeling.items("bob", task.id).items:
         platform.labeling.save("bob", item["id"], {"result": box})
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+    with chromium() as browser:
 
         def as_user(name: str, password: str):
-            page = browser.new_context(viewport={"width": 1300, "height": 800}).new_page()
-            page.set_default_timeout(20_000)
-            login(page, base, name, password)
+            page = logged_in(browser, base, name, password, width=1300, height=800)
             page.goto(base + f"/labeling/tasks/{task.id}")
             return page
 
@@ -384,4 +343,3 @@ def test_collaborative_task_pages(site) -> None:
         bob.reload()
         expect(bob.locator("#lt-subtasks tbody tr")).to_have_count(2)
         expect(bob.locator("[data-submit]")).to_have_count(0)  # ended: nothing to do
-        browser.close()

@@ -5,27 +5,17 @@ the tag filter, the details page with its file browser (new folder, search), Cre
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from core.config import load_config
 from core.platform import Platform
+from tests.browser.chromium import ARTIFACTS, chromium, expect, logged_in, served
 from tests.fixtures_services import scratch_dir
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "tests" / "artifacts"
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-expect = playwright_api.expect
-if not Path(CHROMIUM).exists():
-    pytest.skip("Debian chromium is not installed (scripts/setup.sh installs it)", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +28,8 @@ def site(mlflow_server: str) -> Iterator[dict]:
         platform.store.migrate()
         platform.specs.sync()
         platform.accounts.create("alice", "alicepass1")
-        server = make_server("127.0.0.1", 0, create_app(platform), threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        yield {"platform": platform, "base": f"http://127.0.0.1:{server.server_port}"}
-        server.shutdown()
+        with served(create_app(platform)) as base:
+            yield {"platform": platform, "base": base}
 
 
 def test_create_browse_version_deploy_and_delete(site) -> None:
@@ -51,17 +39,9 @@ def test_create_browse_version_deploy_and_delete(site) -> None:
     for d in (d1, d2):
         d.mkdir(parents=True)
         (d / "model.pt").write_bytes(b"PK\x03\x04 torch archive")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        page = browser.new_context(viewport={"width": 1360, "height": 900}).new_page()
-        page.set_default_timeout(20_000)
+    with chromium() as browser:
+        page = logged_in(browser, base, "alice", "alicepass1")
         page.on("dialog", lambda dlg: dlg.accept("checkpoints") if dlg.type == "prompt" else dlg.accept())
-        page.goto(base + "/login")
-        page.fill("input[name=username]", "alice")
-        page.fill("input[name=password]", "alicepass1")
-        page.click("button[type=submit]")
-        page.wait_for_selector("#whoami")
         page.goto(base + "/models")
         page.click("#create-model")
         page.fill("#m-name", "cnn")
@@ -110,5 +90,4 @@ def test_create_browse_version_deploy_and_delete(site) -> None:
         page.check("#delete-files")
         page.click("#delete-ok")
         expect(page.locator(".model-card")).to_have_count(0)
-        browser.close()
     assert not d1.exists() and not d2.exists()  # with "Delete model files"

@@ -6,26 +6,17 @@ Screenshots in tests/artifacts/pipelines-*.png."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
+from tests.browser.chromium import ARTIFACTS, chromium, expect, logged_in, served
 from tests.datasets.conftest import home, make_platform, scratch
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "tests" / "artifacts"
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-expect = playwright_api.expect
-if not Path(CHROMIUM).exists():
-    pytest.skip("Debian chromium is not installed (scripts/setup.sh installs it)", allow_module_level=True)
 if not (ROOT / "portal" / "static" / "vendor" / "drawflow" / "drawflow.min.js").exists():
     pytest.skip("the node editor is not vendored: run scripts/setup.sh", allow_module_level=True)
 
@@ -39,10 +30,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         mp.delenv("HPCAI_MLFLOW_URI", raising=False)
         platform = make_platform(scratch("pl-browser"))
         watcher = Watcher(platform, min_delay=0.5, max_delay=2).start()  # what `hpcai serve` runs
-        server = make_server("127.0.0.1", 0, create_app(platform, watcher=watcher), threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        yield {"platform": platform, "base": f"http://127.0.0.1:{server.server_port}"}
-        server.shutdown()
+        with served(create_app(platform, watcher=watcher)) as base:
+            yield {"platform": platform, "base": base}
         watcher.stop()
 
 
@@ -69,16 +58,8 @@ def test_build_connect_run_and_open_the_instance(site) -> None:  # type: ignore[
     iris.write_text((ROOT / "examples" / "pipelines" / "iris.csv").read_text())
     platform.pipelines.create_function("alice", "loss", "my_loss", "import keras\n\n\ndef my_loss(y_true, y_pred):\n"
                                        "    return keras.losses.mean_squared_error(y_true, y_pred)\n")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        page = browser.new_context(viewport={"width": 1500, "height": 950}).new_page()
-        page.set_default_timeout(20_000)
-        page.goto(base + "/login")
-        page.fill("input[name=username]", "alice")
-        page.fill("input[name=password]", "alicepass1")
-        page.click("button[type=submit]")
-        page.wait_for_selector("#whoami")
+    with chromium() as browser:
+        page = logged_in(browser, base, "alice", "alicepass1", width=1500, height=950)
 
         page.goto(base + "/pipelines")
         page.click("#pl-new")
@@ -156,6 +137,5 @@ def test_build_connect_run_and_open_the_instance(site) -> None:  # type: ignore[
         expect(page.locator("#in-pane")).to_contain_text("accuracy")
         expect(page.locator("#in-pane")).to_contain_text("Confusion matrix")
         page.screenshot(path=str(ARTIFACTS / "pipelines-04-evaluation.png"))
-        browser.close()
     saved = platform.pipelines.get("alice", "iris-designer")
     assert saved.revision >= 2 and len(saved.document["nodes"]) == 5

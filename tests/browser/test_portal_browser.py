@@ -15,22 +15,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.chromium import ARTIFACTS, chromium, expect, logged_in
 from tests.helpers import portal_server
 from tests.webportal.conftest import EXAMPLE, give_to_account, install_extra_field, make_platform, scratch
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "tests" / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
 TIMEOUT_MS = 90_000
 STEP_MS = 20_000
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-expect = playwright_api.expect
-if not Path(CHROMIUM).exists():
-    pytest.skip("Debian chromium is not installed (scripts/setup.sh installs it)", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
@@ -54,24 +47,12 @@ def server() -> Iterator[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with playwright_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                               args=FLAGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def login(browser, base: str, user: str, password: str):  # type: ignore[no-untyped-def]
-    ctx = browser.new_context(viewport={"width": 1360, "height": 900})
-    ctx.set_default_timeout(STEP_MS)
-    page = ctx.new_page()
-    page.goto(base + "/")
-    page.fill("input[name=username]", user)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_selector("#whoami")
-    return page
+    return logged_in(browser, base, user, password, timeout_ms=STEP_MS, path="/")
 
 
 def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,284 @@
+"""Issue 17 item 3 (spec 01 §5, F17, F21-F24): SSH into a development environment.
+
+Unit tests of the login, password and hash helpers, then the real thing: hooks/envrun started
+as a Unix user (setpriv, as the scheduler starts an environment) runs Debian's sshd on a free
+port in front of `sleep`, and a real `ssh` client (through sshpass) logs in with the generated
+login and password. A second user's environment shows that one user's login does not open
+another's port.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from core.api import Image
+from core.environments import ssh
+
+# The reference vector of Drepper's SHA-crypt specification (the one libxcrypt and sshd check).
+VECTOR_PW = "Hello world!"
+VECTOR = "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1"
+
+
+# ---------------------------------------------------------------- unit
+
+
+def test_login_is_user_dash_eight_random_lowercase_or_digits() -> None:
+    logins = {ssh.new_login("alice") for _ in range(50)}
+    assert all(re.fullmatch(r"alice-[a-z0-9]{8}", x) for x in logins), logins
+    assert len(logins) == 50  # random, not derived from the user
+
+
+@pytest.mark.parametrize("bad", ["", "Root", "a b", "al*ce", "bob@host", "x" * 49, "-x"])
+def test_login_refuses_names_sshd_cannot_match_literally(bad: str) -> None:
+    with pytest.raises(ValueError, match="Unix login name"):
+        ssh.new_login(bad)
+
+
+def test_password_is_long_random_letters_and_digits() -> None:
+    pws = {ssh.new_password() for _ in range(20)}
+    assert len(pws) == 20
+    assert all(re.fullmatch(r"[A-Za-z0-9]{20}", p) for p in pws)
+
+
+def test_hash_is_sha512_crypt_salted_and_verifies() -> None:
+    pw = ssh.new_password()
+    h1, h2 = ssh.hash_password(pw), ssh.hash_password(pw)
+    assert re.fullmatch(r"\$6\$[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}", h1)
+    assert h1 != h2  # a fresh salt each time
+    assert pw not in h1
+    assert ssh.verify_password(pw, h1) and ssh.verify_password(pw, h2)
+    assert not ssh.verify_password(pw + "x", h1)
+    assert not ssh.verify_password(pw.swapcase(), h1)
+
+
+def test_verify_matches_the_reference_vector() -> None:
+    assert ssh.verify_password(VECTOR_PW, VECTOR)
+    assert not ssh.verify_password("Hello world?", VECTOR)
+
+
+@pytest.mark.parametrize("hashed", ["", "x", "$1$abc$def", VECTOR[:-1], VECTOR + "A"])
+def test_verify_refuses_what_is_no_sha512_crypt_hash(hashed: str) -> None:
+    assert not ssh.verify_password(VECTOR_PW, hashed)
+
+
+def test_hash_refuses_empty_and_multiline_passwords() -> None:
+    with pytest.raises(ValueError):
+        ssh.hash_password("")
+    with pytest.raises(ValueError):
+        ssh.hash_password("a\nb")
+
+
+def test_connection_strings_have_the_spec_forms() -> None:
+    c = ssh.connection_strings("jhadmin-hikiqhae", "192.168.25.120", 6988)
+    assert c["ssh"] == "ssh jhadmin-hikiqhae@192.168.25.120 -p 6988"
+    assert c["xshell"] == "ssh jhadmin-hikiqhae@192.168.25.120 6988"  # Xshell takes no -p
+
+
+def test_sshd_missing_names_what_is_missing_and_the_fix(tmp_path: Path) -> None:
+    assert ssh.sshd_missing(None) is None  # scripts/setup.sh installs both
+    host = Image(name="pytorch", runtime="host", reference="/x")
+    assert ssh.sshd_missing(host) is None
+    reason = ssh.sshd_missing(None, sshd=str(tmp_path / "sshd"))
+    assert reason and "openssh-server" in reason and "switch SSH off" in reason
+    reason = ssh.sshd_missing(host, nss_wrapper=str(tmp_path / "libnss_wrapper.so"))
+    assert reason and "libnss-wrapper" in reason
+    plain = Image(name="ubuntu", runtime="podman", reference="ubuntu:22.04", tags=["Terminal"])
+    reason = ssh.sshd_missing(plain)
+    assert reason and "'ubuntu'" in reason and "'SSH' tag" in reason
+    tagged = Image(name="ubuntu-ssh", runtime="podman", reference="u", tags=["ssh"])
+    assert ssh.sshd_missing(tagged) is None
+
+
+def test_wrap_argv_keeps_the_hash_out_of_envrun_argv() -> None:
+    h = ssh.hash_password("pw-1")
+    argv = ssh.wrap_argv(["jupyter", "lab"], port=2222, login="a-12345678", password_hash=h,
+                         home="/home/a", workdir="/w", python="/usr/bin/python3")
+    assert argv[:2] == ["/usr/bin/env", f"{ssh.HASH_ENV}={h}"]  # env's own argv, gone after its exec
+    rest = argv[2:]
+    assert rest[:2] == ["/usr/bin/python3", str(ssh.ENVRUN)] and h not in rest
+    assert rest[-3:] == ["--", "jupyter", "lab"]
+    for bad in ({"port": 0}, {"port": 65536}, {"password_hash": "plain"}):
+        kw = {"port": 2222, "login": "a-12345678", "password_hash": h, "home": "/h", "workdir": "/w", **bad}
+        with pytest.raises(ValueError):
+            ssh.wrap_argv(["x"], **kw)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- real sshd, two Unix users
+
+real = pytest.mark.skipif(os.getuid() != 0 or not shutil.which("sshpass") or ssh.sshd_missing(None) is not None,
+                          reason="needs root (useradd, runuser), sshpass and sshd with nss_wrapper")
+ALICE, BOB = "ssh-alice", "ssh-bob"
+WAIT_S = 60  # a bound on waiting, not a timing assertion
+
+
+def ensure_unix_user(name: str):  # noqa: ANN201 - pwd.struct_passwd
+    from tests.isolation.test_multiuser import ensure_unix_user as ensure
+
+    return ensure(name)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
+def listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class Env:
+    user: str
+    login: str
+    password: str
+    port: int
+    job_dir: Path
+    workdir: Path
+    proc: subprocess.Popen
+    log: Path
+
+    def ssh(self, command: str, *, login: str | None = None, password: str | None = None,
+            port: int | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["sshpass", "-p", password or self.password, "ssh", "-p", str(port or self.port),
+             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+             "-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password",
+             "-o", "NumberOfPasswordPrompts=1", "-o", "ConnectTimeout=20",
+             f"{login or self.login}@127.0.0.1", command],
+            capture_output=True, text=True, timeout=WAIT_S, stdin=subprocess.DEVNULL)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=WAIT_S)
+
+
+def start_env(user: str, base: Path, command: list[str]) -> Env:
+    pw = ensure_unix_user(user)
+    job_dir, workdir = base / f"{user}-job", base / f"{user}-work"
+    for d in (job_dir, workdir):
+        d.mkdir()
+        os.chown(d, pw.pw_uid, pw.pw_gid)
+        d.chmod(0o700)
+    login, password, port = ssh.new_login(user), ssh.new_password(), free_port()
+    argv = ssh.wrap_argv(command, port=port, login=login, password_hash=ssh.hash_password(password),
+                         home=pw.pw_dir, workdir=str(workdir), python="/usr/bin/python3")
+    log = base / f"{user}.log"
+    with log.open("w") as out:
+        # setpriv execs (as a scheduler drops privileges): the process is envrun itself
+        proc = subprocess.Popen(["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--init-groups",
+                                 "--reset-env", "/usr/bin/env", f"HPCAI_JOB_DIR={job_dir}", *argv],
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    env = Env(user, login, password, port, job_dir, workdir, proc, log)
+    deadline = time.time() + WAIT_S
+    while "sshd listening" not in log.read_text():
+        if proc.poll() is not None or time.time() > deadline:
+            env.stop()
+            pytest.fail(f"envrun did not start sshd:\n{log.read_text()}")
+        time.sleep(0.2)
+    return env
+
+
+@pytest.fixture(scope="module")
+def base() -> Iterator[Path]:
+    d = Path(tempfile.mkdtemp(prefix="hpcai-ssh-test-"))
+    d.chmod(0o755)  # the users reach their own 0700 dirs below
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def alice(base: Path) -> Iterator[Env]:
+    env = start_env(ALICE, base, ["sleep", "600"])
+    yield env
+    env.stop()
+
+
+@pytest.fixture(scope="module")
+def bob(base: Path) -> Iterator[Env]:
+    env = start_env(BOB, base, ["sleep", "600"])
+    yield env
+    env.stop()
+
+
+@real
+def test_login_runs_as_the_user_in_the_working_directory(alice: Env) -> None:
+    out = alice.ssh("id -un; pwd; echo $HOME $USER; env | grep -c -e NSS_WRAPPER -e LD_PRELOAD -e HPCAI_SSH; true")
+    assert out.returncode == 0, out.stderr + alice.log.read_text()
+    # the session sees the real account (no nss_wrapper, no hash in its environment)
+    assert out.stdout.split() == [ALICE, str(alice.workdir), f"/home/{ALICE}", ALICE, "0"]
+
+
+@real
+def test_sshd_runs_as_the_user_with_private_files(alice: Env) -> None:
+    uid = ensure_unix_user(ALICE).pw_uid
+    state = alice.job_dir / "ssh"
+    for name in ("sshd_config", "passwd", "group", "host_ed25519_key"):
+        st = (state / name).stat()
+        assert (st.st_uid, st.st_mode & 0o777) == (uid, 0o600), name
+    assert f"{alice.login}:$6$" in (state / "passwd").read_text()
+    assert alice.password not in (state / "passwd").read_text() + alice.log.read_text()
+    out = subprocess.run(["ps", "-o", "user=", "-C", "sshd"], capture_output=True, text=True, timeout=30)
+    assert ALICE in out.stdout.split()  # sshd itself, not root, listens for alice
+
+
+@real
+def test_wrong_password_is_refused(alice: Env) -> None:
+    out = alice.ssh("echo in", password=alice.password + "x")
+    # one prompt: ssh itself gives up (255) with sshd's refusal, not a network error
+    assert out.returncode != 0 and out.stdout == "" and "Permission denied" in out.stderr, out
+
+
+@real
+def test_another_users_login_does_not_open_this_port(alice: Env, bob: Env) -> None:
+    assert bob.ssh("id -un").stdout.split() == [BOB]  # bob's own login works on bob's port
+    for login, password in ((bob.login, bob.password), (alice.login, bob.password),
+                            (ALICE, alice.password), ("root", alice.password)):
+        out = alice.ssh("id -un", login=login, password=password)
+        assert out.returncode != 0 and out.stdout == "" and "Permission denied" in out.stderr, (login, out)
+    out = bob.ssh("id -un", login=alice.login, password=alice.password)  # nor alice's on bob's
+    assert out.returncode != 0 and out.stdout == "" and "Permission denied" in out.stderr
+
+
+@real
+def test_sigterm_ends_sshd_its_sessions_and_envrun(base: Path) -> None:
+    env = start_env("ssh-carol", base, ["sleep", "600"])
+    session = subprocess.Popen(
+        ["sshpass", "-p", env.password, "ssh", "-p", str(env.port), "-o", "StrictHostKeyChecking=no",
+         "-o", "UserKnownHostsFile=/dev/null", "-o", "PubkeyAuthentication=no", f"{env.login}@127.0.0.1",
+         "echo up; exec sleep 600"], stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        assert session.stdout is not None and session.stdout.readline().strip() == "up"
+        rc = env.stop()
+        assert rc == 128 + signal.SIGTERM, env.log.read_text()  # sleep's own end, passed on
+        assert not listening(env.port)
+        assert session.wait(timeout=WAIT_S) != 0  # the open session ended with the environment
+    finally:
+        if session.poll() is None:
+            session.kill()
+            session.wait()
+
+
+@real
+def test_command_end_ends_sshd_with_the_commands_exit_code(base: Path) -> None:
+    env = start_env("ssh-dave", base, ["sh", "-c", f"while [ ! -e {base}/ssh-dave-work/done ]; do sleep 0.2; done; exit 3"])
+    assert env.ssh("touch done").returncode == 0  # in the working directory
+    assert env.proc.wait(timeout=WAIT_S) == 3
+    assert not listening(env.port)

@@ -31,6 +31,7 @@ _SUFFIX = string.ascii_lowercase + string.digits
 _PASSWORD = string.ascii_letters + string.digits  # no symbols: typed by hand into Xshell
 # A Unix name sshd's AllowUsers can match literally (no pattern characters, no '@').
 _USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,47}$")
+_LOGIN = re.compile(r"^[a-z_][a-z0-9_.-]{0,47}-[a-z0-9]{8}$")
 _SHA512 = re.compile(r"^\$6\$([./0-9A-Za-z]{1,16})\$[./0-9A-Za-z]{86}$")
 OPENSSL_TIMEOUT_S = 30
 
@@ -116,6 +117,11 @@ def wrap_argv(argv: list[str], *, port: int, login: str, password_hash: str, hom
         raise ValueError("password_hash must be a sha512-crypt hash ($6$...) from hash_password()")
     if not argv:
         raise ValueError("argv (the environment's own command) is empty")
+    if not _LOGIN.match(login):
+        raise ValueError(f"login {login!r} is not one new_login() makes (<user>-<8 random>)")
+    for name, path in (("home", home), ("workdir", workdir)):
+        if not path.startswith("/") or any(c in path for c in ':"\n\r'):  # passwd and sshd_config fields
+            raise ValueError(f"{name} {path!r} must be an absolute path without ':', '\"' or line breaks")
     return ["/usr/bin/env", f"{HASH_ENV}={password_hash}", python, str(ENVRUN),
             "--port", str(port), "--login", login, "--home", home, "--workdir", workdir, "--", *argv]
 

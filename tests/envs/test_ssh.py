@@ -109,7 +109,8 @@ def test_wrap_argv_keeps_the_hash_out_of_envrun_argv() -> None:
     rest = argv[2:]
     assert rest[:2] == ["/usr/bin/python3", str(ssh.ENVRUN)] and h not in rest
     assert rest[-3:] == ["--", "jupyter", "lab"]
-    for bad in ({"port": 0}, {"port": 65536}, {"password_hash": "plain"}):
+    for bad in ({"port": 0}, {"port": 65536}, {"password_hash": "plain"}, {"login": "a"},
+                {"login": "a:0:0:x-12345678"}, {"home": "relative"}, {"workdir": "/w:/bin/sh"}):
         kw = {"port": 2222, "login": "a-12345678", "password_hash": h, "home": "/h", "workdir": "/w", **bad}
         with pytest.raises(ValueError):
             ssh.wrap_argv(["x"], **kw)  # type: ignore[arg-type]
@@ -170,28 +171,33 @@ class Env:
         return self.proc.wait(timeout=WAIT_S)
 
 
-def start_env(user: str, base: Path, command: list[str]) -> Env:
+def launch(user: str, base: Path, command: list[str], port: int | None = None, login: str | None = None) -> Env:
+    """envrun as `user` (setpriv execs, as a scheduler drops privileges: the process is envrun)."""
     pw = ensure_unix_user(user)
     job_dir, workdir = base / f"{user}-job", base / f"{user}-work"
     for d in (job_dir, workdir):
-        d.mkdir()
+        d.mkdir(exist_ok=True)
         os.chown(d, pw.pw_uid, pw.pw_gid)
         d.chmod(0o700)
-    login, password, port = ssh.new_login(user), ssh.new_password(), free_port()
-    argv = ssh.wrap_argv(command, port=port, login=login, password_hash=ssh.hash_password(password),
+    login, password, port = login or ssh.new_login(user), ssh.new_password(), port or free_port()
+    argv = ssh.wrap_argv(command, port=port, login=ssh.new_login(user), password_hash=ssh.hash_password(password),
                          home=pw.pw_dir, workdir=str(workdir), python="/usr/bin/python3")
+    argv[argv.index("--login") + 1] = login  # what envrun itself accepts, past wrap_argv's checks
     log = base / f"{user}.log"
     with log.open("w") as out:
-        # setpriv execs (as a scheduler drops privileges): the process is envrun itself
         proc = subprocess.Popen(["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--init-groups",
                                  "--reset-env", "/usr/bin/env", f"HPCAI_JOB_DIR={job_dir}", *argv],
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    env = Env(user, login, password, port, job_dir, workdir, proc, log)
+    return Env(user, login, password, port, job_dir, workdir, proc, log)
+
+
+def start_env(user: str, base: Path, command: list[str]) -> Env:
+    env = launch(user, base, command)
     deadline = time.time() + WAIT_S
-    while "sshd listening" not in log.read_text():
-        if proc.poll() is not None or time.time() > deadline:
+    while "sshd listening" not in env.log.read_text():
+        if env.proc.poll() is not None or time.time() > deadline:
             env.stop()
-            pytest.fail(f"envrun did not start sshd:\n{log.read_text()}")
+            pytest.fail(f"envrun did not start sshd:\n{env.log.read_text()}")
         time.sleep(0.2)
     return env
 
@@ -282,3 +288,44 @@ def test_command_end_ends_sshd_with_the_commands_exit_code(base: Path) -> None:
     assert env.ssh("touch done").returncode == 0  # in the working directory
     assert env.proc.wait(timeout=WAIT_S) == 3
     assert not listening(env.port)
+
+
+@real
+def test_sftp_works_in_the_working_directory(alice: Env, base: Path) -> None:
+    """PyCharm's and VS Code's remote development copy files over SFTP."""
+    src = base / "upload.txt"
+    src.write_text("hello from the client\n")
+    # commands on stdin, not -b: a batch file turns password authentication off
+    out = subprocess.run(["sshpass", "-p", alice.password, "sftp", "-P", str(alice.port),
+                          "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                          "-o", "PubkeyAuthentication=no", f"{alice.login}@127.0.0.1"],
+                         input=f"put {src} uploaded.txt\nbye\n", capture_output=True, text=True, timeout=WAIT_S)
+    assert out.returncode == 0, out.stderr
+    dest = alice.workdir / "uploaded.txt"
+    assert dest.read_text() == "hello from the client\n"
+    assert dest.stat().st_uid == ensure_unix_user(ALICE).pw_uid
+
+
+@real
+def test_a_taken_port_fails_the_environment_with_a_clear_message(base: Path, bob: Env) -> None:
+    env = launch("ssh-erin", base, ["sleep", "600"], port=bob.port)  # bob's sshd holds it
+    try:
+        assert env.proc.wait(timeout=WAIT_S) == 1
+    finally:
+        env.stop()
+    log = env.log.read_text()
+    assert f"sshd did not start on port {bob.port}" in log and "sshd listening" not in log, log
+    assert bob.ssh("id -un").stdout.split() == [BOB]  # bob's environment is untouched
+
+
+@real
+@pytest.mark.parametrize("login", ["ssh-erin:x:0:0::/:/bin/sh", "root", "ssh-erin-*"])
+def test_envrun_refuses_a_login_that_would_rewrite_its_files(base: Path, login: str) -> None:
+    fresh = Path(tempfile.mkdtemp(dir=base))
+    fresh.chmod(0o755)
+    env = launch("ssh-erin", fresh, ["sleep", "600"], login=login)
+    try:
+        assert env.proc.wait(timeout=WAIT_S) == 2
+    finally:
+        env.stop()
+    assert "--login" in env.log.read_text() and not (env.job_dir / "ssh" / "passwd").exists()

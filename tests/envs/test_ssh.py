@@ -266,6 +266,7 @@ def test_another_users_login_does_not_open_this_port(alice: Env, bob: Env) -> No
 @real
 def test_sigterm_ends_sshd_its_sessions_and_envrun(base: Path) -> None:
     env = start_env("ssh-carol", base, ["sleep", "600"])
+    assert env.ssh("true").returncode == 0  # a finished connection: its handler must be reaped
     session = subprocess.Popen(
         ["sshpass", "-p", env.password, "ssh", "-p", str(env.port), "-o", "StrictHostKeyChecking=no",
          "-o", "UserKnownHostsFile=/dev/null", "-o", "PubkeyAuthentication=no", f"{env.login}@127.0.0.1",
@@ -276,6 +277,9 @@ def test_sigterm_ends_sshd_its_sessions_and_envrun(base: Path) -> None:
         assert rc == 128 + signal.SIGTERM, env.log.read_text()  # sleep's own end, passed on
         assert not listening(env.port)
         assert session.wait(timeout=WAIT_S) != 0  # the open session ended with the environment
+        left = subprocess.run(["ps", "-o", "pid=,cmd=", "-u", "ssh-carol"], capture_output=True, text=True,
+                              timeout=30).stdout
+        assert left.strip() == "", left  # nor what ran in it, nor an unreaped handler (zombies count)
     finally:
         if session.poll() is None:
             session.kill()

@@ -333,3 +333,19 @@ def test_envrun_refuses_a_login_that_would_rewrite_its_files(base: Path, login: 
     finally:
         env.stop()
     assert "--login" in env.log.read_text() and not (env.job_dir / "ssh" / "passwd").exists()
+
+
+@real
+def test_a_restart_keeps_the_host_key_and_takes_the_new_login(base: Path) -> None:
+    """Modify + restart (F21): the same job directory, a new login; clients see the same host."""
+    first = start_env("ssh-frank", base, ["sleep", "600"])
+    key = (first.job_dir / "ssh" / "host_ed25519_key.pub").read_text()
+    assert first.stop() == 128 + signal.SIGTERM
+    second = start_env("ssh-frank", base, ["sleep", "600"])
+    try:
+        assert (second.job_dir / "ssh" / "host_ed25519_key.pub").read_text() == key
+        assert second.ssh("id -un").stdout.split() == ["ssh-frank"]
+        old = second.ssh("id -un", login=first.login, password=first.password)
+        assert old.returncode != 0 and "Permission denied" in old.stderr
+    finally:
+        second.stop()

@@ -9,6 +9,7 @@ the pieces the environments domain calls; it knows no store and no scheduler.
 
 from __future__ import annotations
 
+import glob
 import hmac
 import os
 import re
@@ -21,7 +22,9 @@ from typing import Protocol
 
 ENVRUN = Path(__file__).resolve().parents[2] / "hooks" / "envrun"
 SSHD = "/usr/sbin/sshd"
-NSS_WRAPPER = "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so"
+#: Debian's libnss-wrapper, in the node's multiarch directory (x86_64-linux-gnu, aarch64-linux-gnu ...)
+NSS_WRAPPER = next(iter(sorted(glob.glob("/usr/lib/*-linux-gnu/libnss_wrapper.so"))),
+                   "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so")
 #: the image tag that says a container image has sshd (spec 01 §5 rule 2)
 SSH_TAG = "SSH"
 #: envrun reads the hash from its environment: an argv is readable by every user in `ps`
@@ -31,7 +34,8 @@ _SUFFIX = string.ascii_lowercase + string.digits
 _PASSWORD = string.ascii_letters + string.digits  # no symbols: typed by hand into Xshell
 # A Unix name sshd's AllowUsers can match literally (no pattern characters, no '@').
 _USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,47}$")
-_LOGIN = re.compile(r"^[a-z_][a-z0-9_.-]{0,47}-[a-z0-9]{8}$")
+#: what new_login() makes (envrun refuses anything else: it goes into passwd and sshd_config)
+LOGIN = re.compile(r"^[a-z_][a-z0-9_.-]{0,47}-[a-z0-9]{8}$")
 _SHA512 = re.compile(r"^\$6\$([./0-9A-Za-z]{1,16})\$[./0-9A-Za-z]{86}$")
 OPENSSL_TIMEOUT_S = 30
 
@@ -117,7 +121,7 @@ def wrap_argv(argv: list[str], *, port: int, login: str, password_hash: str, hom
         raise ValueError("password_hash must be a sha512-crypt hash ($6$...) from hash_password()")
     if not argv:
         raise ValueError("argv (the environment's own command) is empty")
-    if not _LOGIN.match(login):
+    if not LOGIN.match(login):
         raise ValueError(f"login {login!r} is not one new_login() makes (<user>-<8 random>)")
     for name, path in (("home", home), ("workdir", workdir)):
         if not path.startswith("/") or any(c in path for c in ':"\n\r'):  # passwd and sshd_config fields

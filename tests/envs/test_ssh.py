@@ -349,3 +349,36 @@ def test_a_restart_keeps_the_host_key_and_takes_the_new_login(base: Path) -> Non
         assert old.returncode != 0 and "Permission denied" in old.stderr
     finally:
         second.stop()
+
+
+@real
+def test_an_interactive_terminal_is_a_login_shell_in_the_working_directory(alice: Env) -> None:
+    """What Xshell and VS Code's terminal open: a pty, a login shell, commands typed in."""
+    out = subprocess.run(
+        ["sshpass", "-p", alice.password, "ssh", "-tt", "-p", str(alice.port), "-o", "StrictHostKeyChecking=no",
+         "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "PubkeyAuthentication=no",
+         f"{alice.login}@127.0.0.1"],
+        input='echo "in:$0:$(tty):$(id -un):$PWD"; exit\n', capture_output=True, text=True, timeout=WAIT_S)
+    assert out.returncode == 0, out
+    assert re.search(rf"^in:-bash:/dev/pts/\d+:{ALICE}:{re.escape(str(alice.workdir))}\r?$", out.stdout, re.M), out
+
+
+@real
+def test_a_local_port_forward_reaches_the_environment(alice: Env) -> None:
+    """VS Code's and PyCharm's remote development tunnel to their server through `ssh -L`."""
+    local = free_port()
+    tunnel = subprocess.Popen(
+        ["sshpass", "-p", alice.password, "ssh", "-N", "-L", f"127.0.0.1:{local}:127.0.0.1:{alice.port}",
+         "-p", str(alice.port), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+         "-o", "LogLevel=ERROR", "-o", "PubkeyAuthentication=no", "-o", "ExitOnForwardFailure=yes",
+         f"{alice.login}@127.0.0.1"], stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + WAIT_S
+        while not listening(local):
+            assert tunnel.poll() is None and time.time() < deadline, tunnel.stderr.read() if tunnel.stderr else ""
+            time.sleep(0.2)
+        with socket.create_connection(("127.0.0.1", local), timeout=WAIT_S) as s:
+            assert s.recv(64).startswith(b"SSH-2.0-")  # the environment's own sshd, through the tunnel
+    finally:
+        tunnel.terminate()
+        tunnel.wait(timeout=WAIT_S)

@@ -20,12 +20,15 @@ set -euo pipefail
 # g++ make ccache: image builds that compile (Horovod from source, DeepSpeed's CPU ops); ccache
 # lets a retried or re-pinned build reuse its objects (issue 4). nginx: the scale-out front of the
 # service proxy (auth_request to the portal; `hpcai serve --front nginx`, issue 21).
+# openssh-server libnss-wrapper sshpass: SSH into an environment (issue 17): a private sshd as the
+# user with nss_wrapper resolving its generated login (hooks/envrun); sshpass drives the tests.
 APT_PACKAGES="postgresql procps psmisc munge slurmctld slurmd slurm-client \
 gridengine-master gridengine-exec gridengine-client gridengine-drmaa1.0 libjemalloc2 \
 openmpi-bin g++ make ccache \
 chromium fonts-wqy-zenhei mariadb-server \
 podman runc busybox-static uidmap \
-nginx nodejs debootstrap docker-registry"
+nginx nodejs debootstrap docker-registry \
+openssh-server libnss-wrapper sshpass"
 
 TORCH_SPEC="torch==2.13.0"
 # setup.cfg extras installed into .venv (test tools, the tracking server and its SDK

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_ruff_is_clean():
     ruff = Path(sys.executable).parent / "ruff"
-    res = subprocess.run([str(ruff), "check", "core", "cli", "plugins", "hooks/jairun", "tests", "bench"],
+    res = subprocess.run([str(ruff), "check", "core", "cli", "plugins", "hooks/jairun", "hooks/envrun", "tests", "bench"],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
 

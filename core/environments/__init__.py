@@ -1,0 +1,1 @@
+"""Development environments (spec 01): long-lived interactive jobs behind the proxy."""

@@ -1,0 +1,1 @@
+"""Tests of development environments (issue 17)."""

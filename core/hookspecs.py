@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from core.api import (DatasetBackend, EnvironmentType, Framework, JobLink, JobOption, ParallelMode, Runtime, Scheduler,
-                          ServiceType)
+    from core.api import (DatasetBackend, EnvironmentType, Framework, JobLink, JobOption, ParallelMode, Runtime,
+                          Scheduler, ServiceType)
     from core.models.types import Converter
     from core.pipelines.components import Component
     from core.labeling.api import LabelExporter, LabelTemplate

@@ -18,8 +18,8 @@ from typing import Any, Iterable, TypeVar
 import pluggy
 
 from core import hookspecs
-from core.api import (DatasetBackend, Descriptor, EnvironmentType, Framework, JobOption, ParallelMode, Runtime, Scheduler,
-                      ServiceType)
+from core.api import (DatasetBackend, Descriptor, EnvironmentType, Framework, JobOption, ParallelMode, Runtime,
+                      Scheduler, ServiceType)
 from core.config import Config
 from core.errors import HpcaiError, ValidationError
 from core.models.types import Converter

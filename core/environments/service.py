@@ -221,15 +221,12 @@ class EnvironmentService:
         out["resource_spec"] = spec
 
         shm = values.get("shm_mb")
-        if shm not in (None, ""):
-            if not isinstance(shm, int) or isinstance(shm, bool) or shm < 0:
-                try:
-                    shm = int(str(shm))
-                    assert shm >= 0
-                except (ValueError, AssertionError):
-                    bad("shm_mb", f"'{values.get('shm_mb')}' is not a size in MB", "give a whole number of MB, e.g. 1024")
-                    shm = None
-        out["shm_mb"] = shm if shm not in ("",) else None
+        if shm in (None, ""):
+            shm = None
+        elif isinstance(shm, bool) or not str(shm).isdigit():
+            bad("shm_mb", f"'{shm}' is not a size in MB", "give a whole number of MB, e.g. 1024")
+            shm = None
+        out["shm_mb"] = int(shm) if shm is not None else None
 
         out["ports"] = self._ports(values.get("ports"), bad)
         out["mounts"] = self._mounts(values.get("mounts"), bad)

@@ -138,8 +138,9 @@ def test_rstudio_golden_plan_and_refusal(p: Platform, monkeypatch: pytest.Monkey
     got = json.dumps({"argv": plan.argv, "env": plan.env, "files": plan.files, "ports": plan.ports,
                       "native_auth": plan.native_auth, "health_path": plan.health_path}, indent=1, sort_keys=True)
     golden = GOLDEN / "rstudio_plan.json"
-    if not golden.exists():
+    if not golden.exists():  # a new golden file is reviewed, never taken for granted
         golden.write_text(got + "\n")
+        pytest.fail(f"wrote {golden}: review it and commit it")
     assert got + "\n" == golden.read_text()
     assert not plan.native_auth  # behind svcrun's gate
     monkeypatch.undo()

@@ -1,6 +1,6 @@
 """RStudio Server (`rserver`), where the image or node has it (Debian does not ship it).
 
-rserver runs as the user (the job's) on svcrun's private loopback port behind its gate, which
+rserver runs as the job's Unix user on svcrun's private loopback port behind its gate, which
 lets only the proxy's signed connections through; its own login page is off for that reason."""
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ class RStudio(EnvironmentType):
     def server_plan(self, options: dict[str, Any], ctx: ServiceContext) -> StartPlan:
         return StartPlan(
             argv=["rserver", "--www-address=127.0.0.1", "--www-port={port}",
-                  "--www-root-path={base_path}/", "--server-user=" + ctx.user, "--auth-none=1",
+                  # the job already runs as the user: rserver keeps that identity
+                  "--www-root-path={base_path}/", "--auth-none=1",
                   "--server-data-dir={job_dir}/rstudio-data", "--database-config-file={job_dir}/rstudio-db.conf",
                   "--server-daemonize=0"],
             files={"rstudio-db.conf": "provider=sqlite\ndirectory={job_dir}/rstudio-db\n"},
-            env={"USER": ctx.user}, health_path="/")
+            health_path="/")
 
     def proxy_rules(self, options: dict[str, Any]) -> ProxyRules:
         return ProxyRules(strip_prefix=True)

@@ -1,0 +1,76 @@
+"""The Web terminal in Chromium (issue 17): alice opens her environment from the list's Connect
+button, through the portal's proxy and the hand-over to the environment's own origin, types a
+command into xterm.js and reads its answer on the screen (screenshots in tests/artifacts)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.svc.helpers import Portal, scratch, site_config, wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "tests" / "artifacts"
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+if not Path(CHROMIUM).exists():
+    pytest.skip("Debian chromium is not installed (scripts/setup.sh installs it)", allow_module_level=True)
+
+SCREEN = "() => { const b = window.hpcaiTerm.buffer.active; let t = '';" \
+         " for (let i = 0; i < b.length; i++) t += b.getLine(i).translateToString(true) + '\\n'; return t; }"
+
+
+@pytest.fixture(scope="module")
+def portal() -> Iterator[Portal]:
+    data = scratch("envs-browser")
+    p = Portal(data, env={"HPCAI_CONFIG": str(site_config(data, cpus=8))}).start()
+    yield p
+    for row in p.platform.environments.list("alice"):
+        try:
+            p.platform.environments.stop(row.id, "alice")
+        except Exception as exc:  # best effort; the test already reported
+            print(f"teardown: {exc}")
+    p.stop()
+
+
+def test_terminal_in_chromium(portal: Portal) -> None:
+    alice = portal.login("alice", "alicepass12")
+    r = alice.post(f"{portal.url}/api/v1/environments", json={"type": "webterminal", "name": "shell",
+                                                              "resource_spec": "cpu-1"}, timeout=60)
+    assert r.status_code == 201, r.text
+    env_id = r.json()["id"]
+    wait_for(lambda: alice.get(f"{portal.url}/api/v1/environments/{env_id}", timeout=10).json()["state"] == "running",
+             180, "the terminal to be running", interval=1)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        ctx = browser.new_context(viewport={"width": 1200, "height": 700})
+        page = ctx.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(portal.url + "/login")
+        page.fill("input[name=username]", "alice")
+        page.fill("input[name=password]", "alicepass12")
+        page.click("button[type=submit]")
+        page.wait_for_selector("#whoami")
+        page.goto(portal.url + "/environments")
+        row = page.locator(f"tr[data-env='{env_id}']")
+        expect(row.locator(".state-running")).to_have_count(1)
+        page.screenshot(path=str(ARTIFACTS / "envs-01-list.png"), full_page=True)
+        with ctx.expect_page() as opened:
+            row.locator("a.connect").click()  # Connect: shown only now that it is running
+        term = opened.value
+        term.set_default_timeout(30_000)
+        term.wait_for_function("() => window.hpcaiTerm !== undefined")
+        term.wait_for_function(f"() => ({SCREEN})().includes('$')")  # the prompt
+        assert ".svc.localhost" in term.url  # the environment's own origin, not the portal's
+        term.keyboard.type("echo WHO=$(id -un)")
+        term.keyboard.press("Enter")
+        term.wait_for_function(f"() => ({SCREEN})().includes('WHO=hpc-alice')")
+        term.screenshot(path=str(ARTIFACTS / "envs-02-terminal.png"))
+        browser.close()

@@ -59,6 +59,8 @@ def test_api_types_and_json_errors(p: Platform) -> None:
     assert r.status_code == 400 and r.is_json and "mounts" in json.dumps(r.get_json())
     r = c.post("/api/v1/environments/nope/dance")
     assert r.status_code in (400, 404) and r.is_json
+    paths = c.get("/api/v1/openapi.json").get_json()["paths"]
+    assert {"/environments", "/environments/{ref}", "/environments/{ref}/restart"} <= set(paths)
 
 
 def test_cli_exits_2_on_bad_input(cli: Any) -> None:  # type: ignore[no-untyped-def]

@@ -377,9 +377,18 @@ class EnvironmentService:
         return self._service_values(row.id, row.type, row.pending)
 
     def _service(self, row: EnvironmentRow) -> Any:
-        if not row.service_alias:
-            raise NotFound(f"environment {row.name} has no service", field="environment")
-        return self.services.get(row.service_alias, row.user)
+        """The environment's service; made again if it is gone (deleted from My services)."""
+        if row.service_alias:
+            try:
+                return self.services.get(row.service_alias, row.user)
+            except NotFound:
+                pass
+        svc = self.services.create(self._service_values(row.id, row.type, row.values), row.user,
+                                   start=False, origin=ORIGIN)
+        with self.store.session() as s:
+            s.get(EnvironmentRow, row.id).service_alias = svc.alias
+        row.service_alias = svc.alias
+        return svc
 
     def _require(self, row: EnvironmentRow, action: str) -> None:
         svc = self._service(row)
@@ -399,7 +408,7 @@ class EnvironmentService:
         why = self.type(row.type).check_available()
         if why:
             raise ValidationError(why, field="type", fix="ask the site admin to install it on the nodes")
-        self.services.relaunch(row.service_alias or "", ORIGIN, self._apply_pending(row))
+        self.services.relaunch(self._service(row).alias, ORIGIN, self._apply_pending(row))
         return self.get(row.id, user)
 
     def restart(self, ref: str | int, user: str) -> EnvironmentRow:
@@ -422,12 +431,12 @@ class EnvironmentService:
 
     def view(self, row: EnvironmentRow, external_base: str = "") -> EnvironmentView:
         st = self.type(row.type)
-        svc = self._service(row) if row.service_alias else None
-        sv = self.services.view(svc, external_base) if svc is not None else None
-        state = sv.state if sv is not None else "stopped"
+        svc = self._service(row)
+        sv = self.services.view(svc, external_base)
+        state = sv.state
         ports: dict[str, int] = {}
         custom = row.values.get("ports") or []
-        if sv is not None and sv.ports:
+        if sv.ports:
             extra = sv.ports[1:]
             ports = {str(p): extra[i] for i, p in enumerate(custom) if i < len(extra)}
         running = state == "running"
@@ -435,9 +444,9 @@ class EnvironmentService:
             id=row.id, name=row.name, type=row.type, type_title=st.title, open_title=st.open_title,
             user=row.user, state=state, values=dict(row.values), pending=row.pending,
             description=row.description or "", alias=row.service_alias,
-            url=(sv.external_path if sv is not None and running else None), can_connect=running,
-            actions=_devenv_actions(state), log_tail=(sv.log_tail if sv is not None else []), ports=ports,
-            reason=(sv.reason if sv is not None else None))
+            url=(sv.external_path if running else None), can_connect=running,
+            actions=_devenv_actions(state), log_tail=sv.log_tail, ports=ports,
+            reason=sv.reason)
 
     def log(self, ref: str | int, user: str) -> list[str]:
         """F19: the environment's start-up log (its service job's output)."""

@@ -113,6 +113,11 @@ def test_modify_waits_for_restart_and_fixed_fields(p: Platform) -> None:
     with pytest.raises(HpcaiError) as e:
         envs.get(row.id, "bob")
     assert e.value.field == "environment"
+    # its service deleted from My services: the environment makes a new one, nothing breaks
+    old = envs.get("m1", "alice").service_alias
+    p.services.delete(old, "alice")
+    view = envs.view(envs.get("m1", "alice"))
+    assert view.alias and view.alias != old and view.state == "stopped"
     envs.delete("m1", "alice")
     assert counts(p) == (0, 0)
 

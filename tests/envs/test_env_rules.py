@@ -155,3 +155,17 @@ def test_rstudio_golden_plan_and_refusal(p: Platform, monkeypatch: pytest.Monkey
         p.environments.create({"type": "rstudio", "name": "r1", "resource_spec": "cpu-1"}, "alice")
     assert e.value.field == "type" and "rserver" in e.value.message
     assert counts(p) == (0, 0)  # the refused start removed what create made
+
+
+def test_a_refused_start_removes_what_create_made(p: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever refuses the start after the rows exist (here the services layer, as a full
+    cluster or a vanished image would), create leaves neither environment nor service."""
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise HpcaiError("the scheduler refused the job", field="resource_spec", fix="choose a smaller spec")
+
+    monkeypatch.setattr(p.services, "relaunch", refuse)
+    with pytest.raises(HpcaiError) as e:
+        p.environments.create({"type": "webterminal", "name": "w1", "resource_spec": "cpu-1"}, "alice")
+    assert e.value.field == "resource_spec"
+    assert counts(p) == (0, 0)
+    assert p.environments.suggest_name("alice", "webterminal") == "webterminal-1"

@@ -313,7 +313,10 @@ class EnvironmentService:
 
     def create(self, values: dict[str, Any], user: str, start: bool = True) -> EnvironmentRow:
         st = self.type(values.get("type"))
-        clean = self._check(dict(values), user, st)
+        values = dict(values)
+        if not str(values.get("name") or "").strip():
+            values["name"] = self.suggest_name(user, st.name)  # F12: the pre-filled available name
+        clean = self._check(values, user, st)
         if start:
             why = st.check_available()
             if why:

@@ -71,7 +71,9 @@ def test_each_bad_field_is_named_with_its_fix(p: Platform) -> None:
     assert "relative path" in got["workdir"]
     assert "not a size in MB" in got["shm_mb"]
     assert "bogus" in got
-    assert counts(p) == (1, 1)  # nothing of the refused one was made
+    # no name: the pre-filled available one (F12)
+    assert envs.create({"type": "webterminal", "resource_spec": "cpu-1"}, "alice", start=False).name == "webterminal-1"
+    assert counts(p) == (2, 2)  # nothing of the refused one was made
     with pytest.raises(ValidationErrors) as e:
         envs.create({"type": "webterminal", "name": "t2", "resource_spec": "cpu-1", "ports": "8080,8080"},
                     "alice", start=False)

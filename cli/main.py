@@ -32,6 +32,7 @@ COMMANDS: list[Command] = [
     Command("resume", "cli.jobs", "resume a job"),
     Command("tune", "cli.jobs", "auto-tuning studies"),
     Command("services", "cli.services", "list, start, stop and inspect your services"),
+    Command("envs", "cli.envs", "development environments: create, start, stop, restart, delete"),
     Command("datasets", "cli.datasets", "list and show datasets"),
     Command("experiments", "cli.experiments", "list experiments and their runs"),
     Command("users", "cli.users", "list portal accounts and their Unix identities (admins)"),

@@ -400,6 +400,9 @@ class StartPlan:
     # a Prometheus text endpoint of the server (e.g. TorchServe's metrics API), read job-side
     # with every usage sample: the detail page's "Service metrics" (F246)
     metrics_url: str | None = None
+    # directories the runtime mounts into a container image (a development environment's home,
+    # working directory and extra mounts); host processes see the node's file system anyway
+    mounts: list[Mount] = field(default_factory=list)
 
 
 @dataclass
@@ -455,3 +458,53 @@ class ServiceType(Descriptor):
         if self.requires and shutil.which(self.requires) is None:
             return f"{self.requires} is not installed on this host (it must exist on the nodes)"
         return ""
+
+
+# --- development environments (spec 01): an interactive service job of one user ------------------
+
+class EnvironmentType(ServiceType):
+    """A kind of development environment (JupyterLab, Web terminal, RStudio ...).
+
+    It is a service type of category "environment" that core.environments creates, starts and
+    stops (never My services). A plugin writes `server_plan`; `start_plan` adds what every
+    environment has: one more allocated port per custom port (HPCAI_ENV_PORT_<port> = the host
+    port) and, with SSH on, the seam core.environments.ssh.wrap_argv (one more port)."""
+
+    kind: ClassVar[str] = "environment"
+    category: str = "environment"
+    #: the image catalog tag its images carry (F13); "" = any image (the Web terminal)
+    image_tag: str = ""
+    #: the list's button that opens it (the product's card button: "Jupyter", "RStudio" ...)
+    open_title: str = "Open"
+    #: position in the type picker
+    order: int = 100
+    #: the image itself provides sshd (False: only images tagged "SSH" may switch SSH on, F22)
+    ssh_builtin: bool = True
+
+    def check_available(self) -> str | None:
+        """Why this type cannot start on this site (its server is not installed), or None."""
+        return None
+
+    @abstractmethod
+    def server_plan(self, options: dict[str, Any], ctx: ServiceContext) -> StartPlan:
+        """The IDE's own server: argv, env, health path (its port is `{port}`)."""
+
+    def start_plan(self, options: dict[str, Any], ctx: ServiceContext) -> StartPlan:
+        why = self.check_available()
+        if why:
+            raise ValidationError(why, field="type", fix=f"ask the site admin to install {self.requires or self.name}")
+        plan = self.server_plan(options, ctx)
+        custom = [int(p) for p in options.get("ports") or []]
+        for i, port in enumerate(custom, start=plan.ports):
+            plan.env[f"HPCAI_ENV_PORT_{port}"] = f"{{port{i}}}"
+        plan.ports += len(custom)
+        plan.mounts = [Mount(str(m["source"]), m.get("target") or None, bool(m.get("readonly")))
+                       for m in options.get("mounts") or []]
+        if options.get("workdir"):
+            plan.cwd = str(options["workdir"])
+        if options.get("ssh"):
+            from core.environments.ssh import wrap_argv  # type: ignore[import-not-found]  # the SSH helper's
+
+            plan.argv = wrap_argv(plan.argv, port=f"{{port{plan.ports}}}", user=ctx.user, options=options)
+            plan.ports += 1
+        return plan

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from core.api import (DatasetBackend, Framework, JobLink, JobOption, ParallelMode, Runtime, Scheduler,
-                          ServiceType)
+    from core.api import (DatasetBackend, EnvironmentType, Framework, JobLink, JobOption, ParallelMode, Runtime,
+                          Scheduler, ServiceType)
     from core.models.types import Converter
     from core.pipelines.components import Component
     from core.labeling.api import LabelExporter, LabelTemplate
@@ -63,6 +63,14 @@ def hpcai_dataset_backends() -> list["DatasetBackend"]:
 def hpcai_service_types() -> list["ServiceType"]:
     """Return service-type descriptors (TensorBoard, TorchServe ...): option schema, start plan
     (command, ports, health path), proxy rules, request example, whether API keys apply."""
+
+
+@hookspec
+def hpcai_environment_types() -> list["EnvironmentType"]:
+    """Return development-environment types (core.api.EnvironmentType: JupyterLab, Web terminal,
+    RStudio ...): the image tag their images carry, the server's start plan under the proxy
+    path, and why the type cannot start on this site (check_available). core.environments
+    creates, modifies, starts and stops them; each runs as one service of origin devenv."""
 
 
 @hookspec

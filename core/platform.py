@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.accounts import Accounts, LoginPolicy
 from core.config import Config, load_config
+
+if TYPE_CHECKING:
+    from core.environments.service import EnvironmentService
 from core.datasets import DatasetService
 from core.errors import HpcaiError
 from core.experiments import ExperimentService
@@ -106,6 +110,15 @@ class Platform:
     @cached_property
     def services(self) -> ServiceManager:
         return ServiceManager(self)
+
+    @cached_property
+    def environments(self) -> "EnvironmentService":
+        """Development environments (core.environments), each one service of origin devenv."""
+        from core.environments.service import EnvironmentService
+
+        return EnvironmentService(
+            self.store, self.services, self.images, lambda: self.registry, self.workspace.home,
+            lambda user: [s.name for s in self.specs.visible(user, self.jobs.groups_of(user))])
 
     @cached_property
     def monitor(self) -> ClusterMonitor:

@@ -18,8 +18,8 @@ from typing import Any, Iterable, TypeVar
 import pluggy
 
 from core import hookspecs
-from core.api import (DatasetBackend, Descriptor, Framework, JobOption, ParallelMode, Runtime, Scheduler,
-                      ServiceType)
+from core.api import (DatasetBackend, Descriptor, EnvironmentType, Framework, JobOption, ParallelMode, Runtime,
+                      Scheduler, ServiceType)
 from core.config import Config
 from core.errors import HpcaiError, ValidationError
 from core.models.types import Converter
@@ -37,6 +37,7 @@ KINDS: dict[str, tuple[str, type[Descriptor]]] = {
     "option": ("hpcai_job_options", JobOption),
     "dataset_backend": ("hpcai_dataset_backends", DatasetBackend),
     "service": ("hpcai_service_types", ServiceType),
+    "environment": ("hpcai_environment_types", EnvironmentType),
     "converter": ("hpcai_model_converters", Converter),
     "label_template": ("hpcai_labeling_templates", LabelTemplate),
     "label_exporter": ("hpcai_label_exporters", LabelExporter),

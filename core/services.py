@@ -211,11 +211,15 @@ class ServiceManager:
         return {name: reg.get("service", name) for name in reg.names("service")}
 
     def type(self, name: str) -> ServiceType:
-        st: ServiceType = self.p.registry.get("service", name, "type")
+        """A service type, or a development environment's (an EnvironmentType is one)."""
+        kind = "environment" if name in self.p.registry.names("environment") else "service"
+        st: ServiceType = self.p.registry.get(kind, name, "type")
         return st
 
     def form_schema(self, type_name: str | None, user: str) -> dict[str, Any]:
         types = {n: (t.title or n) for n, t in self.types().items()}
+        if type_name and type_name not in types and self.type(type_name).category == "environment":
+            types[type_name] = self.type(type_name).title or type_name  # a devenv's own service
         specs = [s.name for s in self.p.specs.visible(user, self.p.jobs.groups_of(user))]
         common = common_schema(types, specs)
         # F1: classification only while the site has it on (a choice of its levels); F3: shm default.
@@ -327,6 +331,9 @@ class ServiceManager:
         """A new service; `origin` is ORIGIN_DEVENV when a development environment makes its own."""
         if origin not in ORIGINS:
             raise ValidationError(f"unknown origin '{origin}'", field="origin", fix="one of: " + ", ".join(ORIGINS))
+        if origin == ORIGIN_SERVICES and values.get("type") in self.p.registry.names("environment"):
+            raise ValidationError(f"'{values['type']}' is a development environment type", field="type",
+                                  fix="create it in Development environments (hpcai envs create)")
         common, options = self._validate(values, user)
         if origin != ORIGIN_SERVICES:
             options[ORIGIN_KEY] = origin
@@ -599,7 +606,7 @@ class ServiceManager:
         request = spec.to_request()
         if (row.options or {}).get(GPU_UNMOUNTED_KEY):
             request = replace(request, gpus=0)  # F252: the same service, started without its GPUs
-        wrapped = runtime.wrap(plan.argv, image, [], dict(plan.env), request.gpus, row.shm_mb)
+        wrapped = runtime.wrap(plan.argv, image, plan.mounts, dict(plan.env), request.gpus, row.shm_mb)
         # The secret only the proxy and the job side know: svcrun's gate (or the server itself,
         # for types with their own auth) refuses any connection that does not prove it.
         splan = {"argv": wrapped.argv, "env": {**wrapped.env, **plan.env}, "ports": plan.ports,
@@ -688,6 +695,23 @@ class ServiceManager:
             self._stop_job(row)
             return self._launch(self._row(row.id))
         return self._row(row.id)
+
+    def relaunch(self, ref: str | int, origin: str, values: dict[str, Any] | None = None) -> ServiceRow:
+        """For the domain that made a service of a non-default `origin` (a development
+        environment): new parameters if given, its job stopped, then started again. The
+        owning domain has checked who asks and its own lifecycle."""
+        row = self._row(ref)
+        if self.origin(row) != origin or origin == ORIGIN_SERVICES:
+            raise PermissionDenied(f"service {row.alias} is not managed by {origin}", field="service")
+        if values is not None:
+            common, options = self._validate({**self.current_values(row), **values}, row.user)
+            options[ORIGIN_KEY] = origin
+            with self.p.store.session() as s:
+                r = s.get(ServiceRow, row.id)
+                r.resource_spec, r.image, r.shm_mb = common["resource_spec"], common.get("image"), common.get("shm_mb")
+                r.description, r.options, r.updated_at = common.get("description") or "", options, now()
+        self._stop_job(row)
+        return self._launch(self._row(row.id))
 
     def authorize(self, ref: str | int, users: list[str], user: str) -> ServiceRow:
         row = self._row(ref)

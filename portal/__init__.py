@@ -68,6 +68,7 @@ def create_app(platform: Platform | None = None, watcher: Any = None,
 
     from portal import (api, apidocs, apps, auth, datasets, experiments, files, i18n, joblinks, images, labeling,
                         model_pages, models, pipelines, services, views)
+    from portal import environments
 
     auth.init(app)
     apps.init(app)
@@ -79,6 +80,8 @@ def create_app(platform: Platform | None = None, watcher: Any = None,
     app.register_blueprint(datasets.pages_bp)
     app.register_blueprint(services.bp)
     app.register_blueprint(services.api)
+    app.register_blueprint(environments.bp)
+    app.register_blueprint(environments.api)
     services.init(app)  # service origins: only the proxy answers there
     app.register_blueprint(experiments.pages)
     app.register_blueprint(experiments.api)

@@ -192,6 +192,9 @@ def openapi_document(p: Platform) -> dict[str, Any]:
     paths.update(experiment_paths())
     paths.update(joblink_paths())
     paths.update(service_paths())
+    from portal.environments.openapi import openapi_paths as environment_paths
+
+    paths.update(environment_paths())
     from portal.models import openapi_paths as model_paths
 
     paths.update(model_paths())

@@ -33,7 +33,7 @@ openssh-server libnss-wrapper sshpass"
 TORCH_SPEC="torch==2.13.0"
 # setup.cfg extras installed into .venv (test tools, the tracking server and its SDK
 # extras, auto-tuning).
-EXTRAS="test,tracking,autotune,pipelines,containers"
+EXTRAS="test,tracking,autotune,pipelines,containers,environments"
 WHEEL_DIR="/opt/wheels"
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -138,6 +138,22 @@ if [[ "$(cat "$VENDOR/.stamp" 2>/dev/null || true)" != "$fe_hash" ]]; then
         "$VENDOR/drawflow/"
     echo "$fe_hash" > "$VENDOR/.stamp"
     log "front end: drawflow vendored in $((SECONDS - t0)) s"
+fi
+
+# ---------------------------------------------------------------- npm (Web terminal)
+# xterm.js (MIT) for the Web terminal environment, pinned by its package-lock.json, copied
+# into plugins/environments/webterminal/static/ (not committed), which the job-side server serves.
+WT_FE="$REPO_ROOT/plugins/environments/webterminal/frontend"
+WT_DEST="$REPO_ROOT/plugins/environments/webterminal/static"
+wt_hash="$(sha256sum "$WT_FE/package-lock.json" | cut -d' ' -f1)"
+if [[ "$(cat "$WT_DEST/.stamp" 2>/dev/null || true)" != "$wt_hash" ]]; then
+    command -v npm >/dev/null || apt-get -o DPkg::Lock::Timeout=600 install -y -q npm >/dev/null
+    (cd "$WT_FE" && timeout 300 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    rm -rf "$WT_DEST" && mkdir -p "$WT_DEST"
+    cp "$WT_FE/node_modules/@xterm/xterm/lib/xterm.js" "$WT_FE/node_modules/@xterm/xterm/css/xterm.css" \
+        "$WT_FE/node_modules/@xterm/addon-fit/lib/addon-fit.js" "$WT_DEST/"
+    echo "$wt_hash" > "$WT_DEST/.stamp"
+    log "front end: xterm.js vendored for the Web terminal"
 fi
 
 # ---------------------------------------------------------------- npm (labeling UI)

@@ -1,0 +1,1 @@
+import tests.localhost_names  # noqa: F401  (service origins *.svc.localhost, as in browsers)

@@ -7,23 +7,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 import tests.localhost_names  # noqa: F401  (service origins *.svc.localhost for requests, as in browsers)
+from tests.browser.chromium import ARTIFACTS, chromium, expect, logged_in, playwright_api
 from tests.svc.helpers import Portal, scratch, site_config, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "tests" / "artifacts"
-
-playwright_api = pytest.importorskip("playwright.sync_api")
-expect = playwright_api.expect
-if not Path(CHROMIUM).exists():
-    pytest.skip("Debian chromium is not installed (scripts/setup.sh installs it)", allow_module_level=True)
 
 SCREEN = "() => { const b = window.hpcaiTerm.buffer.active; let t = '';" \
          " for (let i = 0; i < b.length; i++) t += b.getLine(i).translateToString(true) + '\\n'; return t; }"
@@ -50,17 +41,9 @@ def test_terminal_in_chromium(portal: Portal) -> None:
     env_id = r.json()["id"]
     wait_for(lambda: alice.get(f"{portal.url}/api/v1/environments/{env_id}", timeout=10).json()["state"] == "running",
              180, "the terminal to be running", interval=1)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        ctx = browser.new_context(viewport={"width": 1200, "height": 700})
-        page = ctx.new_page()
-        page.set_default_timeout(30_000)
-        page.goto(portal.url + "/login")
-        page.fill("input[name=username]", "alice")
-        page.fill("input[name=password]", "alicepass12")
-        page.click("button[type=submit]")
-        page.wait_for_selector("#whoami")
+    with chromium() as browser:
+        page = logged_in(browser, portal.url, "alice", "alicepass12", width=1200, height=700, timeout_ms=30_000)
+        ctx = page.context
         page.goto(portal.url + "/environments")
         row = page.locator(f"tr[data-env='{env_id}']")
         expect(row.locator(".state-running")).to_have_count(1)
@@ -76,7 +59,6 @@ def test_terminal_in_chromium(portal: Portal) -> None:
         term.keyboard.press("Enter")
         term.wait_for_function(f"() => ({SCREEN})().includes('WHO=hpc-alice')")
         term.screenshot(path=str(ARTIFACTS / "envs-02-terminal.png"))
-        browser.close()
 
 
 def test_jupyterlab_runs_a_cell_in_chromium(portal: Portal) -> None:
@@ -96,16 +78,9 @@ def test_jupyterlab_runs_a_cell_in_chromium(portal: Portal) -> None:
     r = alice.put(f"{origin}/dockerService/{alias}/api/contents/who.ipynb",
                   data=json.dumps({"type": "notebook", "format": "json", "content": nb}), timeout=30)
     assert r.status_code in (200, 201), r.text
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        ctx = browser.new_context(viewport={"width": 1280, "height": 800})
-        page = ctx.new_page()
-        page.set_default_timeout(60_000)
-        page.goto(portal.url + "/login")
-        page.fill("input[name=username]", "alice")
-        page.fill("input[name=password]", "alicepass12")
-        page.click("button[type=submit]")
-        page.wait_for_selector("#whoami")
+    with chromium() as browser:
+        page = logged_in(browser, portal.url, "alice", "alicepass12", width=1280, height=800, timeout_ms=60_000)
+        ctx = page.context
         page.goto(f"{portal.url}/environments/{env_id}")
         with ctx.expect_page() as opened:
             page.click("#env-connect")
@@ -123,4 +98,3 @@ def test_jupyterlab_runs_a_cell_in_chromium(portal: Portal) -> None:
         out = lab.locator(".jp-OutputArea-output").first
         expect(out).to_contain_text("USER=hpc-alice", timeout=90_000)
         lab.screenshot(path=str(ARTIFACTS / "envs-03-jupyterlab.png"))
-        browser.close()

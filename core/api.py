@@ -468,7 +468,7 @@ class EnvironmentType(ServiceType):
     It is a service type of category "environment" that core.environments creates, starts and
     stops (never My services). A plugin writes `server_plan`; `start_plan` adds what every
     environment has: one more allocated port per custom port (HPCAI_ENV_PORT_<port> = the host
-    port) and, with SSH on, the seam core.environments.ssh.wrap_argv (one more port)."""
+    port). SSH (core.environments.ssh.wrap_argv, one more port) is not wired in yet: refused."""
 
     kind: ClassVar[str] = "environment"
     category: str = "environment"
@@ -502,9 +502,7 @@ class EnvironmentType(ServiceType):
                        for m in options.get("mounts") or []]
         if options.get("workdir"):
             plan.cwd = str(options["workdir"])
-        if options.get("ssh"):
-            from core.environments.ssh import wrap_argv  # type: ignore[import-not-found]  # the SSH helper's
-
-            plan.argv = wrap_argv(plan.argv, port=f"{{port{plan.ports}}}", user=ctx.user, options=options)
-            plan.ports += 1
+        if options.get("ssh"):  # core.environments refuses it first; a plan never half-runs SSH
+            raise ValidationError("SSH: not available yet", field="ssh",
+                                  fix="switch SSH off; starting sshd with an environment is not wired yet")
         return plan

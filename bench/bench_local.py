@@ -57,7 +57,7 @@ def hpcai_true(platform: Platform, project: Path, n: int) -> list[float]:
     for _ in range(n):
         t = time.perf_counter()
         req = platform.jobs.request_from_values({"framework": "pytorch", "resource_spec": "cpu-1",
-                                                 "workdir": str(project), "command": "true"}, user, "bench")
+                                                 "workdir": str(project), "command": "true"}, user, "cli")
         row = platform.jobs.submit(req)
         state = wait_done(platform, row.id, user)
         times.append(time.perf_counter() - t)
@@ -114,24 +114,34 @@ def hpcai_first_step(platform: Platform, project: Path) -> float:
     t = time.perf_counter()
     req = platform.jobs.request_from_values({"framework": "pytorch", "mode": "ddp", "instances": 2,
                                              "resource_spec": "cpu-1", "workdir": str(project),
-                                             "command": "python ddp_train.py --steps 5"}, user, "bench")
+                                             "command": "python ddp_train.py --steps 5"}, user, "cli")
     row = platform.jobs.submit(req)
     took = until_line(Path(row.stdout_path), t)
     assert wait_done(platform, row.id, user) == "succeeded"
     return took
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--ddp-repeat", type=int, default=3)
-    args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="hpcai-bench-"))
+def scratch_site(prefix: str) -> tuple[Path, Path, dict[str, str], Platform]:
+    """A throwaway site: its directory, a project holding the DDP example, the environment that
+    points hpcai at the site's data, and a Platform on it (the caller removes the directory)."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
     project = tmp / "project"
     project.mkdir()
     shutil.copy(ROOT / "examples" / "pytorch" / "ddp_train.py", project)
     env = {**os.environ, "HPCAI_DATA_DIR": str(tmp / "data")}
-    platform = Platform(load_config(env))
+    return tmp, project, env, Platform(load_config(env))
+
+
+def repeat_args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--ddp-repeat", type=int, default=3)
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = repeat_args()
+    tmp, project, env, platform = scratch_site("hpcai-bench-")
     try:
         base = statistics.median(bare_true(args.repeat))
         api = statistics.median(hpcai_true(platform, project, args.repeat))

@@ -13,21 +13,17 @@ Both printed as ratios. Needs podman and the built image (`hpcai images build py
 
 from __future__ import annotations
 
-import argparse
-import os
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_local import until_line, wait_done  # noqa: E402
-from core.config import load_config  # noqa: E402
+from bench.bench_local import repeat_args, scratch_site, until_line, wait_done  # noqa: E402
 from core.containers.engine import engine_env  # noqa: E402
 from core.platform import Platform  # noqa: E402
 from core.types import Mount  # noqa: E402
@@ -40,7 +36,7 @@ def first_step(platform: Platform, project: Path, image: str) -> float:
     t = time.perf_counter()
     req = platform.jobs.request_from_values({"framework": "pytorch", "mode": "ddp", "instances": 2, "image": image,
                                              "resource_spec": "cpu-1", "workdir": str(project),
-                                             "command": "python ddp_train.py --steps 5"}, user, "bench")
+                                             "command": "python ddp_train.py --steps 5"}, user, "cli")
     row = platform.jobs.submit(req)
     took = until_line(Path(row.stdout_path), t)
     assert wait_done(platform, row.id, user) == "succeeded", Path(row.stdout_path).read_text()
@@ -57,16 +53,8 @@ def timed(argv: list[str], n: int, env: dict[str, str] | None = None, cwd: Path 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--ddp-repeat", type=int, default=3)
-    args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="hpcai-ct-bench-"))
-    project = tmp / "project"
-    project.mkdir()
-    shutil.copy(ROOT / "examples" / "pytorch" / "ddp_train.py", project)
-    env = {**os.environ, "HPCAI_DATA_DIR": str(tmp / "data")}
-    platform = Platform(load_config(env))
+    args = repeat_args()
+    tmp, project, _env, platform = scratch_site("hpcai-ct-bench-")
     try:
         image = platform.images.resolve("pytorch-container")
         if Podman().check_image(image):

@@ -18,6 +18,8 @@
   const on = (sel, ev, fn) => { const el = $(sel); if (el) el.addEventListener(ev, fn); };
 
   // --- list page ---------------------------------------------------------------------------
+  const flash = sessionStorage.getItem("models-flash");
+  if (flash && $("#models-flash")) { sessionStorage.removeItem("models-flash"); say($("#models-flash"), flash, true); $("#models-flash").hidden = false; }
   on("#create-model", "click", () => show("#model-form"));
   on("#m-cancel", "click", () => show("#model-form"));
   on("#m-dir-reset", "click", () => { $("#m-dir").value = ""; });
@@ -27,7 +29,9 @@
     const body = { name: $("#m-name").value, purpose: $("#m-purpose").value, model_dir: $("#m-dir").value,
       is_lora: !!$("#m-lora").value, base_model: $("#m-base").value, tags: $("#m-tags").value,
       description: $("#m-description").value };
-    try { const m = await api("POST", "/models", body); say($("#m-msg"), m.message, true); setTimeout(() => location.reload(), 400); }
+    // The toast outlives the reload that shows the new card: a 400 ms window was missed under load.
+    try { const m = await api("POST", "/models", body); say($("#m-msg"), m.message, true);
+      sessionStorage.setItem("models-flash", m.message); location.reload(); }
     catch (err) { say($("#m-msg"), err.message, false); }
   });
   let deleting = null;
@@ -62,7 +66,8 @@
   on("#modify-form", "submit", async (e) => {
     e.preventDefault();
     try { await api("PATCH", `/models/${model}`, { purpose: $("#mod-purpose").value, tags: $("#mod-tags").value,
-      description: $("#mod-description").value }); say($("#modify-msg"), "Modified", true); setTimeout(() => location.reload(), 300); }
+      description: $("#mod-description").value }); say($("#modify-msg"), "Modified", true);
+      sessionStorage.setItem("models-flash", "Model modified"); location.reload(); }
     catch (err) { say($("#modify-msg"), err.message, false); }
   });
   on("#new-version-btn", "click", () => show("#version-form"));

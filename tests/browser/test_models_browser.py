@@ -52,7 +52,7 @@ def test_create_browse_version_deploy_and_delete(site) -> None:
         page.fill("#m-dir", str(d1))
         page.fill("#m-description", "a small CNN")
         page.click("#m-ok")
-        expect(page.locator("#m-msg")).to_have_text("Model created successfully")  # F204
+        expect(page.locator("#models-flash")).to_have_text("Model created successfully")  # F204, after the reload
         expect(page.locator(".model-card[data-name=cnn]")).to_be_visible()
         page.click("a[data-tag='Deep learning']")  # the tag filter (F199)
         expect(page.locator(".model-card")).to_have_count(1)

@@ -468,7 +468,7 @@ class EnvironmentType(ServiceType):
     It is a service type of category "environment" that core.environments creates, starts and
     stops (never My services). A plugin writes `server_plan`; `start_plan` adds what every
     environment has: one more allocated port per custom port (HPCAI_ENV_PORT_<port> = the host
-    port). SSH (core.environments.ssh.wrap_argv, one more port) is not wired in yet: refused."""
+    port). With SSH on, sshd runs as the user in front of the IDE on the last allocated port."""
 
     kind: ClassVar[str] = "environment"
     category: str = "environment"
@@ -502,7 +502,27 @@ class EnvironmentType(ServiceType):
                        for m in options.get("mounts") or []]
         if options.get("workdir"):
             plan.cwd = str(options["workdir"])
-        if options.get("ssh"):  # core.environments refuses it first; a plan never half-runs SSH
-            raise ValidationError("SSH: not available yet", field="ssh",
-                                  fix="switch SSH off; starting sshd with an environment is not wired yet")
+        if options.get("ssh"):
+            self._with_ssh(plan, options)
         return plan
+
+    @staticmethod
+    def _with_ssh(plan: StartPlan, options: dict[str, Any]) -> None:
+        """sshd as the user in front of the IDE (hooks/envrun), on one more allocated port.
+
+        core.environments gives the login, the password's hash and the home; envrun is standard
+        library only, so the node's (or an SSH image's) python3 runs it, from this checkout
+        mounted read-only into a container (host processes see it anyway)."""
+        from core.environments import ssh
+
+        login, hashed, home = (options.get(k) for k in ("ssh_login", "ssh_password_hash", "ssh_home"))
+        if not (login and hashed and home):
+            raise ValidationError("SSH is on but the environment has no SSH login", field="ssh",
+                                  fix="start the environment from Development environments, which makes one")
+        port = f"{{port{plan.ports}}}"
+        plan.ports += 1
+        plan.env["HPCAI_SSH_PORT"] = port
+        plan.argv = ssh.wrap_argv(plan.argv, port=port, login=str(login), password_hash=str(hashed),
+                                  home=str(home), workdir=plan.cwd or str(home), python="python3",
+                                  bind="{listen}")
+        plan.mounts.append(Mount(str(ssh.ENVRUN.parents[1]), None, True))

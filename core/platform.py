@@ -118,7 +118,8 @@ class Platform:
 
         return EnvironmentService(
             self.store, self.services, self.images, lambda: self.registry, self.workspace.home,
-            lambda user: [s.name for s in self.specs.visible(user, self.jobs.groups_of(user))])
+            lambda user: [s.name for s in self.specs.visible(user, self.jobs.groups_of(user))],
+            self.datasets.box)
 
     @cached_property
     def monitor(self) -> ClusterMonitor:

@@ -27,5 +27,9 @@ class EnvironmentRow(Base):
     pending: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # modified, applied at restart
     ssh: Mapped[bool] = mapped_column(Boolean, default=False)
     service_alias: Mapped[str | None] = mapped_column(String(160))  # its one service (origin devenv)
+    # SSH (migration 0018): the generated login and its password sealed with the site key; the
+    # card shows both to the owner while it runs (spec 01 §5 rule 3), the job gets only the hash
+    ssh_login: Mapped[str | None] = mapped_column(String(64))
+    ssh_secret: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

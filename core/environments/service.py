@@ -18,6 +18,7 @@ from typing import Any, Callable, Protocol
 from sqlalchemy import select
 
 from core.api import EnvironmentType
+from core.environments import ssh as ssh_module
 from core.environments.models import EnvironmentRow
 from core.errors import HpcaiError, NotFound, ValidationError, ValidationErrors
 from core.store import id_in_range
@@ -66,11 +67,12 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def ssh_available() -> bool:
-    """Whether an environment may switch SSH on. core.environments.ssh (sshd as the user, the
-    login and its hash) is in, but the start plan does not yet store the login and hash nor hand
-    wrap_argv the allocated port: until it does, SSH is refused with a message, never half-run."""
-    return False
+class SecretBox(Protocol):
+    """Seals what the store keeps of a password (core.datasets.SecretBox: the site's key)."""
+
+    def seal(self, secrets: dict[str, str]) -> str | None: ...
+
+    def open(self, token: str | None) -> dict[str, str]: ...
 
 
 @dataclass
@@ -92,6 +94,9 @@ class EnvironmentView:
     log_tail: list[str] = field(default_factory=list)  # the environment log (F19)
     ports: dict[str, int] = field(default_factory=dict)  # custom port -> host port (F16)
     reason: str | None = None
+    # while running with SSH on (spec 01 §5, F23/F24): login, password, host, port, the `ssh`
+    # command and the Xshell form; only the owner reaches a view
+    ssh: dict[str, str] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,9 +104,9 @@ class EnvironmentView:
 
 class EnvironmentService:
     def __init__(self, store: Any, services: Services, images: Images, plugins: Callable[[], Plugins],
-                 home: Callable[[str], Path], specs: Callable[[str], list[str]]):
+                 home: Callable[[str], Path], specs: Callable[[str], list[str]], box: SecretBox):
         self.store, self.services, self.images = store, services, images
-        self._plugins, self.home, self.specs = plugins, home, specs
+        self._plugins, self.home, self.specs, self.box = plugins, home, specs, box
 
     # --- types and schema ---------------------------------------------------------------------
 
@@ -239,11 +244,16 @@ class EnvironmentService:
 
         ssh = values.get("ssh")
         ssh = ssh if isinstance(ssh, bool) else str(ssh or "").lower() in ("1", "true", "on", "yes")
-        if ssh and not st.ssh_builtin and (img is None or SSH_TAG.lower() not in (t.lower() for t in img.tags)):
-            bad("ssh", f"image '{image or 'the node install'}' has no sshd (no '{SSH_TAG}' tag)",
-                f"choose an image tagged {SSH_TAG} (one that runs sshd), or switch SSH off")
-        elif ssh and not ssh_available():
-            bad("ssh", "SSH: not available yet", "switch SSH off; SSH into environments is not installed on this site")
+        # F22: a Web terminal's image must say it runs sshd; the node install (no image) has the
+        # node's sshd, which sshd_missing checks like every other type's
+        if ssh and not st.ssh_builtin and img is not None and SSH_TAG.lower() not in (t.lower() for t in img.tags):
+            bad("ssh", f"image '{image}' has no sshd (no '{SSH_TAG}' tag)",
+                f"choose an image tagged {SSH_TAG} (one that runs sshd), leave the image empty, or switch SSH off")
+        elif ssh and (why := ssh_module.sshd_missing(img)):
+            bad("ssh", why, "switch SSH off, or ask the site admin")
+        elif ssh and not ssh_module.LOGIN.match(f"{user}-00000000"):
+            bad("ssh", f"user '{user}' is no login name sshd accepts",
+                "switch SSH off (SSH logins are <user>-<8 random>, lowercase letters, digits, '_', '.', '-')")
         out["ssh"] = ssh
 
         desc = str(values.get("description") or "")
@@ -307,10 +317,26 @@ class EnvironmentService:
 
     def _service_values(self, env_id: int, type_name: str, v: dict[str, Any]) -> dict[str, Any]:
         """What the environment's service is created or relaunched with."""
-        return {"name": f"env-{env_id}", "type": type_name, "resource_spec": v["resource_spec"],
-                "image": v.get("image"), "shm_mb": v.get("shm_mb"), "description": v.get("description") or "",
-                "ports": v.get("ports") or [], "mounts": v.get("mounts") or [],
-                "workdir": v.get("workdir"), "ssh": bool(v.get("ssh"))}
+        out = {"name": f"env-{env_id}", "type": type_name, "resource_spec": v["resource_spec"],
+               "image": v.get("image"), "shm_mb": v.get("shm_mb"), "description": v.get("description") or "",
+               "ports": v.get("ports") or [], "mounts": v.get("mounts") or [],
+               "workdir": v.get("workdir"), "ssh": bool(v.get("ssh"))}
+        if out["ssh"]:
+            out.update(self._ssh_credentials(env_id))
+        return out
+
+    def _ssh_credentials(self, env_id: int) -> dict[str, str]:
+        """The environment's SSH login (made once, kept across restarts: the user's client config
+        keeps working) and, for the job, only the password's hash; the store keeps it sealed."""
+        with self.store.session() as s:
+            row = s.get(EnvironmentRow, env_id)
+            if not row.ssh_login or not self.box.open(row.ssh_secret).get("password"):
+                row.ssh_login = ssh_module.new_login(row.user)
+                row.ssh_secret = self.box.seal({"password": ssh_module.new_password()})
+            login, user = row.ssh_login, row.user
+            password = self.box.open(row.ssh_secret)["password"]
+        return {"ssh_login": login, "ssh_password_hash": ssh_module.hash_password(password),
+                "ssh_home": str(self.home(user))}
 
     def create(self, values: dict[str, Any], user: str, start: bool = True) -> EnvironmentRow:
         st = self.type(values.get("type"))
@@ -444,13 +470,17 @@ class EnvironmentService:
             extra = sv.ports[1:]
             ports = {str(p): extra[i] for i, p in enumerate(custom) if i < len(extra)}
         running = state == "running"
+        ssh = None
+        if running and row.values.get("ssh") and row.ssh_login and sv.ports and len(sv.ports) > 1 + len(custom):
+            ssh = {**ssh_module.connection_strings(row.ssh_login, sv.host or "", sv.ports[-1]),
+                   "password": self.box.open(row.ssh_secret).get("password", "")}
         return EnvironmentView(
             id=row.id, name=row.name, type=row.type, type_title=st.title, open_title=st.open_title,
             user=row.user, state=state, values=dict(row.values), pending=row.pending,
             description=row.description or "", alias=row.service_alias,
             url=(sv.external_path if running else None), can_connect=running,
             actions=_devenv_actions(state), log_tail=sv.log_tail, ports=ports,
-            reason=sv.reason)
+            reason=sv.reason, ssh=ssh)
 
     def log(self, ref: str | int, user: str) -> list[str]:
         """F19: the environment's start-up log (its service job's output)."""

@@ -38,6 +38,7 @@ _USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,47}$")
 LOGIN = re.compile(r"^[a-z_][a-z0-9_.-]{0,47}-[a-z0-9]{8}$")
 _SHA512 = re.compile(r"^\$6\$([./0-9A-Za-z]{1,16})\$[./0-9A-Za-z]{86}$")
 OPENSSL_TIMEOUT_S = 30
+_PORT_PLACEHOLDER = re.compile(r"^\{port\d+\}$")
 
 
 class ImageLike(Protocol):
@@ -110,12 +111,17 @@ def sshd_missing(image: ImageLike | None, *, sshd: str = SSHD, nss_wrapper: str 
     return None
 
 
-def wrap_argv(argv: list[str], *, port: int, login: str, password_hash: str, home: str, workdir: str,
-              python: str = sys.executable) -> list[str]:
+def wrap_argv(argv: list[str], *, port: int | str, login: str, password_hash: str, home: str, workdir: str,
+              python: str = sys.executable, bind: str | None = None) -> list[str]:
     """The argv that starts sshd for `login` on `port`, then runs `argv` (the IDE) under it.
 
+    `port` is a number or hooks/svcrun's placeholder of an allocated port (`{port2}`); `bind`
+    the address sshd listens on (svcrun's `{listen}`: the platform's, not the gated loopback).
     The hash travels in envrun's environment (HASH_ENV), readable only by the job's user."""
-    if not 0 < port < 65536:
+    if isinstance(port, str):
+        if not _PORT_PLACEHOLDER.match(port):
+            raise ValueError(f"SSH port {port!r} is neither a number nor an allocated port's {{portN}}")
+    elif not 0 < port < 65536:
         raise ValueError(f"SSH port {port} is out of range 1-65535")
     if not _SHA512.match(password_hash):
         raise ValueError("password_hash must be a sha512-crypt hash ($6$...) from hash_password()")
@@ -126,8 +132,9 @@ def wrap_argv(argv: list[str], *, port: int, login: str, password_hash: str, hom
     for name, path in (("home", home), ("workdir", workdir)):
         if not path.startswith("/") or any(c in path for c in ':"\n\r'):  # passwd and sshd_config fields
             raise ValueError(f"{name} {path!r} must be an absolute path without ':', '\"' or line breaks")
+    where = ["--bind", bind] if bind else []
     return ["/usr/bin/env", f"{HASH_ENV}={password_hash}", python, str(ENVRUN),
-            "--port", str(port), "--login", login, "--home", home, "--workdir", workdir, "--", *argv]
+            "--port", str(port), "--login", login, "--home", home, "--workdir", workdir, *where, "--", *argv]
 
 
 def connection_strings(login: str, host: str, port: int) -> dict[str, str]:

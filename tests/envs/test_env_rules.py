@@ -5,6 +5,7 @@ for a restart, and RStudio's plan is pinned (golden) and refused where rserver i
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from core.api import Image, ServiceContext
 from core.config import load_config
+from core.environments import ssh
 from core.environments.models import EnvironmentRow
 from core.errors import HpcaiError, ValidationErrors
 from core.platform import Platform
@@ -90,12 +92,29 @@ def test_ssh_rules(p: Platform) -> None:
         envs.create({"type": "webterminal", "name": "s1", "resource_spec": "cpu-1", "image": "plain",
                      "ssh": True}, "alice", start=False)
     assert "has no sshd" in fields(e.value)["ssh"] and "tagged SSH" in fields(e.value)["ssh"]
-    # until the start plan runs core.environments.ssh's sshd, SSH is refused with a clear message
-    with pytest.raises(ValidationErrors) as e:
-        envs.create({"type": "webterminal", "name": "s1", "resource_spec": "cpu-1", "image": "sshbox",
-                     "ssh": True}, "alice", start=False)
-    assert "SSH: not available yet" in fields(e.value)["ssh"]
     assert counts(p) == (0, 0)
+    # on an image tagged SSH (or the node install) it is on: a login made once, kept sealed, and the
+    # start plan puts envrun's sshd in front of the terminal on one more allocated port
+    row = envs.create({"type": "webterminal", "name": "s1", "resource_spec": "cpu-1", "image": "sshbox",
+                       "ssh": True, "ports": "8080"}, "alice", start=False)
+    svc = p.services.get(row.service_alias, "alice")
+    opts = p.services.type_options(svc)
+    assert re.fullmatch(r"alice-[a-z0-9]{8}", opts["ssh_login"]) and opts["ssh_password_hash"].startswith("$6$")
+    with p.store.session() as s:
+        stored = s.get(EnvironmentRow, row.id)
+        assert stored.ssh_login == opts["ssh_login"] and "password" not in (stored.ssh_secret or "password")
+        password = p.datasets.box.open(stored.ssh_secret)["password"]
+    assert ssh.verify_password(password, opts["ssh_password_hash"])
+    plan = envs.type("webterminal").start_plan(opts, ServiceContext("a", "alice", "/j", "/b"))
+    assert plan.ports == 3 and plan.env["HPCAI_ENV_PORT_8080"] == "{port1}" and plan.env["HPCAI_SSH_PORT"] == "{port2}"
+    at = plan.argv.index(str(ssh.ENVRUN))
+    assert plan.argv[:at] == ["/usr/bin/env", f"{ssh.HASH_ENV}={opts['ssh_password_hash']}", "python3"]
+    assert plan.argv[at + 1:at + 5] == ["--port", "{port2}", "--login", opts["ssh_login"]]
+    assert plan.argv[plan.argv.index("--bind") + 1] == "{listen}" and password not in " ".join(plan.argv)
+    assert plan.argv[plan.argv.index("--") + 1:][:1] == ["{python}"]  # then the terminal's own server
+    # a restart keeps the login (the user's ssh config stays right)
+    again = envs._service_values(row.id, "webterminal", {**row.values})
+    assert again["ssh_login"] == opts["ssh_login"]
 
 
 def test_modify_waits_for_restart_and_fixed_fields(p: Platform) -> None:

@@ -129,3 +129,17 @@ def test_time_limit_exceeded(backend: Backend, overtime: JobRow) -> None:
     assert row.state == "failed", (row.state, row.raw_state, row.reason)
     assert row.raw_state == "TIMEOUT"
     assert "time limit" in (row.reason or "")
+
+
+def test_jobs_submitted_at_once_all_succeed(backend: Backend) -> None:
+    """Twelve submissions from six threads (more than the local scheduler's 4 CPUs: queued
+    supervisors keep polling admit() meanwhile), polled while they start: none is taken for lost (the
+    local ledger once held a new entry without its supervisor's pid, and another supervisor or
+    the watcher retired it as LOST)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(6) as pool:
+        rows = list(pool.map(lambda i: backend.submit(backend.request(f"echo at-once {i}")), range(12)))
+    finished = [backend.finish(r.id) for r in rows]
+    assert [(r.state, r.raw_state, r.reason) for r in finished] == [("succeeded", r.raw_state, None)
+                                                                     for r in finished]

@@ -84,28 +84,29 @@ class LocalScheduler(Scheduler):
         conf = {"script": script_path, "cwd": ctx.cwd, "stdout": ctx.stdout, "stderr": ctx.stderr,
                 "env": ctx.env, "total_cpus": self.total_cpus, "total_gpus": self.total_gpus,
                 "total_migs": self.total_migs, "poll_interval": self.poll_interval, "run_as": plan.run_as}
+        # The supervisor is spawned and its pid recorded under one lock: an entry without a pid
+        # looks like a dead supervisor's to other supervisors' admit() and to poll(), which
+        # retired it as LOST when two jobs were submitted at once. The new supervisor's first
+        # ledger read waits for this lock, so it always finds its entry complete.
         with self.ledger.locked() as data:
             job_id = data["next_id"]
             data["next_id"] = job_id + 1
             self.ledger.write_conf(job_id, conf)
+            log = open(self.ledger.conf_dir / f"{job_id}.log", "ab")  # the platform's, not in the job's directory
+            try:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "plugins.schedulers.local.supervisor", str(self.ledger.dir), str(job_id)],
+                    cwd=str(Path(__file__).resolve().parents[3]), stdin=subprocess.DEVNULL,
+                    stdout=log, stderr=log, start_new_session=True)
+            except OSError as exc:
+                raise HpcaiError(f"could not start the job supervisor: {exc}") from exc
+            finally:
+                log.close()  # the child holds its own copy
             Ledger.put(data, Entry(id=job_id, job_dir=str(job_dir), cpus=plan.total_cpus,
                                    gpus=plan.total_gpus, submit_ts=time.time(),
                                    gpu_mode=next((r.request.gpu_mode for r in plan.roles if r.request.gpus), None),
-                                   time_limit_min=plan.time_limit_min, uid=int(plan.run_as["uid"])))
-        log = open(self.ledger.conf_dir / f"{job_id}.log", "ab")  # the platform's, not in the job's directory
-        try:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "plugins.schedulers.local.supervisor", str(self.ledger.dir), str(job_id)],
-                cwd=str(Path(__file__).resolve().parents[3]), stdin=subprocess.DEVNULL,
-                stdout=log, stderr=log, start_new_session=True)
-        except OSError as exc:
-            with self.ledger.locked() as data:
-                data["jobs"].pop(str(job_id), None)
-            raise HpcaiError(f"could not start the job supervisor: {exc}") from exc
-        with self.ledger.locked() as data:
-            entry = Entry(**data["jobs"][str(job_id)])
-            entry.supervisor_pid = proc.pid
-            Ledger.put(data, entry)
+                                   time_limit_min=plan.time_limit_min, uid=int(plan.run_as["uid"]),
+                                   supervisor_pid=proc.pid))
         return str(job_id)
 
     def poll(self, refs: list[JobRef]) -> dict[str, JobStatus]:

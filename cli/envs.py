@@ -37,6 +37,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     if view.pending:
         print("pending      " + ", ".join(f"{k}={v}" for k, v in view.pending.items()
                                           if view.values.get(k) != v) + " (at the next restart)")
+    if view.ssh:  # spec 01 §5: the connection command, Xshell's form (F24) and the password
+        print(f"{'ssh':12} {view.ssh['ssh']}")
+        print(f"{'xshell':12} {view.ssh['xshell']}")
+        print(f"{'password':12} {view.ssh['password']}")
     for line in view.log_tail[-10:]:
         print(f"  | {line}")
     return 0

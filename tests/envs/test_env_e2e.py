@@ -180,3 +180,45 @@ def test_modify_then_restart_applies(portal: Portal, alice: requests.Session, te
     assert v["pending"] is None and v["values"]["ports"] == [8080]
     assert set(v["ports"]) == {"8080"} and v["ports"]["8080"] > 0  # its host port
     assert any("svcrun" in line for line in v["log_tail"])  # F19: the environment log
+
+
+def ssh_run(ssh: dict[str, Any], password: str, command: str, as_user: str = "hpc-bob") -> subprocess.CompletedProcess:
+    """The OpenSSH client as another Unix user of the node (a colleague, or anyone who got the
+    connection information): the login and password are what let a client in, nothing else."""
+    argv = ["runuser", "-u", as_user, "--", "sshpass", "-e", "ssh", "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "PubkeyAuthentication=no", "-o", "ConnectTimeout=20",
+            "-p", ssh["port"], f"{ssh['login']}@127.0.0.1", command]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=90, env={"SSHPASS": password, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+
+
+def test_ssh_switched_on_by_modify_and_restart(portal: Portal, alice: requests.Session, term: dict[str, Any]) -> None:
+    """F21-F24: Modify switches SSH on, the restart applies it, the running card shows the
+    `ssh <user>-<8>@<host> -p <port>` command, Xshell's form and the password; a client logs in
+    as the environment's Unix user in its working directory; a wrong password gets nothing."""
+    assert term_view(portal, alice, term)["ssh"] is None  # off by default
+    r = alice.patch(f"{portal.url}/api/v1/environments/{term['id']}", json={"ssh": True}, timeout=30)
+    assert r.status_code == 200 and r.json()["pending"]["ssh"] is True, r.text
+    assert alice.post(f"{portal.url}/api/v1/environments/{term['id']}/restart", timeout=60).status_code == 200
+    v = env_state(portal, alice, term["id"], ("running",))
+    ssh = v["ssh"]
+    assert ssh and re.fullmatch(r"alice-[a-z0-9]{8}", ssh["login"]), v
+    assert ssh["ssh"] == f"ssh {ssh['login']}@{ssh['host']} -p {ssh['port']}"  # F23
+    assert ssh["xshell"] == f"ssh {ssh['login']}@{ssh['host']} {ssh['port']}"  # F24
+    assert int(ssh["port"]) not in v["ports"].values()  # its own allocated port
+    page = alice.get(f"{portal.url}/environments/{term['id']}", timeout=30).text
+    assert ssh["ssh"] in page and ssh["password"] in page
+    out = ssh_run(ssh, ssh["password"], "echo ID=$(id -un) WD=$(pwd)")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"ID=hpc-alice WD={portal.platform.workspace.home('alice')}", out.stdout
+    wrong = ssh_run(ssh, ssh["password"] + "x", "id -un")
+    assert wrong.returncode != 0 and "hpc-alice" not in wrong.stdout
+    # a restart keeps the login and the password (the user's ssh config stays right)
+    assert alice.post(f"{portal.url}/api/v1/environments/{term['id']}/restart", timeout=60).status_code == 200
+    again = env_state(portal, alice, term["id"], ("running",))["ssh"]
+    assert (again["login"], again["password"]) == (ssh["login"], ssh["password"])
+
+
+def term_view(portal: Portal, s: requests.Session, term: dict[str, Any]) -> dict[str, Any]:
+    r = s.get(f"{portal.url}/api/v1/environments/{term['id']}", timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()

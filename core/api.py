@@ -522,7 +522,7 @@ class EnvironmentType(ServiceType):
         port = f"{{port{plan.ports}}}"
         plan.ports += 1
         plan.env["HPCAI_SSH_PORT"] = port
-        plan.argv = ssh.wrap_argv(plan.argv, port=port, login=str(login), password_hash=str(hashed),
-                                  home=str(home), workdir=plan.cwd or str(home), python="python3",
-                                  bind="{listen}")
+        plan.env[ssh.HASH_ENV] = str(hashed)  # not in argv: a service's command line is shown
+        plan.argv = ssh.envrun_argv(plan.argv, port=port, login=str(login), home=str(home),
+                                    workdir=plan.cwd or str(home), python="python3", bind="{listen}")
         plan.mounts.append(Mount(str(ssh.ENVRUN.parents[1]), None, True))

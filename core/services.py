@@ -51,6 +51,9 @@ IMMUTABLE = ("name", "type", "classification")
 ACCESS_CATEGORIES = ("visualization", "custom")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
+#: options a view never shows: the start plan's alone (an environment's SSH password hash)
+PRIVATE_OPTIONS = ("ssh_password_hash",)
+PRIVATE_ENV = ("HPCAI_SSH_PASSWORD_HASH",)  # core.environments.ssh.HASH_ENV, in the job's env only
 #: Where a service was made: in My services, or by a development environment for itself. A
 #: non-default origin is kept in the row's options under ORIGIN_KEY (never shown to the type).
 ORIGIN_SERVICES, ORIGIN_DEVENV = "services", "devenv"
@@ -442,8 +445,8 @@ class ServiceManager:
         v = ServiceView(id=row.id, alias=row.alias, name=row.name, type=row.type, user=row.user,
                         state=state, description=row.description or "", resource_spec=row.resource_spec,
                         image=row.image, shm_mb=row.shm_mb, classification=row.classification,
-                        options=options, authorized=list(row.authorized or []),
-                        auth=st.auth_enabled(options), category=st.category,
+                        options={k: v for k, v in options.items() if k not in PRIVATE_OPTIONS},
+                        authorized=list(row.authorized or []), auth=st.auth_enabled(options), category=st.category,
                         external_path=path + "/",
                         created_at=row.created_at.isoformat() if row.created_at else None,
                         updated_at=row.updated_at.isoformat() if row.updated_at else None,
@@ -460,7 +463,7 @@ class ServiceManager:
             v.log_file = f"output.{job.scheduler_job_id}.txt" if job.scheduler_job_id else None
             splan = (job.request or {}).get("options", {}).get("service_plan", {})
             v.command = " ".join(splan.get("argv", []))
-            v.env = dict(splan.get("env", {}))
+            v.env = {k: val for k, val in splan.get("env", {}).items() if k not in PRIVATE_ENV}
             if state in ("starting", "running"):
                 v.host, v.ports = self.target_host(job), list((job.plan or {}).get("ports") or [])
                 v.port = v.container_port = v.ports[0] if v.ports else None

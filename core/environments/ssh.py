@@ -113,18 +113,27 @@ def sshd_missing(image: ImageLike | None, *, sshd: str = SSHD, nss_wrapper: str 
 
 def wrap_argv(argv: list[str], *, port: int | str, login: str, password_hash: str, home: str, workdir: str,
               python: str = sys.executable, bind: str | None = None) -> list[str]:
-    """The argv that starts sshd for `login` on `port`, then runs `argv` (the IDE) under it.
+    """The argv that starts sshd for `login` on `port`, then runs `argv` (the IDE) under it,
+    with the hash in envrun's environment (HASH_ENV) through `env`: gone from the process
+    table once `env` has exec'ed envrun. A start plan sets HASH_ENV in its env instead and uses
+    envrun_argv: the platform shows a service's command line."""
+    if not _SHA512.match(password_hash):
+        raise ValueError("password_hash must be a sha512-crypt hash ($6$...) from hash_password()")
+    return ["/usr/bin/env", f"{HASH_ENV}={password_hash}",
+            *envrun_argv(argv, port=port, login=login, home=home, workdir=workdir, python=python, bind=bind)]
+
+
+def envrun_argv(argv: list[str], *, port: int | str, login: str, home: str, workdir: str,
+                python: str = sys.executable, bind: str | None = None) -> list[str]:
+    """hooks/envrun in front of `argv`; the password hash must be in its environment (HASH_ENV).
 
     `port` is a number or hooks/svcrun's placeholder of an allocated port (`{port2}`); `bind`
-    the address sshd listens on (svcrun's `{listen}`: the platform's, not the gated loopback).
-    The hash travels in envrun's environment (HASH_ENV), readable only by the job's user."""
+    the address sshd listens on (svcrun's `{listen}`: the platform's, not the gated loopback)."""
     if isinstance(port, str):
         if not _PORT_PLACEHOLDER.match(port):
             raise ValueError(f"SSH port {port!r} is neither a number nor an allocated port's {{portN}}")
     elif not 0 < port < 65536:
         raise ValueError(f"SSH port {port} is out of range 1-65535")
-    if not _SHA512.match(password_hash):
-        raise ValueError("password_hash must be a sha512-crypt hash ($6$...) from hash_password()")
     if not argv:
         raise ValueError("argv (the environment's own command) is empty")
     if not LOGIN.match(login):
@@ -133,8 +142,8 @@ def wrap_argv(argv: list[str], *, port: int | str, login: str, password_hash: st
         if not path.startswith("/") or any(c in path for c in ':"\n\r'):  # passwd and sshd_config fields
             raise ValueError(f"{name} {path!r} must be an absolute path without ':', '\"' or line breaks")
     where = ["--bind", bind] if bind else []
-    return ["/usr/bin/env", f"{HASH_ENV}={password_hash}", python, str(ENVRUN),
-            "--port", str(port), "--login", login, "--home", home, "--workdir", workdir, *where, "--", *argv]
+    return [python, str(ENVRUN), "--port", str(port), "--login", login, "--home", home, "--workdir", workdir,
+            *where, "--", *argv]
 
 
 def connection_strings(login: str, host: str, port: int) -> dict[str, str]:

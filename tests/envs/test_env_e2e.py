@@ -204,6 +204,9 @@ def test_ssh_switched_on_by_modify_and_restart(portal: Portal, alice: requests.S
     assert ssh and re.fullmatch(r"alice-[a-z0-9]{8}", ssh["login"]), v
     assert ssh["ssh"] == f"ssh {ssh['login']}@{ssh['host']} -p {ssh['port']}"  # F23
     assert ssh["xshell"] == f"ssh {ssh['login']}@{ssh['host']} {ssh['port']}"  # F24
+    svc = alice.get(f"{portal.url}/api/v1/services/{term['alias']}", timeout=10)
+    leaked = svc.text.find("$6$")
+    assert svc.status_code == 200 and leaked < 0, svc.text[max(0, leaked - 300):leaked + 10]  # the hash stays in the store
     assert int(ssh["port"]) not in v["ports"].values()  # its own allocated port
     page = alice.get(f"{portal.url}/environments/{term['id']}", timeout=30).text
     assert ssh["ssh"] in page and ssh["password"] in page

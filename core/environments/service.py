@@ -28,8 +28,8 @@ MAX_DESCRIPTION = 512
 MAX_PORTS = 8
 #: fields Modify may change (name and type are fixed at creation)
 MODIFIABLE = ("image", "resource_spec", "shm_mb", "ports", "mounts", "ssh", "workdir", "description")
-#: the image tag a Web-terminal image needs before SSH may be switched on (F22)
-SSH_TAG = "SSH"
+#: the image tag a Web-terminal image needs before SSH may be switched on (F22): ssh.py's
+SSH_TAG = ssh_module.SSH_TAG
 ORIGIN = "devenv"
 
 

@@ -13,7 +13,7 @@ PROG = "hpcai"
 @guarded(PROG)
 def cmd_list(args: argparse.Namespace) -> int:
     envs = new_platform().environments
-    views = [envs.view(r) for r in envs.list(current_user())]
+    views = [envs.view(r, viewer=current_user()) for r in envs.list(current_user())]
     if args.json:
         dump_json({"environments": [v.as_dict() for v in views]})
         return 0
@@ -25,7 +25,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 @guarded(PROG)
 def cmd_show(args: argparse.Namespace) -> int:
     envs = new_platform().environments
-    view = envs.view(envs.get(args.env, current_user()))
+    view = envs.view(envs.get(args.env, current_user()), viewer=current_user())
     if args.json:
         dump_json(view.as_dict())
         return 0
@@ -40,7 +40,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if view.ssh:  # spec 01 §5: the connection command, Xshell's form (F24) and the password
         print(f"{'ssh':12} {view.ssh['ssh']}")
         print(f"{'xshell':12} {view.ssh['xshell']}")
-        print(f"{'password':12} {view.ssh['password']}")
+        print(f"{'password':12} {view.ssh['password'] or '(shown to the owner only)'}")
     for line in view.log_tail[-10:]:
         print(f"  | {line}")
     return 0

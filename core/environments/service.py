@@ -459,7 +459,9 @@ class EnvironmentService:
 
     # --- views ------------------------------------------------------------------------------------
 
-    def view(self, row: EnvironmentRow, external_base: str = "") -> EnvironmentView:
+    def view(self, row: EnvironmentRow, external_base: str = "", viewer: str | None = None) -> EnvironmentView:
+        """`viewer`: who asks. The SSH password is the owner's secret: an administrator looking at
+        another user's environment sees the connection but not the password."""
         st = self.type(row.type)
         svc = self._service(row)
         sv = self.services.view(svc, external_base)
@@ -473,7 +475,8 @@ class EnvironmentService:
         ssh = None
         if running and row.values.get("ssh") and row.ssh_login and sv.ports and len(sv.ports) > 1 + len(custom):
             ssh = {**ssh_module.connection_strings(row.ssh_login, sv.host or "", sv.ports[-1]),
-                   "password": self.box.open(row.ssh_secret).get("password", "")}
+                   "password": self.box.open(row.ssh_secret).get("password", "")
+                   if viewer in (None, row.user) else ""}
         return EnvironmentView(
             id=row.id, name=row.name, type=row.type, type_title=st.title, open_title=st.open_title,
             user=row.user, state=state, values=dict(row.values), pending=row.pending,

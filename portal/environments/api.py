@@ -28,7 +28,7 @@ def api_types() -> Any:
 @api.route("/environments")
 def api_list() -> Any:
     envs = platform().environments
-    return jsonify([envs.view(r, _base()).as_dict() for r in envs.list(user())])
+    return jsonify([envs.view(r, _base(), user()).as_dict() for r in envs.list(user())])
 
 
 @api.route("/environments", methods=["POST"])
@@ -38,19 +38,19 @@ def api_create() -> Any:
     envs = platform().environments
     row = envs.create(data, user(), start=start)
     poke_watcher()
-    return jsonify(envs.view(row, _base()).as_dict()), 201
+    return jsonify(envs.view(row, _base(), user()).as_dict()), 201
 
 
 @api.route("/environments/<ref>")
 def api_get(ref: str) -> Any:
     envs = platform().environments
-    return jsonify(envs.view(envs.get(ref, user()), _base()).as_dict())
+    return jsonify(envs.view(envs.get(ref, user()), _base(), user()).as_dict())
 
 
 @api.route("/environments/<ref>", methods=["PATCH"])
 def api_modify(ref: str) -> Any:
     envs = platform().environments
-    return jsonify(envs.view(envs.modify(ref, json_body(), user()), _base()).as_dict())
+    return jsonify(envs.view(envs.modify(ref, json_body(), user()), _base(), user()).as_dict())
 
 
 @api.route("/environments/<ref>", methods=["DELETE"])
@@ -72,4 +72,4 @@ def api_action(ref: str, action: str) -> Any:
     envs = platform().environments
     row = getattr(envs, action)(ref, user())
     poke_watcher()
-    return jsonify(envs.view(row, _base()).as_dict())
+    return jsonify(envs.view(row, _base(), user()).as_dict())

@@ -15,7 +15,7 @@ from portal.web import platform, poke_watcher, user
 @bp.route("/environments")
 def page_list() -> Any:
     envs = platform().environments
-    views = [envs.view(r, request.host_url.rstrip("/")) for r in envs.list(user())]
+    views = [envs.view(r, request.host_url.rstrip("/"), user()) for r in envs.list(user())]
     return render_template("environments.html", envs=views, types=envs.types())
 
 
@@ -61,7 +61,7 @@ def page_create() -> Any:
 def page_detail(ref: str) -> Any:
     envs = platform().environments
     try:
-        view = envs.view(envs.get(ref, user()), request.host_url.rstrip("/"))
+        view = envs.view(envs.get(ref, user()), request.host_url.rstrip("/"), user())
     except NotFound:
         abort(404)
     return render_template("environment.html", env=view)

@@ -33,7 +33,7 @@ openssh-server libnss-wrapper sshpass"
 TORCH_SPEC="torch==2.13.0"
 # setup.cfg extras installed into .venv (test tools, the tracking server and its SDK
 # extras, auto-tuning).
-EXTRAS="test,tracking,autotune,pipelines,containers,environments"
+EXTRAS="test,tracking,autotune,pipelines,containers,environments,rl"
 WHEEL_DIR="/opt/wheels"
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

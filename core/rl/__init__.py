@@ -1,1 +1,1 @@
-"""Reinforcement learning (issue 20): the algorithm table and training-spec validation so far."""
+"""Reinforcement learning (issue 20): algorithms, simulation environments, the job-side trainer."""

@@ -1,14 +1,13 @@
-"""The product's RL algorithm library (spec 11 §2.3) as rows of data mapped onto RLlib 2.60.
+"""The algorithm library of the RL designer (spec 11 §2.3) as data mapped onto RLlib 2.60.
 
-Each row keeps the manual's property names (lower-cased) and defaults, and maps every property
-onto the RLlib config call that takes it: "training.lr" is `config.training(lr=...)`,
-"training.replay_buffer_config.capacity" a key of the dict given as `replay_buffer_config`.
-None maps a property the new API stack has no counterpart for (kept in the document, shown
-with its note, not passed). Algorithms RLlib removed since the product's Ray 2.7 carry
-`removed`: validation refuses them with the replacement, and the form shows it before a run.
+Every algorithm the product lists is a row: its hyper-parameters as the manual's tables (property
+names lowercase, defaults as printed, errata in `note`), each mapped onto the new-API-stack config
+method and keyword of RLlib 2.60 ("training.lr", "training.replay_buffer_config.capacity": the last
+part is a key of that dict argument). A parameter with no counterpart in the new stack maps to None
+(shown in the form, not passed on). Algorithms RLlib has removed since 2.7 carry `removed`, which
+names the replacement; validation refuses them before anything runs.
 
-Importing this module never imports ray (the portal's palette reads it); `rllib_calls` turns a
-row and its values into plain {method: kwargs} and `build_config` (job side) applies them.
+Ray-free on purpose: the portal and the component catalog read this module.
 """
 
 from __future__ import annotations
@@ -18,163 +17,371 @@ from typing import Any
 
 from core.pipelines.components import prop
 
-ONLINE, MULTI_AGENT, OFFLINE = "online", "multi-agent", "offline"
-KINDS = (ONLINE, MULTI_AGENT, OFFLINE)
-RAY_VERSION = "2.60"
+KINDS = ("online", "multi-agent", "offline")
 
 
 @dataclass(frozen=True)
 class Algorithm:
-    name: str  # the manual's name ("PPO")
-    kind: str  # online | multi-agent | offline
+    name: str  # the manual's name, "PPO"
+    kind: str  # "online" | "multi-agent" | "offline"
     config: str  # RLlib config class ("ray.rllib.algorithms.ppo.PPOConfig"); "" when removed
-    params: dict[str, dict[str, Any]] = field(default_factory=dict)  # property -> JSON-Schema property
-    maps: dict[str, str | None] = field(default_factory=dict)  # property -> RLlib call path (None: UI only)
-    removed: str = ""  # why it cannot run here, naming the replacement
+    params: dict[str, dict] = field(default_factory=dict)  # property -> JSON-Schema property
+    maps: dict[str, str | None] = field(default_factory=dict)  # property -> "method.kwarg[.key]"; None = UI only
+    removed: str = ""  # non-empty: RLlib dropped it; says what to use instead
     replacement: str = ""
-    note: str = ""  # errata and differences, shown in the property panel
+    note: str = ""
+    #: online algorithms RLlib trains multi-agent through `config.multi_agent(...)`
+    multi_agent: bool = False
+    #: the action spaces the algorithm handles in RLlib 2.60 ("discrete", "continuous")
+    actions: tuple[str, ...] = ("discrete", "continuous")
 
     @property
-    def available(self) -> bool:
-        return not self.removed
+    def offline(self) -> bool:
+        return self.kind == "offline"
 
     def defaults(self) -> dict[str, Any]:
-        return {k: p["default"] for k, p in self.params.items() if "default" in p}
+        return {k: p.get("default") for k, p in self.params.items()}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "config": self.config,
+            "removed": self.removed,
+            "replacement": self.replacement,
+            "note": self.note,
+            "multi_agent": self.multi_agent,
+            "actions": list(self.actions),
+            "maps": dict(self.maps),
+            "schema": {"type": "object", "properties": self.params},
+        }
 
 
-def _f(default: float | None, lo: float | None = 0, hi: float | None = None, title: str = "") -> dict[str, Any]:
-    return prop("float", default, title, minimum=lo, maximum=hi)
+# A row of a parameter table: name, prop kind, default, extra prop() keywords, RLlib path or None.
+Row = tuple[str, str, Any, dict[str, Any], str | None]
+
+UNIT = {"minimum": 0, "maximum": 1}  # the manual's "(0,1)"
+POS = {"minimum": 0}
+
+BASE: list[Row] = [
+    # Errata 11: the manual gives 3000 only as an example; it is the form's default here.
+    (
+        "train_batch_size",
+        "int",
+        3000,
+        {"minimum": 1, "description": "samples per training iteration"},
+        "training.train_batch_size_per_learner",
+    ),
+    ("lr", "float", 0.00005, UNIT, "training.lr"),
+    ("gamma", "float", 0.99, {**UNIT, "description": "MDP discount factor"}, "training.gamma"),
+]
+
+_RB = "training.replay_buffer_config."
+DQN_RB: list[Row] = [
+    ("num_atoms", "int", 1, {"minimum": 1}, "training.num_atoms"),
+    ("v_min", "int", -10, {}, "training.v_min"),
+    ("v_max", "int", 10, {}, "training.v_max"),
+    ("noisy", "bool", False, {}, "training.noisy"),
+    ("sigma0", "float", 0.5, UNIT, "training.sigma0"),
+    ("dueling", "bool", True, {}, "training.dueling"),
+    ("double_q", "bool", True, {}, "training.double_q"),
+    ("n_step", "int", 1, {"minimum": 1}, "training.n_step"),
+    ("td_error_loss_fn", "str", "huber", {"enum": ("huber", "mse")}, "training.td_error_loss_fn"),
+    ("categorical_distribution_temperature", "float", 1.0, UNIT, "training.categorical_distribution_temperature"),
+    ("no_local_replay_buffer", "bool", True, {}, None),  # old stack: the new one always has a learner-side buffer
+    ("capacity", "int", 10000, {"minimum": 1}, _RB + "capacity"),
+    ("prioritized_replay_alpha", "float", 0.6, UNIT, _RB + "alpha"),
+    ("prioritized_replay_beta", "float", 0.4, UNIT, _RB + "beta"),
+    # Errata 1: printed as the integer 50000; a priority epsilon is tiny. RLlib 2.60's
+    # PrioritizedEpisodeReplayBuffer has no epsilon argument any more.
+    ("prioritized_replay_eps", "float", 1e-06, POS, None),
+]
+
+DDPG_B: list[Row] = [
+    ("twin_q", "bool", False, {}, None),
+    ("policy_delay", "int", 1, {"minimum": 1}, None),
+    ("smooth_target_policy", "bool", False, {}, None),
+    ("target_noise", "float", 0.2, UNIT, None),
+    ("target_noise_clip", "float", 0.5, UNIT, None),
+    ("use_state_preprocessor", "bool", False, {}, None),
+    ("n_step", "int", 1, {"minimum": 1}, None),
+    ("critic_lr", "float", 0.001, UNIT, None),
+    ("actor_lr", "float", 0.001, UNIT, None),
+    ("tau", "float", 0.002, UNIT, None),
+    ("use_huber", "bool", False, {}, None),
+    ("huber_threshold", "float", 1.0, POS, None),
+    ("l2_reg", "float", 0.000001, UNIT, None),
+]
+
+REPLAY_ONLY: list[Row] = [
+    r
+    for r in DQN_RB
+    if r[0]
+    in (
+        "no_local_replay_buffer",
+        "capacity",
+        "prioritized_replay_alpha",
+        "prioritized_replay_beta",
+        "prioritized_replay_eps",
+    )
+]
+
+ROWS: dict[str, list[Row]] = {
+    "A2C": [*BASE, ("microbatch_size", "int", 10, {"minimum": 1}, None)],
+    "A3C": [
+        *BASE,
+        ("use_critic", "bool", True, {}, None),
+        ("gae", "bool", True, {}, None),
+        ("lambda_", "float", 1.0, UNIT, None),
+        ("grad_clip", "int", 40, {"minimum": 1}, None),
+        ("vf_loss_coeff", "float", 0.5, UNIT, None),
+        ("entropy_coeff", "float", 0.001, UNIT, None),
+        ("sample_async", "bool", False, {}, None),
+    ],
+    "APEX_DDPG": [*BASE, *REPLAY_ONLY],
+    "APEX_DQN": [*BASE, *DQN_RB],
+    "APPO": [
+        *BASE,
+        ("vtrace", "bool", True, {}, "training.vtrace"),
+        ("use_critic", "bool", True, {}, None),  # deprecated in 2.60 (the critic is always used)
+        ("use_gae", "bool", True, {}, "training.use_gae"),
+        ("lambda_", "float", 1.0, UNIT, "training.lambda_"),
+        ("clip_param", "float", 0.4, UNIT, "training.clip_param"),
+        ("use_kl_loss", "bool", False, {}, "training.use_kl_loss"),
+        ("kl_coeff", "float", 1.0, UNIT, "training.kl_coeff"),
+        ("kl_target", "float", 0.01, UNIT, "training.kl_target"),
+    ],
+    "DDPG": [*BASE, *DDPG_B],
+    "DQN": [*BASE, *DQN_RB],
+    "IMPALA": [
+        *BASE,
+        ("minibatch_buffer_size", "int", 1, {"minimum": 1}, None),  # old stack only
+        ("num_sgd_iter", "int", 1, {"minimum": 1}, "training.num_epochs"),
+        ("replay_proportion", "float", 0.0, POS, "training.replay_proportion"),
+        ("replay_buffer_num_slots", "int", 0, POS, "training.replay_buffer_num_slots"),
+        ("learner_queue_size", "int", 16, POS, "training.learner_queue_size"),
+        ("learner_queue_timeout", "int", 300, POS, "training.learner_queue_timeout"),
+        ("grad_clip", "int", 40, POS, "training.grad_clip"),
+        ("opt_type", "str", "adam", {"enum": ("adam", "rmsprop")}, "training.opt_type"),
+        ("decay", "float", 0.99, UNIT, "training.decay"),
+        ("momentum", "float", 0.0, UNIT, "training.momentum"),
+        ("epsilon", "float", 0.1, UNIT, "training.epsilon"),
+        ("vf_loss_coeff", "float", 0.5, UNIT, "training.vf_loss_coeff"),
+        ("entropy_coeff", "float", 0.01, UNIT, "training.entropy_coeff"),
+        ("_separate_vf_optimizer", "bool", False, {}, "training._separate_vf_optimizer"),
+        ("_lr_vf", "float", 0.0005, UNIT, "training._lr_vf"),
+    ],
+    "PG": [*BASE],
+    "PPO": [
+        *BASE,
+        ("use_critic", "bool", True, {}, "training.use_critic"),
+        ("use_gae", "bool", True, {}, "training.use_gae"),
+        ("lambda_", "float", 1.0, UNIT, "training.lambda_"),
+        ("kl_coeff", "float", 0.2, UNIT, "training.kl_coeff"),
+        ("sgd_minibatch_size", "int", 128, {"minimum": 1}, "training.minibatch_size"),
+        ("num_sgd_iter", "int", 30, {"minimum": 1}, "training.num_epochs"),
+        ("shuffle_sequences", "bool", True, {}, "training.shuffle_batch_per_epoch"),
+        ("vf_loss_coeff", "float", 1.0, UNIT, "training.vf_loss_coeff"),
+        ("entropy_coeff", "float", 0.0, UNIT, "training.entropy_coeff"),
+        ("clip_param", "float", 0.4, UNIT, "training.clip_param"),
+        ("vf_clip_param", "float", 10.0, POS, "training.vf_clip_param"),
+        ("kl_target", "float", 0.01, UNIT, "training.kl_target"),
+    ],
+    "R2D2": [*BASE, *DQN_RB],
+    "SAC": [
+        *[(n, k, d, x, "training.actor_lr" if n == "lr" else m) for n, k, d, x, m in BASE],
+        ("twin_q", "bool", True, {}, "training.twin_q"),
+        ("clip_actions", "bool", False, {}, "training.clip_actions"),
+        ("initial_alpha", "float", 1.0, UNIT, "training.initial_alpha"),
+        ("n_step", "int", 1, {"minimum": 1}, "training.n_step"),
+        ("store_buffer_in_checkpoints", "bool", False, {}, "training.store_buffer_in_checkpoints"),
+        ("target_network_update_freq", "int", 0, POS, "training.target_network_update_freq"),
+    ],
+    "TD3": [*BASE, *DDPG_B],
+    "MADDPG": [
+        *BASE,
+        ("use_local_critic", "bool", False, {}, None),
+        ("use_state_preprocessor", "bool", False, {}, None),
+        ("n_step", "int", 1, {"minimum": 1}, None),
+        ("num_steps_sampled_before_learning_starts", "int", 3000, POS, None),
+        ("critic_lr", "float", 0.001, UNIT, None),
+        ("actor_lr", "float", 0.001, UNIT, None),
+        ("target_network_update_freq", "int", 0, POS, None),
+        ("tau", "float", 0.002, UNIT, None),
+        ("actor_feature_reg", "float", 0.001, UNIT, None),
+        ("grad_norm_clipping", "float", 0.5, UNIT, None),
+    ],
+    "QMIX": [
+        *BASE,
+        ("mixer", "str", "qmix", {"enum": ("qmix", "vdn")}, None),
+        ("mixing_embed_dim", "int", 32, POS, None),
+        ("double_q", "bool", True, {}, None),
+        ("target_network_update_freq", "int", 500, POS, None),
+        ("num_steps_sampled_before_learning_starts", "int", 1000, POS, None),
+        ("optim_alpha", "float", 0.99, UNIT, None),
+        ("optim_eps", "float", 0.0001, UNIT, None),
+        ("grad_clip", "float", 10.0, POS, None),
+        ("simple_optimizer", "bool", True, {}, None),
+    ],
+    # Offline: the manual lists no batch size / lr / gamma. grad_clip 0 means "no clipping" (RLlib None).
+    "BC": [
+        ("beta", "float", 0.0, POS, "training.beta"),
+        ("bc_logstd_coeff", "float", 0.0, POS, "training.bc_logstd_coeff"),
+        ("moving_average_sqd_adv_norm_start", "float", 0.0001, UNIT, "training.moving_average_sqd_adv_norm_start"),
+        ("use_gae", "bool", True, {}, None),
+        ("vf_coeff", "float", 1.0, POS, "training.vf_coeff"),
+        ("grad_clip", "float", 0.0, POS, "training.grad_clip"),
+    ],
+    "CRR": [
+        ("temperature", "float", 1.0, POS, None),
+        ("max_weight", "float", 20.0, POS, None),
+        ("n_action_sample", "int", 4, {"minimum": 1}, None),
+        ("target_network_update_freq", "int", 100, POS, None),
+        ("actor_hiddens", "list", [256, 256], {}, None),
+        ("actor_hidden_activation", "str", "relu", {}, None),
+        ("critic_hiddens", "list", [256, 256], {}, None),
+        ("critic_hidden_activation", "str", "relu", {}, None),
+        ("tau", "float", 0.0005, UNIT, None),
+        ("categorical_distribution_temperature", "float", 1.0, UNIT, None),
+        ("weight_type", "str", "bin", {"enum": ("bin", "exp")}, None),
+        ("advantage_type", "str", "mean", {"enum": ("max", "mean", "expectation")}, None),
+        ("twin_q", "bool", True, {}, None),
+        ("td_error_loss_fn", "str", "mse", {"enum": ("huber", "mse")}, None),
+    ],
+    "CQL": [
+        ("bc_iters", "int", 2000, POS, "training.bc_iters"),
+        ("temperature", "float", 1.0, POS, "training.temperature"),
+        ("num_actions", "int", 10, {"minimum": 1}, "training.num_actions"),
+        ("lagrangian_thresh", "float", 5.0, POS, "training.lagrangian_thresh"),
+        ("min_q_weight", "float", 5.0, POS, "training.min_q_weight"),
+        ("lagrangian", "bool", False, {}, "training.lagrangian"),
+    ],
+}
+ROWS["MARWIL"] = [(n, k, 1.0 if n == "beta" else d, x, m) for n, k, d, x, m in ROWS["BC"]]
+
+#: Config calls made whatever the user sets: RLlib's SAC and CQL refuse the base `lr`.
+FIXED: dict[str, dict[str, dict[str, Any]]] = {"SAC": {"training": {"lr": None}}, "CQL": {"training": {"lr": None}}}
+
+#: Parameters whose 0 means "off" in the manual and None in RLlib (a clip of 0 would zero the gradients).
+ZERO_IS_NONE = frozenset({"grad_clip"})
+
+_CFG = "ray.rllib.algorithms."
+CONFIGS = {
+    "APPO": "appo.APPOConfig",
+    "DQN": "dqn.DQNConfig",
+    "IMPALA": "impala.IMPALAConfig",
+    "PPO": "ppo.PPOConfig",
+    "SAC": "sac.SACConfig",
+    "BC": "bc.BCConfig",
+    "CQL": "cql.CQLConfig",
+    "MARWIL": "marwil.MARWILConfig",
+}
+
+REMOVED = {  # name -> (replacement, why that one)
+    "A2C": ("PPO", "synchronous advantage actor-critic; PPO is its clipped successor"),
+    "A3C": ("PPO", "asynchronous sampling is APPO/IMPALA's; PPO for the same on-policy updates"),
+    "PG": ("PPO", "vanilla policy gradient; PPO with its defaults covers it"),
+    "DDPG": ("SAC", "off-policy actor-critic for continuous actions, twin Q"),
+    "TD3": ("SAC", "twin Q, target smoothing"),
+    "APEX_DDPG": ("SAC", "distributed replay is the new stack's default for SAC"),
+    "APEX_DQN": ("DQN", "prioritized replay and several env runners; or APPO for throughput"),
+    "R2D2": ("DQN", "recurrent Q-learning: DQN with an LSTM RLModule"),
+    "MADDPG": ("PPO", "multi-agent PPO through RLlib's multi-agent API"),
+    "QMIX": ("PPO", "multi-agent PPO through RLlib's multi-agent API"),
+    "CRR": ("CQL", "offline critic-regularised learning; or MARWIL"),
+}
+
+KIND_OF = {
+    "MADDPG": "multi-agent",
+    "QMIX": "multi-agent",
+    "BC": "offline",
+    "CRR": "offline",
+    "CQL": "offline",
+    "MARWIL": "offline",
+}
+ACTIONS = {
+    "SAC": ("continuous",),
+    "CQL": ("continuous",),
+    "DQN": ("discrete",),
+    "APEX_DQN": ("discrete",),
+    "R2D2": ("discrete",),
+    "DDPG": ("continuous",),
+    "TD3": ("continuous",),
+    "APEX_DDPG": ("continuous",),
+}
+NOTES = {
+    "PPO": "Manual clip_param 0.4 (RLlib 0.3, erratum 3); 'K1_coeff' is kl_coeff. sgd_minibatch_size -> "
+    "minibatch_size, num_sgd_iter -> num_epochs, shuffle_sequences -> shuffle_batch_per_epoch.",
+    "DQN": "prioritized_replay_eps printed 50000 (erratum 1): shown as 1e-06, not passed (RLlib 2.60's "
+    "prioritized buffer has no epsilon). no_local_replay_buffer is old-stack only.",
+    "APPO": "use_critic is deprecated in RLlib 2.60 (the critic is always used): shown only.",
+    "IMPALA": "num_sgd_iter -> num_epochs; minibatch_buffer_size is old-stack only: shown only. "
+    "replay_proportion is a ratio (erratum 4).",
+    "SAC": "Continuous actions only in RLlib 2.60. lr is the actor's learning rate (RLlib's SAC refuses the "
+    "base lr; critic_lr and alpha_lr keep RLlib's defaults).",
+    "BC": "Beta must stay 0 (0 = plain imitation). grad_clip 0 = no clipping. moving_average_sqd_adv_norm_start "
+    "0.0001 as the manual (RLlib 100.0, erratum 5); use_gae has no new-stack counterpart: shown only.",
+    "MARWIL": "Heading printed 'MARWIL2' (erratum 6). grad_clip 0 = no clipping; use_gae shown only.",
+    "CQL": "Continuous actions only in RLlib 2.60 (SAC-based). bc_iters 2000 as the manual (RLlib 20000).",
+    "TD3": "Manual defaults equal DDPG's (erratum 2).",
+    "APEX_DDPG": "The manual lists only replay parameters (erratum 9).",
+}
 
 
-def _i(default: int | None, lo: int | None = 1, title: str = "") -> dict[str, Any]:
-    return prop("int", default, title, minimum=lo)
+def _schema(rows: list[Row]) -> tuple[dict[str, dict], dict[str, str | None]]:
+    params, maps = {}, {}
+    for name, kind, default, extra, path in rows:
+        extra = dict(extra)
+        params[name] = prop(kind, default, title=name, nullable=False, **extra)
+        maps[name] = path
+    return params, maps
 
 
-def _b(default: bool) -> dict[str, Any]:
-    return prop("bool", default, nullable=False)
+def _build() -> dict[str, Algorithm]:
+    out: dict[str, Algorithm] = {}
+    for name, rows in ROWS.items():
+        params, maps = _schema(rows)
+        replacement, why = REMOVED.get(name, ("", ""))
+        removed = f"{name} was removed from RLlib 2.60: use {replacement} ({why})" if replacement else ""
+        if removed:
+            maps = {k: None for k in maps}
+        out[name] = Algorithm(
+            name=name,
+            kind=KIND_OF.get(name, "online"),
+            config=_CFG + CONFIGS[name] if name in CONFIGS else "",
+            params=params,
+            maps=maps,
+            removed=removed,
+            replacement=replacement,
+            note=NOTES.get(name, ""),
+            multi_agent=name in ("PPO", "APPO", "IMPALA", "DQN", "SAC"),
+            actions=ACTIONS.get(name, ("discrete", "continuous")),
+        )
+    return out
 
 
-T = "training."
-RB = "training.replay_buffer_config."
-
-# The base parameters of every online algorithm (spec 11 §2.3); Train_batch_size has no default in
-# the manual (only "e.g. 3000"): None leaves RLlib's own.
-BASE = {"train_batch_size": _i(None, title="Train batch size"), "lr": _f(0.00005, 0, 1, "Lr"),
-        "gamma": _f(0.99, 0, 1, "Gamma")}
-BASE_MAPS = {"train_batch_size": T + "train_batch_size_per_learner", "lr": T + "lr", "gamma": T + "gamma"}
-
-# [DQN-RB] (DQN, APEX_DQN, R2D2)
-DQN_RB = {"num_atoms": _i(1), "v_min": prop("int", -10), "v_max": prop("int", 10), "noisy": _b(False),
-          "sigma0": _f(0.5, 0, 1), "dueling": _b(True), "double_q": _b(True), "n_step": _i(1),
-          "td_error_loss_fn": prop("str", "huber", enum=("huber", "mse"), nullable=False),
-          "categorical_distribution_temperature": _f(1.0, 0, 1), "no_local_replay_buffer": _b(True),
-          "capacity": _i(10000), "prioritized_replay_alpha": _f(0.6, 0, 1), "prioritized_replay_beta": _f(0.4, 0, 1),
-          "prioritized_replay_eps": _f(1e-6, 0)}
-DQN_RB_MAPS: dict[str, str | None] = {
-    **{k: T + k for k in ("num_atoms", "v_min", "v_max", "noisy", "sigma0", "dueling", "double_q", "n_step",
-                          "td_error_loss_fn", "categorical_distribution_temperature")},
-    "no_local_replay_buffer": None, "capacity": RB + "capacity", "prioritized_replay_alpha": RB + "alpha",
-    "prioritized_replay_beta": RB + "beta", "prioritized_replay_eps": None}
-DQN_NOTE = ("Prioritized_replay_eps is printed as the integer 50000 in the manual (erratum 1); it is a small float. "
-            "No_local_replay_buffer has no counterpart in RLlib's new API stack.")
-
-PPO = {"use_critic": _b(True), "use_gae": _b(True), "lambda_": _f(1.0, 0, 1, "Lambda"),
-       "kl_coeff": _f(0.2, 0, 1), "sgd_minibatch_size": _i(128), "num_sgd_iter": _i(30),
-       "shuffle_sequences": _b(True), "vf_loss_coeff": _f(1.0, 0, 1), "entropy_coeff": _f(0.0, 0, 1),
-       "clip_param": _f(0.4, 0, 1), "vf_clip_param": _f(10.0, 0), "kl_target": _f(0.01, 0, 1)}
-PPO_MAPS = {**{k: T + k for k in ("use_critic", "use_gae", "lambda_", "kl_coeff", "vf_loss_coeff", "entropy_coeff",
-                                  "clip_param", "vf_clip_param", "kl_target")},
-            "sgd_minibatch_size": T + "minibatch_size", "num_sgd_iter": T + "num_epochs",
-            "shuffle_sequences": T + "shuffle_batch_per_epoch"}
-
-APPO = {"vtrace": _b(True), "use_critic": _b(True), "use_gae": _b(True), "lambda_": _f(1.0, 0, 1, "Lambda"),
-        "clip_param": _f(0.4, 0, 1), "use_kl_loss": _b(False), "kl_coeff": _f(1.0, 0, 1), "kl_target": _f(0.01, 0, 1)}
-
-IMPALA = {"minibatch_buffer_size": _i(1), "num_sgd_iter": _i(1), "replay_proportion": _f(0.0, 0),
-          "replay_buffer_num_slots": _i(0, 0), "learner_queue_size": _i(16), "learner_queue_timeout": _i(300),
-          "grad_clip": _f(40.0, 0), "opt_type": prop("str", "adam", enum=("adam", "rmsprop"), nullable=False),
-          "decay": _f(0.99, 0, 1), "momentum": _f(0.0, 0, 1), "epsilon": _f(0.1, 0, 1), "vf_loss_coeff": _f(0.5, 0, 1),
-          "entropy_coeff": _f(0.01, 0, 1), "_separate_vf_optimizer": _b(False), "_lr_vf": _f(0.0005, 0, 1)}
-IMPALA_MAPS = {**{k: T + k for k in IMPALA}, "num_sgd_iter": T + "num_epochs"}
-
-SAC = {"twin_q": _b(True), "clip_actions": _b(False), "initial_alpha": _f(1.0, 0, 1), "n_step": _i(1),
-       "store_buffer_in_checkpoints": _b(False), "target_network_update_freq": _i(0, 0)}
-
-MARWIL_LIKE = {"bc_logstd_coeff": _f(0.0, 0), "moving_average_sqd_adv_norm_start": _f(100.0, 0),
-               "use_gae": _b(True), "vf_coeff": _f(1.0, 0), "grad_clip": _f(None, 0)}
-MARWIL_MAPS = {"beta": T + "beta", "bc_logstd_coeff": T + "bc_logstd_coeff",
-               "moving_average_sqd_adv_norm_start": T + "moving_average_sqd_adv_norm_start",
-               "use_gae": None, "vf_coeff": T + "vf_coeff", "grad_clip": T + "grad_clip"}
-MARWIL_NOTE = ("The manual gives moving_average_sqd_adv_norm_start 0.0001 in (0,1) and grad_clip 0 (erratum 5); "
-               "RLlib's defaults (100.0, none) are used. use_gae has no counterpart in the new API stack.")
-
-CQL = {"bc_iters": _i(2000, 0), "temperature": _f(1.0, 0), "num_actions": _i(10), "lagrangian_thresh": _f(5.0, 0),
-       "min_q_weight": _f(5.0, 0), "lagrangian": _b(False)}
+ALGORITHMS: dict[str, Algorithm] = _build()
 
 
-def _removed(name: str, kind: str, replacement: str, why: str = "") -> Algorithm:
-    return Algorithm(name, kind, "", removed=(f"{name} was removed from RLlib (Ray {RAY_VERSION}); use {replacement}"
-                                              + (f": {why}" if why else "")), replacement=replacement)
+def config_calls(name: str, params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The manual's property values as RLlib config calls: {"training": {"lr": 5e-05, ...}}.
 
-
-ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
-    _removed("A2C", ONLINE, "PPO", "PPO with use_gae off is the synchronous actor-critic"),
-    _removed("A3C", ONLINE, "APPO", "asynchronous sampling with V-trace"),
-    _removed("APEX_DDPG", ONLINE, "SAC", "off-policy continuous control with prioritized replay"),
-    _removed("APEX_DQN", ONLINE, "DQN", "DQN with more env runners and prioritized replay"),
-    Algorithm("APPO", ONLINE, "ray.rllib.algorithms.appo.APPOConfig", {**BASE, **APPO},
-              {**BASE_MAPS, **{k: T + k for k in APPO}, "use_critic": None},
-              note="APPO always uses a critic in RLlib's new API stack: Use_critic is not passed."),
-    _removed("DDPG", ONLINE, "SAC", "twin Q and target smoothing in one off-policy algorithm"),
-    Algorithm("DQN", ONLINE, "ray.rllib.algorithms.dqn.DQNConfig", {**BASE, **DQN_RB}, {**BASE_MAPS, **DQN_RB_MAPS},
-              note=DQN_NOTE),
-    Algorithm("IMPALA", ONLINE, "ray.rllib.algorithms.impala.IMPALAConfig", {**BASE, **IMPALA},
-              {**BASE_MAPS, **IMPALA_MAPS},
-              note="Replay_proportion is a ratio (p:1), printed as a positive integer in the manual (erratum 4)."),
-    _removed("PG", ONLINE, "PPO", "the clipped policy gradient"),
-    Algorithm("PPO", ONLINE, "ray.rllib.algorithms.ppo.PPOConfig", {**BASE, **PPO}, {**BASE_MAPS, **PPO_MAPS},
-              note="Clip_param 0.4 is the manual's (RLlib's PPO default is 0.3, erratum 3)."),
-    _removed("R2D2", ONLINE, "DQN", "recurrent replay is not in the new API stack; DQN with an LSTM model"),
-    Algorithm("SAC", ONLINE, "ray.rllib.algorithms.sac.SACConfig", {**BASE, **SAC},
-              {**BASE_MAPS, **{k: T + k for k in SAC}}, note="SAC also replaces DDPG, TD3 and APEX_DDPG."),
-    _removed("TD3", ONLINE, "SAC", "twin Q and delayed, smoothed targets"),
-    _removed("MADDPG", MULTI_AGENT, "PPO", "multi-agent PPO through RLlib's multi-agent API"),
-    _removed("QMIX", MULTI_AGENT, "PPO", "multi-agent PPO through RLlib's multi-agent API"),
-    Algorithm("BC", OFFLINE, "ray.rllib.algorithms.bc.BCConfig", {"beta": _f(0.0, 0), **MARWIL_LIKE},
-              {**MARWIL_MAPS, "beta": None}, note="BC is MARWIL with beta 0. " + MARWIL_NOTE),
-    _removed("CRR", OFFLINE, "CQL", "or MARWIL for advantage-weighted imitation"),
-    Algorithm("CQL", OFFLINE, "ray.rllib.algorithms.cql.CQLConfig", dict(CQL), {k: T + k for k in CQL},
-              note="bc_iters 2000 is the manual's (RLlib's default is 20000)."),
-    Algorithm("MARWIL", OFFLINE, "ray.rllib.algorithms.marwil.MARWILConfig", {"beta": _f(1.0, 0), **MARWIL_LIKE},
-              MARWIL_MAPS, note=MARWIL_NOTE),
-)}
-
-
-def rllib_calls(algo: Algorithm, values: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """{config method: kwargs} for the row's values over its defaults; None values keep RLlib's."""
-    calls: dict[str, dict[str, Any]] = {}
-    for key, value in {**algo.defaults(), **values}.items():
+    A dotted third part ("training.replay_buffer_config.capacity") becomes a dict argument;
+    the caller merges it into the config's own dict (keys it does not set keep RLlib's values).
+    UI-only (None-mapped) properties are left out; unknown ones are the validator's business."""
+    algo = ALGORITHMS[name]
+    values = {**algo.defaults(), **{k: v for k, v in params.items() if k in algo.params}}
+    calls: dict[str, dict[str, Any]] = {m: dict(kw) for m, kw in FIXED.get(name, {}).items()}
+    for key, value in values.items():
         path = algo.maps.get(key)
-        if path is None or value is None:
+        if path is None:
             continue
-        method, _, rest = path.partition(".")
-        kwargs = calls.setdefault(method, {})
-        arg, _, sub = rest.partition(".")
+        if key in ZERO_IS_NONE and value == 0:
+            value = None
+        method, kwarg, *sub = path.split(".")
+        args = calls.setdefault(method, {})
         if sub:
-            kwargs.setdefault(arg, {})[sub] = value
+            args.setdefault(kwarg, {})[sub[0]] = value
         else:
-            kwargs[arg] = value
+            args[kwarg] = value
     return calls
-
-
-def build_config(algo: Algorithm, values: dict[str, Any]) -> Any:
-    """The RLlib AlgorithmConfig for the row (imports ray: job side and tests only)."""
-    import importlib
-
-    module, _, cls = algo.config.rpartition(".")
-    config = getattr(importlib.import_module(module), cls)()
-    for method, kwargs in rllib_calls(algo, values).items():
-        if "replay_buffer_config" in kwargs:  # merge into RLlib's own buffer settings, not replace them
-            kwargs["replay_buffer_config"] = {**config.replay_buffer_config, **kwargs["replay_buffer_config"]}
-        config = getattr(config, method)(**kwargs)
-    return config

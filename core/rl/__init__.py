@@ -1,0 +1,1 @@
+"""Reinforcement learning (issue 20): algorithms, simulation environments, the job-side trainer."""

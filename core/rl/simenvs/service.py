@@ -167,11 +167,7 @@ class SimEnvService:
 
     def create(self, user: str, values: dict[str, Any], upload: Upload | None = None) -> SimEnvRow:
         """F130-F134: a new environment; every mistake names its field and the fix, nothing is kept."""
-        clean = self._check(user, values, upload is not None)
-        with self.d.store.session() as s:
-            if s.scalar(select(SimEnvRow.id).where(SimEnvRow.name == clean["name"])):
-                raise ValidationError(f"a simulation environment named '{clean['name']}' exists", field="name",
-                                      fix="choose another name (names are unique across the site)")
+        clean = self._check(user, values, upload is not None, new=True)
         stored = self._package(user, clean, upload)
         try:
             with self.d.store.session() as s:
@@ -217,7 +213,7 @@ class SimEnvService:
 
     # --- checks ---------------------------------------------------------------------------------
 
-    def _check(self, user: str, values: dict[str, Any], uploading: bool) -> dict[str, Any]:
+    def _check(self, user: str, values: dict[str, Any], uploading: bool, new: bool = False) -> dict[str, Any]:
         """Every field's error at once (a form shows each next to its field); the clean values.
 
         The archive's contents are checked after the other fields pass (see _package)."""
@@ -234,7 +230,7 @@ class SimEnvService:
             except HpcaiError as exc:
                 errors.extend(exc.errors if isinstance(exc, ValidationErrors) else [exc])
 
-        attempt("name", lambda: _name(values.get("name")))
+        attempt("name", lambda: self._free(_name(values.get("name"))) if new else _name(values.get("name")))
         attempt("install_mode", lambda: _choice(values.get("install_mode"), MODES, "install_mode", "green"))
         attempt("run_mode", lambda: _choice(values.get("run_mode"), RUN_MODES, "run_mode", "non-exclusive"))
         attempt("ports", lambda: _ports(values.get("ports")))
@@ -252,9 +248,19 @@ class SimEnvService:
             attempt("python_builtin", lambda: _flag(values.get("python_builtin"), "python_builtin"))
             if out.get("python_builtin") is False:
                 attempt("start_path", lambda: self._start_path(user, values.get("start_path")))
+        if len(errors) == 1:
+            raise errors[0]  # keeps its kind: a path outside the user's directories is a 403
         if errors:
             raise ValidationErrors(errors)
         return out
+
+    def _free(self, name: str) -> str:
+        """F130: a name no simulation environment has, whoever registered it."""
+        with self.d.store.session() as s:
+            if s.scalar(select(SimEnvRow.id).where(SimEnvRow.name == name)):
+                raise ValidationError(f"a simulation environment named '{name}' exists", field="name",
+                                      fix="choose another name (names are unique across the site)")
+        return name
 
     def _level(self, given: Any) -> str | None:
         level = self.default_level()
@@ -275,7 +281,10 @@ class SimEnvService:
             raise ValidationError("is required", field="archive",
                                   fix="upload the simulator's archive, or give its path on the server")
         archives.check_suffix(text)
-        p = self.d.check_path(user, text, "archive")
+        p = self.d.check_path(user, text, "archive", must_exist=False)
+        if not p.exists():
+            raise ValidationError(f"{text} does not exist", field="archive",
+                                  fix="upload the archive, or give the path of one on the server")
         if not p.is_file():
             raise ValidationError(f"{text} is not a file", field="archive", fix="choose the archive file itself")
         return str(p)

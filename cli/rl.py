@@ -72,7 +72,8 @@ def _envs(p: argparse.ArgumentParser) -> None:
     cr = sub.add_parser("create", help="register a green package (default) or an installed environment")
     cr.add_argument("name", help="unique among simulation environments")
     cr.add_argument("--archive", help="green package: .zip, .tar, .tar.gz, .tar.bz2 or .tar.xz on the server")
-    cr.add_argument("--start-file", dest="start_file", help="green package: the launcher inside it (.sh .bat .cmd .exe)")
+    cr.add_argument("--start-file", dest="start_file",
+                    help="green package: the launcher inside it (.sh .bat .cmd .exe)")
     cr.add_argument("--installed", action="store_true", help="an installed environment instead of a green package")
     cr.add_argument("--python-builtin", dest="python_builtin", action="store_true",
                     help="installed: a Python class given later by the custom development template")

@@ -109,7 +109,8 @@ def openapi_paths() -> dict[str, Any]:
             "get": {"tags": tags, "summary": "one simulation environment", "parameters": [name],
                     "responses": {"200": resp("environment", obj), **errors(401, 404)}},
             "patch": {"tags": tags, "summary": "modify (all but the name; checked again)", "parameters": [name],
-                      "requestBody": body, "responses": {"200": resp("environment", obj), **errors(400, 401, 403, 404)}},
+                      "requestBody": body,
+                      "responses": {"200": resp("environment", obj), **errors(400, 401, 403, 404)}},
             "delete": {"tags": tags, "summary": "delete (an uploaded package goes with it)", "parameters": [name],
                        "responses": {"204": resp("deleted"), **errors(401, 404)}}},
     }

@@ -12,6 +12,7 @@ from core.config import Config, load_config
 
 if TYPE_CHECKING:
     from core.environments.service import EnvironmentService
+    from core.rl.simenvs.service import SimEnvService
 from core.datasets import DatasetService
 from core.errors import HpcaiError
 from core.experiments import ExperimentService
@@ -156,3 +157,18 @@ class Platform:
     def pipelines(self) -> PipelineService:
         """The visual designer's pipelines, instances and custom functions."""
         return PipelineService(self.store, self.registry.active, self.jobs, self.workspace.home)
+
+    @cached_property
+    def rl_envs(self) -> "SimEnvService":
+        """RL simulation environments (core.rl.simenvs), wired to narrow functions of the rest."""
+        from core.files import account_owner
+        from core.rl.simenvs.service import SimEnvDeps, SimEnvService
+
+        return SimEnvService(SimEnvDeps(
+            store=self.store,
+            check_path=lambda user, path, fld, must_exist=True: self.workspace.check(user, path, field=fld,
+                                                                                   must_exist=must_exist),
+            home=self.workspace.home, upload=self.workspace.upload,
+            owner_of=lambda user: account_owner(self.config, user),
+            classification_enabled=self.settings.classification_enabled,
+            classification_levels=self.settings.classification_levels, is_admin=self.jobs.is_admin))

@@ -97,4 +97,8 @@ def create_app(platform: Platform | None = None, watcher: Any = None,
     app.register_blueprint(pipelines.api)
     app.register_blueprint(labeling.api)
     app.register_blueprint(labeling.pages)
+    from portal import rl_envs
+
+    app.register_blueprint(rl_envs.api)
+    app.register_blueprint(rl_envs.pages)
     return app

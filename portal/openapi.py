@@ -206,6 +206,9 @@ def openapi_document(p: Platform) -> dict[str, Any]:
     from portal.labeling import openapi_paths as labeling_paths
 
     paths.update(labeling_paths())
+    from portal.rl_envs import openapi_paths as rl_env_paths
+
+    paths.update(rl_env_paths())
     for action in ("kill", "suspend", "resume"):
         paths[f"/jobs/{{job_id}}/{action}"] = {"post": {"summary": f"{action} a job", "parameters": [job_id],
                                                         "responses": {"200": ok(), **_errors(400, 401, 404, 503)}}}

@@ -15,3 +15,4 @@ __all__ = ["Store", "open_store", "MAX_ID", "id_in_range", "Base", "JobRow", "Po
 # here puts every table in Base.metadata, which Alembic and the model/migration check compare.
 import core.environments.models  # noqa: E402,F401
 import core.labeling.models  # noqa: E402,F401
+import core.rl.simenvs.tables  # noqa: E402,F401

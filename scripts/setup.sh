@@ -9,6 +9,7 @@
 set -euo pipefail
 
 # Debian packages the project needs; later issues add to this list (slurmctld, ...).
+# Desktop environments (issue 17): TigerVNC's X server, noVNC + websockify, an XFCE session.
 # Browser tests of the portal (issue 5): Debian's chromium, driven by Playwright.
 # Slurm (issue 3): single-node test cluster (tests/services/slurm.sh).
 # Grid Engine (issue 3): DRMAA target (tests/services/gridengine.sh); needs the debconf
@@ -28,7 +29,8 @@ openmpi-bin g++ make ccache \
 chromium fonts-wqy-zenhei mariadb-server \
 podman runc busybox-static uidmap \
 nginx nodejs debootstrap docker-registry \
-openssh-server libnss-wrapper sshpass"
+openssh-server libnss-wrapper sshpass \
+tigervnc-standalone-server tigervnc-tools novnc websockify xfce4 xfce4-terminal dbus-x11"
 
 TORCH_SPEC="torch==2.13.0"
 # setup.cfg extras installed into .venv (test tools, the tracking server and its SDK

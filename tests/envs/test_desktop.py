@@ -267,11 +267,18 @@ def test_another_unix_user_gets_nothing(portal: Portal, desk: dict[str, Any]) ->
     assert r.status_code in (403, 404), r.status_code
     assert bob.get(f"{portal.url}/api/v1/environments/{desk['id']}", timeout=10).status_code == 404
     port = desk["client"]["port"]
-    job_dir = portal.platform.services.view(portal.platform.services.get(desk["alias"], "alice")).job_dir
+    sv = portal.platform.services.view(portal.platform.services.get(desk["alias"], "alice"))
+    job_dir = sv.job_dir or ""
+    display = re.search(r"desktop: X display :(\d+)", (Path(job_dir) / (sv.log_file or "")).read_text()).group(1)
     probe = (f"import sys, json; sys.path.insert(0, {str(REPO)!r}); from tests.envs import rfb\n"
              f"out = {{'guess': rfb.over_tcp('127.0.0.1', {port}, 'password'), 'none': rfb.over_tcp('127.0.0.1', {port}, None)}}\n"
              f"try:\n open({str(Path(job_dir) / 'desktop' / 'passwd')!r}, 'rb').read(); out['read'] = 'yes'\n"
              "except OSError as e: out['read'] = type(e).__name__\n"
+             # the X display itself: a connection setup without the session's cookie (X11 protocol
+             # 11.0, little-endian, no authorisation); the first byte of the answer: 0 = Failed
+             "import socket; s = socket.socket(socket.AF_UNIX)\n"
+             f"s.connect('/tmp/.X11-unix/X{display}'); s.sendall(b'l\\0\\x0b\\0\\0\\0\\0\\0\\0\\0\\0\\0')\n"
+             "out['x11'] = s.recv(1)[0]\n"
              "print(json.dumps(out))\n")
     done = subprocess.run(["runuser", "-u", "hpc-bob", "--", sys.executable, "-c", probe], capture_output=True,
                           text=True, timeout=90, cwd="/")
@@ -279,6 +286,7 @@ def test_another_unix_user_gets_nothing(portal: Portal, desk: dict[str, Any]) ->
     out = json.loads(done.stdout)
     assert not out["guess"]["ok"] and not out["none"]["ok"], out
     assert out["read"] == "PermissionError", out
+    assert out["x11"] == 0, out  # X refuses a client without the cookie: no screen or keyboard to read
 
 
 def wait_gone(pattern: str, timeout: float = 60) -> bool:

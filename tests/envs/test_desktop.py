@@ -160,6 +160,20 @@ def test_session_files_are_private(tmp_path: Path) -> None:
     assert b"MIT-MAGIC-COOKIE-1" in xauth.read_bytes()
 
 
+def test_shells_offer_and_check_the_gpu_mode(p: Platform, cli: Any) -> None:  # type: ignore[no-untyped-def]
+    from tests.svc.helpers import app_client
+
+    page = app_client(p).get("/environments/new?type=desktop").get_data(as_text=True)
+    assert 'name="gpu_mode"' in page and "JH_GPU_MODE" in page  # the form, from the type's schema
+    r = cli("envs", "create", "--type", "desktop", "--resource-spec", "cpu-1", "--option", "gpu_mode=egl",
+            "--no-start")
+    assert r.returncode == 2 and "resource_spec" in r.stderr and "shared" in r.stderr, r.stderr
+    r = cli("envs", "create", "--type", "desktop", "--resource-spec", "cpu-1", "--option", "gpu_mode", "--no-start")
+    assert r.returncode == 2 and "option" in r.stderr and "KEY=VALUE" in r.stderr, r.stderr
+    r = cli("envs", "create", "--type", "desktop", "--resource-spec", "cpu-1", "--no-start")
+    assert r.returncode == 0 and "desktop-1" in r.stdout, r.stderr
+
+
 # --- end to end ----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

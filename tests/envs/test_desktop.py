@@ -303,6 +303,27 @@ def test_another_unix_user_gets_nothing(portal: Portal, desk: dict[str, Any]) ->
     assert out["x11"] == 0, out  # X refuses a client without the cookie: no screen or keyboard to read
 
 
+@pytest.mark.integration
+@pytest.mark.slow
+def test_ssh_and_a_custom_port_come_after_the_desktops_two(portal: Portal, alice: requests.Session,
+                                                            desk: dict[str, Any]) -> None:
+    """Modify + restart (F21): SSH on and a custom port; each gets its own allocated port after
+    websockify's and the RFB port, and both the desktop and sshd answer."""
+    from tests.envs.test_env_e2e import ssh_run
+
+    r = alice.patch(f"{portal.url}/api/v1/environments/{desk['id']}", json={"ssh": True, "ports": [8080]}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert alice.post(f"{portal.url}/api/v1/environments/{desk['id']}/restart", timeout=60).status_code == 200
+    v = running(portal, alice, desk["id"])
+    vnc, ssh, custom = int(v["client"]["port"]), int(v["ssh"]["port"]), v["ports"]["8080"]
+    assert len({vnc, ssh, custom}) == 3, v
+    assert v["client"]["password"] != desk["client"]["password"]  # a new start, a new password
+    assert rfb.over_tcp("127.0.0.1", vnc, v["client"]["password"])["ok"]
+    out = ssh_run(v["ssh"], v["ssh"]["password"], "id -un")
+    assert out.returncode == 0 and out.stdout.strip() == "hpc-alice", out.stderr
+    desk.update(v)  # what the next test stops
+
+
 def wait_gone(pattern: str, timeout: float = 60) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -9,7 +9,6 @@
 set -euo pipefail
 
 # Debian packages the project needs; later issues add to this list (slurmctld, ...).
-# Desktop environments (issue 17): TigerVNC's X server, noVNC + websockify, an XFCE session.
 # Browser tests of the portal (issue 5): Debian's chromium, driven by Playwright.
 # Slurm (issue 3): single-node test cluster (tests/services/slurm.sh).
 # Grid Engine (issue 3): DRMAA target (tests/services/gridengine.sh); needs the debconf
@@ -23,6 +22,8 @@ set -euo pipefail
 # service proxy (auth_request to the portal; `hpcai serve --front nginx`, issue 21).
 # openssh-server libnss-wrapper sshpass: SSH into an environment (issue 17): a private sshd as the
 # user with nss_wrapper resolving its generated login (hooks/envrun); sshpass drives the tests.
+# tigervnc-standalone-server tigervnc-tools novnc websockify xfce4 xfce4-terminal dbus-x11: the
+# Desktop environment (issue 17): TigerVNC's X server and vncpasswd, noVNC + websockify, XFCE.
 APT_PACKAGES="postgresql procps psmisc munge slurmctld slurmd slurm-client \
 gridengine-master gridengine-exec gridengine-client gridengine-drmaa1.0 libjemalloc2 \
 openmpi-bin g++ make ccache \

@@ -174,6 +174,15 @@ def test_shells_offer_and_check_the_gpu_mode(p: Platform, cli: Any) -> None:  # 
     assert r.returncode == 0 and "desktop-1" in r.stdout, r.stderr
 
 
+def test_gpu_mode_runs_the_session_under_virtualgl_where_it_exists(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert desktop_session.session_argv("") == ["dbus-launch", "--exit-with-session", "xfce4-session"]
+    monkeypatch.setattr(desktop_session.shutil, "which", lambda name: None)
+    assert desktop_session.session_argv("egl")[0] == "dbus-launch"  # no VirtualGL here: the variable only
+    monkeypatch.setattr(desktop_session.shutil, "which", lambda name: f"/opt/VirtualGL/bin/{name}")
+    assert desktop_session.session_argv("egl")[:3] == ["vglrun", "-d", "egl"]
+    assert desktop_session.session_argv("pgl")[0] == "vglrun"
+
+
 # --- end to end ----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

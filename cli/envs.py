@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from cli.common import dump_json, guarded, new_platform, table
+from core.errors import ValidationError
 from core.users import current_user
 
 PROG = "hpcai"
@@ -41,6 +42,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"{'ssh':12} {view.ssh['ssh']}")
         print(f"{'xshell':12} {view.ssh['xshell']}")
         print(f"{'password':12} {view.ssh['password'] or '(shown to the owner only)'}")
+    for key, value in (view.client or {}).items():  # "open in client" (a Desktop's VNC address)
+        if key not in ("host", "port"):
+            print(f"{'client ' + key:12} {value}")
     for line in view.log_tail[-10:]:
         print(f"  | {line}")
     return 0
@@ -54,6 +58,11 @@ def cmd_create(args: argparse.Namespace) -> int:
               "image": args.image, "resource_spec": args.resource_spec, "shm_mb": args.shm_mb,
               "ports": args.ports, "mounts": args.mount or None, "workdir": args.workdir, "ssh": args.ssh,
               "description": args.description}
+    for item in args.option or []:  # the type's own fields (a Desktop's gpu_mode)
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValidationError(f"'{item}' is not KEY=VALUE", field="option", fix="e.g. --option gpu_mode=egl")
+        values[key.strip()] = value.strip()
     row = envs.create({k: v for k, v in values.items() if v not in (None, "")}, user, start=not args.no_start)
     print(f"Environment {row.id} ({row.name}): {envs.view(row).state}")
     return 0
@@ -84,7 +93,7 @@ def _parser(p: argparse.ArgumentParser) -> None:
     sh.add_argument("--json", action="store_true")
     sh.set_defaults(func=cmd_show)
     cr = sub.add_parser("create", help="create (and start) an environment")
-    cr.add_argument("--type", required=True, help="jupyterlab, webterminal, rstudio (hpcai plugins)")
+    cr.add_argument("--type", required=True, help="jupyterlab, webterminal, rstudio, desktop (hpcai plugins)")
     cr.add_argument("--name", help="default: an unused name such as jupyterlab-1")
     cr.add_argument("--image", help="a catalog image carrying the type's tag")
     cr.add_argument("--resource-spec", dest="resource_spec", help="hpcai specs")
@@ -94,6 +103,8 @@ def _parser(p: argparse.ArgumentParser) -> None:
     cr.add_argument("--workdir", help="working directory (default: your home)")
     cr.add_argument("--ssh", action="store_true", help="run sshd in the environment")
     cr.add_argument("--description")
+    cr.add_argument("--option", action="append", metavar="KEY=VALUE",
+                    help="a field of the type itself, e.g. gpu_mode=egl for a Desktop (repeatable)")
     cr.add_argument("--no-start", action="store_true")
     cr.set_defaults(func=cmd_create)
     for action in ("start", "stop", "restart", "delete"):

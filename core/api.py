@@ -480,9 +480,27 @@ class EnvironmentType(ServiceType):
     order: int = 100
     #: the image itself provides sshd (False: only images tagged "SSH" may switch SSH on, F22)
     ssh_builtin: bool = True
+    #: ports the IDE's own server takes (server_plan's `ports`; the first is the proxied one);
+    #: the custom ports and SSH's follow them in the job's allocation
+    server_ports: int = 1
 
     def check_available(self) -> str | None:
         """Why this type cannot start on this site (its server is not installed), or None."""
+        return None
+
+    def check_spec(self, options: dict[str, Any], spec: Any) -> tuple[str, str] | None:
+        """(message, fix) when the type's options do not fit the chosen resource spec (a
+        Desktop's JH_GPU_MODE, F33), else None; the environment refuses it as resource_spec's."""
+        return None
+
+    def open_path(self, base_path: str, secret: str) -> str:
+        """What follows the proxy path in the owner's "open" link ("" = the server's root). A
+        fragment (`page#...`) reaches the browser only: no server logs it."""
+        return ""
+
+    def client_connection(self, host: str, ports: list[int], secret: str) -> dict[str, str] | None:
+        """"Open in client": how a native client connects to the running instance (a Desktop's
+        VNC `host:port` and password), from the job's allocated ports; shown to the owner only."""
         return None
 
     @abstractmethod

@@ -120,7 +120,8 @@ class Platform:
         return EnvironmentService(
             self.store, self.services, self.images, lambda: self.registry, self.workspace.home,
             lambda user: [s.name for s in self.specs.visible(user, self.jobs.groups_of(user))],
-            self.datasets.box)
+            self.datasets.box,
+            lambda user, name: self.specs.get_visible(name, user, self.jobs.groups_of(user), "resource_spec"))
 
     @cached_property
     def monitor(self) -> ClusterMonitor:

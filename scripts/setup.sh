@@ -22,13 +22,16 @@ set -euo pipefail
 # service proxy (auth_request to the portal; `hpcai serve --front nginx`, issue 21).
 # openssh-server libnss-wrapper sshpass: SSH into an environment (issue 17): a private sshd as the
 # user with nss_wrapper resolving its generated login (hooks/envrun); sshpass drives the tests.
+# tigervnc-standalone-server tigervnc-tools novnc websockify xfce4 xfce4-terminal dbus-x11: the
+# Desktop environment (issue 17): TigerVNC's X server and vncpasswd, noVNC + websockify, XFCE.
 APT_PACKAGES="postgresql procps psmisc munge slurmctld slurmd slurm-client \
 gridengine-master gridengine-exec gridengine-client gridengine-drmaa1.0 libjemalloc2 \
 openmpi-bin g++ make ccache \
 chromium fonts-wqy-zenhei mariadb-server \
 podman runc busybox-static uidmap \
 nginx nodejs debootstrap docker-registry \
-openssh-server libnss-wrapper sshpass"
+openssh-server libnss-wrapper sshpass \
+tigervnc-standalone-server tigervnc-tools novnc websockify xfce4 xfce4-terminal dbus-x11"
 
 TORCH_SPEC="torch==2.13.0"
 # setup.cfg extras installed into .venv (test tools, the tracking server and its SDK

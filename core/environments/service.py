@@ -17,6 +17,7 @@ from typing import Any, Callable, Protocol
 
 from sqlalchemy import select
 
+from core import schema as schemas
 from core.api import EnvironmentType
 from core.environments import ssh as ssh_module
 from core.environments.models import EnvironmentRow
@@ -55,6 +56,10 @@ class Services(Protocol):
     def get(self, ref: str | int, user: str) -> Any: ...
 
     def lifecycle_actions(self, row: Any, state: str | None = None) -> list[str]: ...
+
+    def job(self, row: Any) -> Any: ...
+
+    def secret(self, job: Any) -> str: ...
 
 
 class Images(Protocol):
@@ -97,6 +102,9 @@ class EnvironmentView:
     # while running with SSH on (spec 01 §5, F23/F24): login, password, host, port, the `ssh`
     # command and the Xshell form; only the owner reaches a view
     ssh: dict[str, str] | None = None
+    # "open in client" while running (the type's client_connection: a Desktop's VNC host:port
+    # and password, F34); only the owner reaches a view
+    client: dict[str, str] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,9 +112,11 @@ class EnvironmentView:
 
 class EnvironmentService:
     def __init__(self, store: Any, services: Services, images: Images, plugins: Callable[[], Plugins],
-                 home: Callable[[str], Path], specs: Callable[[str], list[str]], box: SecretBox):
+                 home: Callable[[str], Path], specs: Callable[[str], list[str]], box: SecretBox,
+                 spec_of: Callable[[str, str], Any] | None = None):
         self.store, self.services, self.images = store, services, images
         self._plugins, self.home, self.specs, self.box = plugins, home, specs, box
+        self.spec_of = spec_of  # (user, spec name) -> ResourceSpec, for a type's check_spec
 
     # --- types and schema ---------------------------------------------------------------------
 
@@ -158,7 +168,12 @@ class EnvironmentService:
         if type_name:
             props["name"]["default"] = self.suggest_name(user, type_name)
             props["image"]["enum"] = self.image_choices(type_name, user)
+            props.update(self._type_options(self.type(type_name)))  # the type's own (Desktop: gpu_mode)
         return {"type": "object", "required": ["name", "type", "resource_spec"], "properties": props}
+
+    @staticmethod
+    def _type_options(st: EnvironmentType) -> dict[str, Any]:
+        return dict(st.option_schema().get("properties", {}))
 
     # --- rows -------------------------------------------------------------------------------------
 
@@ -261,6 +276,17 @@ class EnvironmentService:
             bad("description", f"is {len(desc)} characters long", f"at most {MAX_DESCRIPTION} characters")
         out["description"] = desc
 
+        own = self._type_options(st)
+        if own:
+            mine = schemas.with_defaults({"properties": own}, {k: values[k] for k in own if k in values})
+            type_errors = schemas.validate({"type": "object", "properties": own}, mine)
+            errors.extend(type_errors)
+            out.update({k: mine.get(k) for k in own})
+            if not type_errors and spec in specs and self.spec_of is not None:
+                why = st.check_spec(mine, self.spec_of(user, str(spec)))
+                if why:
+                    bad("resource_spec", *why)
+
         unknown = sorted(set(values) - set(out) - {"type"})
         for k in unknown:
             bad(k, f"'{k}' is not a field of a development environment", "leave it out")
@@ -321,6 +347,7 @@ class EnvironmentService:
                "image": v.get("image"), "shm_mb": v.get("shm_mb"), "description": v.get("description") or "",
                "ports": v.get("ports") or [], "mounts": v.get("mounts") or [],
                "workdir": v.get("workdir"), "ssh": bool(v.get("ssh"))}
+        out.update({k: v[k] for k in self._type_options(self.type(type_name)) if v.get(k) not in (None, "")})
         if out["ssh"]:
             out.update(self._ssh_credentials(env_id))
         return out
@@ -469,21 +496,28 @@ class EnvironmentService:
         ports: dict[str, int] = {}
         custom = row.values.get("ports") or []
         if sv.ports:
-            extra = sv.ports[1:]
+            extra = sv.ports[st.server_ports:]
             ports = {str(p): extra[i] for i, p in enumerate(custom) if i < len(extra)}
         running = state == "running"
         ssh = None
-        if running and row.values.get("ssh") and row.ssh_login and sv.ports and len(sv.ports) > 1 + len(custom):
+        if running and row.values.get("ssh") and row.ssh_login and sv.ports and \
+                len(sv.ports) > st.server_ports + len(custom):
             ssh = {**ssh_module.connection_strings(row.ssh_login, sv.host or "", sv.ports[-1]),
                    "password": self.box.open(row.ssh_secret).get("password", "")
                    if viewer in (None, row.user) else ""}
+        url, client = (sv.external_path if running else None), None
+        if running and viewer in (None, row.user):  # what needs the instance's secret: the owner's link and client
+            secret = self.services.secret(self.services.job(svc))
+            if secret and url is not None:
+                url += st.open_path(sv.external_path, secret)
+            client = st.client_connection(sv.host or "", list(sv.ports or []), secret)
         return EnvironmentView(
             id=row.id, name=row.name, type=row.type, type_title=st.title, open_title=st.open_title,
             user=row.user, state=state, values=dict(row.values), pending=row.pending,
             description=row.description or "", alias=row.service_alias,
-            url=(sv.external_path if running else None), can_connect=running,
+            url=url, can_connect=running,
             actions=_devenv_actions(state), log_tail=sv.log_tail, ports=ports,
-            reason=sv.reason, ssh=ssh)
+            reason=sv.reason, ssh=ssh, client=client)
 
     def log(self, ref: str | int, user: str) -> list[str]:
         """F19: the environment's start-up log (its service job's output)."""

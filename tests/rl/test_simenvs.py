@@ -199,6 +199,21 @@ def test_upload_is_stored_in_the_owners_area_and_deleted_with_it(p: Platform) ->
           "archive")
     assert sorted(x.name for x in stored.parent.parent.iterdir()) == ["up"]
     assert e.modify("alice", "up", {"ports": 3}).archive == str(stored)  # the stored package stays
+    # a refused new package (same file name, no start file) keeps the stored one as it was
+    bad = io.BytesIO()
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("other.sh", SCRIPT)
+    fails(lambda: e.modify("alice", "up", {}, Upload("pkg.zip", io.BytesIO(bad.getvalue()))), "start_file")
+    assert e.get("alice", "up").archive == str(stored) and stored.read_bytes() == data.getvalue()
+    # a new package replaces the stored one, in the same folder, and the old one goes
+    new = io.BytesIO()
+    with tarfile.open(fileobj=new, mode="w:gz") as tf:
+        info = tarfile.TarInfo("run.sh")
+        info.size = len(SCRIPT)
+        tf.addfile(info, io.BytesIO(SCRIPT))
+    replaced = Path(e.modify("alice", "up", {}, Upload("pkg2.tar.gz", io.BytesIO(new.getvalue()))).archive)
+    assert replaced.is_file() and replaced.read_bytes() == new.getvalue() and not stored.exists()
+    stored = replaced
     e.delete("alice", "up")
     assert not stored.exists() and not stored.parent.exists()
 

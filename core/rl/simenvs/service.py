@@ -8,9 +8,9 @@ lies in the owner's own area, which only the owner's jobs read.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-import shutil
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -325,6 +325,10 @@ class SimEnvService:
                 raise ValidationError("no file was sent", field="archive", fix="choose the simulator's archive")
             archives.check_suffix(filename)
             target = self._upload_dir(user, clean["name"])
+            # a new package on modify never overwrites the kept one: a refused upload loses nothing
+            n = 1
+            while (target / filename).exists():
+                filename, n = f"{n}-{Path(str(upload.filename)).name}", n + 1
             try:
                 stored = str(self.d.upload(user, str(target), filename, upload.stream))
             except HpcaiError as exc:  # the workspace names its own field 'file'
@@ -352,10 +356,13 @@ class SimEnvService:
         return target
 
     def _remove_upload(self, path: Path) -> None:
-        """Delete a stored package and its folder (only ever under the owner's upload area)."""
+        """Delete a stored package, and its folder once empty (only ever under the owner's upload
+        area): a package uploaded on modify shares the folder with the one it replaces."""
         if path.parent.parent.name != UPLOAD_DIR:
             return
-        shutil.rmtree(path.parent, ignore_errors=True)
+        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()
 
 
 def _name(value: Any) -> str:

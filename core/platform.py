@@ -26,6 +26,7 @@ from core.labeling.service import LabelingService
 from core.labeling.sources import Accounts as LabelAccounts
 from core.labeling.sources import Datasets as LabelDatasets
 from core.plugin_settings import PluginSettings
+from core.models.pipeline_source import RegistryModelSource
 from core.models.service import ModelService
 from core.monitor import ClusterMonitor
 from core.pipelines.service import PipelineService
@@ -157,7 +158,8 @@ class Platform:
     @cached_property
     def pipelines(self) -> PipelineService:
         """The visual designer's pipelines, instances and custom functions."""
-        return PipelineService(self.store, self.registry.active, self.jobs, self.workspace.home)
+        return PipelineService(self.store, self.registry.active, self.jobs, self.workspace.home,
+                               models=RegistryModelSource(self.models))
 
     @cached_property
     def rl_envs(self) -> "SimEnvService":

@@ -172,6 +172,32 @@ def test_keras_pipeline_logs_every_epoch_to_mlflow_tagged_designer(runs: dict[st
     assert any(f["path"] == "custom/scaled_crossentropy.py" for f in info["files"])
 
 
+def test_model_library_runs_a_registered_pipeline_model(local: Platform, runs: dict[str, dict]) -> None:
+    """The numeric pipeline's trained model, registered, is loaded by Model library in another run."""
+    from core.errors import HpcaiError
+
+    assert runs["numeric"]["state"] == "succeeded", runs["numeric"]["log"]
+    model_dir = Path(runs["numeric"]["run_dir"]) / "nodes" / "clf"
+    name = f"lr-{int(time.time())}"
+    local.models.create(USER, {"name": name, "purpose": "machine-learning", "model_dir": str(model_dir)})
+    doc = {"format": 1, "name": "model-library-test", "type": "classification", "nodes": [
+        {"id": "csv", "component": "csv_import", "properties": {"file": runs["csv"]["path"]}},
+        {"id": "select", "component": "select_features",
+         "properties": {"features": ["f0", "f1", "f2", "f3", "f4"], "labels": ["label"]}},
+        {"id": "lib", "component": "model_library", "properties": {"model_name": name, "version": "v1"}},
+        {"id": "eval", "component": "model_evaluation", "properties": {"part": "all"}}],
+        "edges": [{"from": {"node": a, "port": pa}, "to": {"node": b, "port": pb}} for a, pa, b, pb in (
+            ("csv", "data", "select", "data"), ("select", "data", "eval", "data"), ("lib", "model", "eval", "model"))]}
+    with pytest.raises(HpcaiError) as missing:  # a version that is not there is refused before any job
+        local.pipelines.run(USER, {**doc, "nodes": [*doc["nodes"][:2], {**doc["nodes"][2], "properties": {
+            "model_name": name, "version": "v9"}}, doc["nodes"][3]]}, RunSettings("cpu-1"))
+    assert missing.value.field == "version"
+    info = wait(local, local.pipelines.run(USER, doc, RunSettings("cpu-1")).id)
+    assert info["state"] == "succeeded", info["log"]
+    assert info["evaluations"]["eval"]["n"] == 400  # every row, through the registry's lr.joblib
+    assert 0.3 < info["metrics"]["accuracy"] <= 1
+
+
 def test_a_run_error_names_the_node(local: Platform) -> None:
     """Bad data is found at run time: the node fails, its state and the log name it."""
     csv = scratch_dir("pipelines-bad") / "bad.csv"  # readable by the job's user (tmp_path is not)

@@ -24,8 +24,8 @@ def hpcai_pipeline_components() -> list[Component]:
                   outputs=(out("model", "trained"),),
                   properties={"model_name": prop("str", None, "Model name", widget="registry-model"),
                               "version": prop("str", None, "Model version")}, required=("model_name",),
-                  note="the engine asks the model registry for the file at Run; until the registry is "
-                       "installed a run using it is refused with that reason"),
+                  note="the engine asks the model registry for the version's .keras or .joblib file at Run "
+                       "(the latest version when Model version is empty)"),
         Component("model_evaluation", "Model evaluation", "Model result visualisation", f"{RUN}:evaluate",
                   description="metrics of a trained model on the test rows (else validation, else all); "
                               "the instance gets an evaluation tab",

@@ -23,6 +23,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -242,11 +243,27 @@ def init(experiment_name: str, experiment_tags: dict[str, Any] | None = None,
     if token:
         os.environ["MLFLOW_TRACKING_TOKEN"] = str(token)
     _link.experiment_name, _link.experiment_tags = name, tags
+    _warn_if_uri_overridden()
     exp = _call(f"init({name!r})", _init, name, tags)
     if exp is None:  # server down, not strict: a stand-in so `exp.experiment_id` still works
         return Experiment(experiment_id="", name=name, artifact_location="",
                           lifecycle_stage="active", tags=tags)
     return exp
+
+
+_GIVEN_URI = os.environ.get("MLFLOW_TRACKING_URI", "")
+
+
+def _warn_if_uri_overridden() -> None:
+    """MLflow lets a process-wide `mlflow.set_tracking_uri()` (Optuna's MLflowCallback and
+    Lightning's MLFlowLogger call it) outrank MLFLOW_TRACKING_URI: the platform's relay is then
+    bypassed without a word. Say so once, naming both."""
+    given = _GIVEN_URI  # mlflow 3's set_tracking_uri() rewrites the variable too: the value at import
+    used = mlflow.get_tracking_uri()
+    if given.startswith(("http://", "https://")) and used.rstrip("/") != given.rstrip("/"):
+        warnings.warn(f"libaiflow: MLflow's tracking URI was set in this process to {used!r}; it outranks "
+                      f"MLFLOW_TRACKING_URI={given!r} that the platform gave this job, so runs go there "
+                      f"(call mlflow.set_tracking_uri({given!r}) to use the platform's)", RuntimeWarning, stacklevel=3)
 
 
 def _init(name: str, tags: dict[str, str]) -> Experiment:

@@ -216,3 +216,27 @@ def _port_open(port: int) -> bool:
 
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_init_warns_when_a_library_overrode_the_platforms_tracking_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Optuna's MLflowCallback and Lightning's MLFlowLogger call mlflow.set_tracking_uri(): runs
+    would bypass the platform's server without a word (stop 25's outage-test failure)."""
+    import warnings
+
+    import mlflow
+
+    from libaiflow import tracking
+
+    from mlflow.tracking import _tracking_service
+
+    monkeypatch.setattr(tracking, "_GIVEN_URI", "http://127.0.0.1:5999")
+    # restored afterwards: mlflow keeps the URI in a module global and rewrites the variable too
+    monkeypatch.setattr(_tracking_service.utils, "_tracking_uri", None)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
+    mlflow.set_tracking_uri("http://127.0.0.1:5999/")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tracking._warn_if_uri_overridden()  # the same server: silent
+    mlflow.set_tracking_uri("http://elsewhere:5000")
+    with pytest.warns(RuntimeWarning, match="outranks MLFLOW_TRACKING_URI='http://127.0.0.1:5999'"):
+        tracking._warn_if_uri_overridden()

@@ -1,11 +1,23 @@
-"""`hpcai rl`: reinforcement learning. `hpcai rl envs`: simulation environments (spec 04 §1)."""
+"""`hpcai rl`: reinforcement learning.
+
+    hpcai rl envs ...                              simulation environments (spec 04 §1)
+    hpcai rl train SPEC.json [--spec cpu-2] [--wait]  an RLlib training run as a scheduler job
+    hpcai rl result RUN [--json]                   what a run wrote: result, metrics per iteration
+
+Thin shell: every rule is core.rl's.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+import time
 from pathlib import Path
 
 from cli.common import dump_json, guarded, new_platform, table
+from core.errors import ParseError
+from core.rl.runs import TrainSettings
 from core.users import current_user
 
 PROG = "hpcai"
@@ -90,9 +102,75 @@ def _envs(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_envs_list, json=False)
 
 
+def _read_spec(path: str) -> dict:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ParseError(f"cannot read the training spec: {exc.strerror}", source=path, line=1) from None
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParseError(exc.msg, source=path, line=exc.lineno, column=exc.colno,
+                         fix="the training spec must be JSON") from None
+    if not isinstance(spec, dict):
+        raise ParseError("the training spec must hold a JSON object", source=path, line=1)
+    return spec
+
+
+@guarded(PROG)
+def cmd_train(args: argparse.Namespace) -> int:
+    p = new_platform()
+    me = current_user()
+    run = p.rl_runs.submit(me, _read_spec(args.file),
+                           TrainSettings(args.spec, args.scheduler, args.queue, name=args.name))
+    print(f"RL run {run['uuid']} submitted as job {run['job_id']} ({run['ports']} ports for its Ray cluster); "
+          f"data in {run['run_dir']}")
+    if not args.wait:
+        return 0
+    while True:
+        p.jobs.refresh()
+        job = p.jobs.get(run["job_id"], me)
+        if job.state in ("succeeded", "failed", "cancelled"):
+            break
+        time.sleep(1)
+    if job.stdout_path and Path(job.stdout_path).is_file():
+        sys.stdout.write(Path(job.stdout_path).read_text(errors="replace")[-64 * 1024:])
+    result = p.rl_runs.result(me, run["uuid"])["result"] or {}
+    print(f"RL run {run['uuid']}: {job.state}" + (
+        f"; {result.get('iterations')} iterations, mean reward {result.get('mean_reward')}" if result else ""))
+    return 0 if job.state == "succeeded" else 1
+
+
+@guarded(PROG)
+def cmd_result(args: argparse.Namespace) -> int:
+    data = new_platform().rl_runs.result(current_user(), args.run)
+    if args.json:
+        dump_json(data)
+        return 0
+    print(f"run_dir            {data['run_dir']}")
+    for key, value in (data["result"] or {"state": "no result yet (running, or failed: see the job log)"}).items():
+        print(f"{key:18} {value}")
+    table(["ITER", "MEAN REWARD", "ENV STEPS", "EPISODES"],
+          [[m.get("iteration", i + 1), m.get("mean_reward", "-"), m.get("env_steps", "-"), m.get("episodes", "-")]
+           for i, m in enumerate(data["iterations"])])
+    return 0
+
+
 def _parser(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="rl_command", metavar="AREA")
     _envs(sub.add_parser("envs", help="simulation environments: list, show, create, delete"))
+    tr = sub.add_parser("train", help="train an RLlib algorithm from a training spec, as a scheduler job")
+    tr.add_argument("file", help="the training spec (JSON: algorithm, env, params, stop, env_runners)")
+    tr.add_argument("--spec", default="cpu-1", help="resource spec (default cpu-1)")
+    tr.add_argument("--scheduler")
+    tr.add_argument("--queue")
+    tr.add_argument("--name", help="the job's name (default rl-<algorithm>-<environment>)")
+    tr.add_argument("--wait", action="store_true", help="wait for the end, print the log and the result")
+    tr.set_defaults(func=cmd_train)
+    rs = sub.add_parser("result", help="what an RL run wrote: its result and metrics per iteration")
+    rs.add_argument("run", help="the run id `hpcai rl train` printed")
+    rs.add_argument("--json", action="store_true")
+    rs.set_defaults(func=cmd_result)
 
 
 PARSERS = {"rl": _parser}

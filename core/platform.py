@@ -13,6 +13,7 @@ from core.config import Config, load_config
 if TYPE_CHECKING:
     from core.environments.service import EnvironmentService
     from core.rl.simenvs.service import SimEnvService
+    from core.rl.runs import RLRuns
 from core.datasets import DatasetService
 from core.errors import HpcaiError
 from core.experiments import ExperimentService
@@ -160,6 +161,13 @@ class Platform:
         """The visual designer's pipelines, instances and custom functions."""
         return PipelineService(self.store, self.registry.active, self.jobs, self.workspace.home,
                                models=RegistryModelSource(self.models))
+
+    @cached_property
+    def rl_runs(self) -> "RLRuns":
+        """RL training runs (core.rl.runs): one scheduler job each, with its Ray ports allocated."""
+        from core.rl.runs import RLRuns
+
+        return RLRuns(self.jobs, self.workspace.home)
 
     @cached_property
     def rl_envs(self) -> "SimEnvService":

@@ -157,7 +157,7 @@ def stop(cluster: RayCluster) -> None:
             p.terminate()
         except psutil.NoSuchProcess:
             pass
-    _, alive = psutil.wait_procs(procs, timeout=10)
+    _, alive = psutil.wait_procs(procs, timeout=5)
     for p in alive:
         try:
             p.kill()
@@ -165,7 +165,7 @@ def stop(cluster: RayCluster) -> None:
             pass
     for w in cluster.workers:
         try:
-            w.wait(timeout=10)
+            w.wait(timeout=5)
         except subprocess.TimeoutExpired:
             w.kill()
     shutil.rmtree(cluster.temp_dir, ignore_errors=True)

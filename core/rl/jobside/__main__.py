@@ -1,0 +1,60 @@
+"""`python -m core.rl.jobside train SPEC.json OUTDIR` | `predict CHECKPOINT SPEC.json OUTDIR [EPISODES]`.
+
+Exit 0 on success, 2 on a bad spec or arguments (the validation message, field first, on stderr),
+1 on a failure of training itself (the traceback: the job log is where users look).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from core.errors import HpcaiError
+
+USAGE = "usage: python -m core.rl.jobside train SPEC.json OUTDIR | predict CHECKPOINT SPEC.json OUTDIR [EPISODES]"
+
+
+def _spec(path: str) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"{path}: cannot read the training spec: {exc}") from None
+
+
+def _message(exc: HpcaiError) -> str:
+    errors = getattr(exc, "errors", None) or [exc]
+    lines = []
+    for e in errors:
+        field = getattr(e, "field", None)
+        fix = getattr(e, "fix", None)
+        lines.append(f"{field}: {getattr(e, 'message', None) or e}" + (f" ({fix})" if fix else ""))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        if len(args) == 3 and args[0] == "train":
+            from core.rl.jobside.train import train
+
+            train(_spec(args[1]), Path(args[2]))
+        elif len(args) in (4, 5) and args[0] == "predict":
+            from core.rl.jobside.predict import predict
+
+            episodes = int(args[4]) if len(args) == 5 else 10
+            predict(Path(args[1]), _spec(args[2]), Path(args[3]), episodes=episodes)
+        else:
+            print(USAGE, file=sys.stderr)
+            return 2
+    except HpcaiError as exc:
+        print(_message(exc), file=sys.stderr)
+        return 2
+    except SystemExit as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -20,7 +20,8 @@ CATEGORIES = ("Data extraction", "Data loading", "Data pre-processing", "Model d
 
 #: Port types. An input port lists the types it accepts; an edge is allowed when the output's
 #: type is among them.
-PORT_TYPES = ("table", "images", "generator", "files", "model", "trained", "predictions", "any")
+PORT_TYPES = ("table", "images", "generator", "files", "model", "trained", "predictions", "any",
+              "environment", "offline", "algorithm", "policy")  # the last four: RL pipelines
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,9 @@ class Component:
     #: validation refuses a run that uses it, with this text. "" = runnable.
     unavailable: str = ""
     note: str = ""  # shown in the property panel (limits, errata of the manual)
+    #: "module:function" (props -> int): ports the step needs allocated to the run's job (an RL
+    #: step's own Ray cluster); the job gets them in $HPCAI_PORTS. "" = none.
+    ports_for: str = ""
     plugin: str = ""  # filled by the catalog: which plugin contributed it
 
     def option_schema(self) -> dict[str, Any]:

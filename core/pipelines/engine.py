@@ -77,6 +77,18 @@ def compile_plan(pipeline: Pipeline, name: str, instance: str, experiment: str |
     return {"format": 1, "pipeline": name, "instance": instance, "experiment": experiment or name, "steps": steps}
 
 
+def ports_needed(pipeline: Pipeline) -> int:
+    """Ports the run's job must be allocated: the sum of what its components' `ports_for` ask."""
+    import importlib
+
+    total = 0
+    for node in pipeline.nodes:
+        if node.component.ports_for:
+            module, _, func = node.component.ports_for.partition(":")
+            total += int(getattr(importlib.import_module(module), func)(dict(node.properties)))
+    return total
+
+
 def custom_functions_used(pipeline: Pipeline) -> list[tuple[str, str]]:
     """(kind, name) of every custom loss/metric function the pipeline's properties name."""
     used: list[tuple[str, str]] = []

@@ -14,6 +14,7 @@ import importlib.util
 import json
 import shutil
 import uuid as uuidlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -193,7 +194,8 @@ class PipelineService:
         try:
             req = self.jobs.request_from_values({k: v for k, v in values.items() if v is not None}, user,
                                                 source="pipeline")
-            job = self.jobs.submit(req)
+            ports = engine.ports_needed(pipeline)
+            job = self.jobs.submit(replace(req, extra_ports=ports) if ports else req)
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)
             raise

@@ -128,6 +128,12 @@ def stop_reached(stop: dict[str, Any], row: dict[str, Any]) -> str | None:
     return None
 
 
+def _active_run() -> bool:
+    import mlflow
+
+    return mlflow.active_run() is not None
+
+
 class Tracker:
     """metrics.jsonl, TensorBoard, and MLflow when the job has a tracking server."""
 
@@ -137,9 +143,13 @@ class Tracker:
         self.jsonl = (out_dir / "metrics.jsonl").open("a")
         self.tb = SummaryWriter(str(out_dir / "tensorboard"))
         self.mlflow = bool(os.environ.get("MLFLOW_TRACKING_URI"))
+        self.own_run = False
+        if self.mlflow and _active_run():  # inside a pipeline run: its MLflow run gets the metrics
+            return
         if self.mlflow:
             import libaiflow
 
+            self.own_run = True
             libaiflow.init(spec.get("experiment") or f"rl-{spec['algorithm']}")
             libaiflow.start_run(None, run_name=spec.get("run_name"), tags={"hpcai.rl": spec["algorithm"]})
             libaiflow.log_params({k: str(v)[:500] for k, v in spec["params"].items()})
@@ -159,7 +169,7 @@ class Tracker:
     def close(self) -> None:
         self.jsonl.close()
         self.tb.close()
-        if self.mlflow:
+        if self.own_run:
             import libaiflow
 
             libaiflow.end_run()

@@ -694,6 +694,12 @@ class JobService:
                 self.p.registry.hook.hpcai_job_state_changed(job=row, old=old, new=new)
             except Exception as exc:  # a site's notification hook must not break state tracking
                 print(f"hpcai: job_state_changed hook failed: {exc}", file=sys.stderr)
+            if row.source == "pipeline" and new == JobState.SUCCEEDED:
+                try:  # a run's trained models land in the model registry (F149/F150)
+                    for what in self.p.pipelines.job_ended(row):
+                        print(f"hpcai: job {row.id}: registered model {what}", file=sys.stderr)
+                except Exception as exc:  # the job stays succeeded; its files stay in the instance data
+                    print(f"hpcai: job {row.id}: registering its models failed: {exc}", file=sys.stderr)
 
     # --- control -----------------------------------------------------------------------------
 

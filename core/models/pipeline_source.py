@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
-from core.errors import ValidationError
+from core.errors import NotFound, ValidationError
 from core.models.types import model_files
 
 #: file suffix -> the library the pipeline runner loads it with
@@ -19,6 +19,9 @@ LOADABLE = {".keras": "keras", ".joblib": "sklearn", ".pkl": "sklearn"}
 
 class VersionLookup(Protocol):
     def version(self, user: str, name: str, number: int | None = None) -> tuple[Any, Any]: ...
+    def versions(self, user: str, name: str) -> list[Any]: ...
+    def create(self, user: str, values: dict[str, Any]) -> Any: ...
+    def add_version(self, user: str, name: str, values: dict[str, Any]) -> Any: ...
 
 
 class RegistryModelSource:
@@ -38,6 +41,20 @@ class RegistryModelSource:
                                   fix="register a version that holds one such file (a pipeline's trained model)")
         path: Path = files[0]
         return {"path": str(path), "kind": LOADABLE[path.suffix], "task": None}
+
+    def register(self, user: str, name: str, directory: str, purpose: str, description: str) -> str:
+        """A run's trained model as the next version of `name` (the model is created on first use);
+        the same directory twice is one version (the watcher may see a job end more than once)."""
+        try:
+            existing = self.models.versions(user, name)
+        except NotFound:
+            self.models.create(user, {"name": name, "purpose": purpose, "model_dir": directory,
+                                      "description": description, "version_description": description})
+            return f"{name} v1"
+        if any(v.model_dir == str(directory) for v in existing):
+            return f"{name} (already registered)"
+        row = self.models.add_version(user, name, {"model_dir": directory, "description": description})
+        return f"{name} v{row.number}"
 
 
 def _version_number(version: str | None) -> int | None:

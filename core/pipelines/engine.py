@@ -28,8 +28,14 @@ class ModelSource(Protocol):
     def resolve(self, user: str, name: str, version: str | None) -> dict[str, Any]:
         """{"path": file, "kind": "sklearn" | "keras", "task": ...}; raises HpcaiError if unknown."""
 
+    def register(self, user: str, name: str, directory: str, purpose: str, description: str) -> str:
+        """A trained model of a finished run as a new version; returns "name vN" for the log."""
+
 
 class NoRegistry:
+    def register(self, user: str, name: str, directory: str, purpose: str, description: str) -> str:
+        return ""  # nothing to register into: the run's files stay in its instance data
+
     def resolve(self, user: str, name: str, version: str | None) -> dict[str, Any]:
         raise ValidationError("the model registry is not installed on this site yet (it is being built "
                               "as its own issue); Model library cannot pick a model",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
+import re
 import shutil
 import uuid as uuidlib
 from dataclasses import replace
@@ -204,6 +205,25 @@ class PipelineService:
         with self.store.session() as s:
             s.add(row)
         return row
+
+    def job_ended(self, job: Any) -> list[str]:
+        """F149/F150: after a run's job succeeded, each model a step asked to register (its node
+        directory's register.json: path, purpose, description) becomes a registry version named
+        `<pipeline>-<node>`. Returns what was registered, for the log."""
+        with self.store.session() as s:
+            row = s.scalars(select(PipelineRunRow).where(PipelineRunRow.job_id == job.id)).first()
+        if row is None:
+            return []
+        done = []
+        for path in sorted(Path(row.run_dir).glob("nodes/*/register.json")):
+            ask = _read_json(path)
+            if not isinstance(ask, dict) or not ask.get("path"):
+                continue
+            name = re.sub(r"[^A-Za-z0-9_.-]", "-", f"{row.name}-{path.parent.name}").strip("-._")[:128]
+            done.append(self.models.register(row.user, name, str(ask["path"]), str(ask.get("purpose") or "other"),
+                                             f"{ask.get('description') or ''} (pipeline {row.name}, instance "
+                                             f"{row.uuid[:8]})".strip()))
+        return [d for d in done if d]
 
     def instance(self, user: str, ref: int | str) -> PipelineRunRow:
         with self.store.session() as s:

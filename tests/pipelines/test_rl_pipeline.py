@@ -54,6 +54,13 @@ def test_ppo_cartpole_pipeline_trains_and_predicts(site: Platform, mlflow_server
     steps = [s for s, _ in rest.history(mlflow_server, run["info"]["run_id"], "mean_reward")]
     assert sorted(set(steps)) == list(range(1, int(info["metrics"]["iterations"]) + 1))  # every iteration, in the
     # pipeline's own MLflow run
+    # F149/F150: the trained policy is in the model registry, purpose Reinforcement learning
+    model = site.models.get(USER, "rl-designer-test-train")
+    assert model.purpose == "reinforcement-learning"
+    (version,) = site.models.versions(USER, model.name)
+    assert version.model_dir.endswith("/nodes/train/checkpoint") and "PPO on CartPole-v1" in version.description
+    site.jobs.refresh()  # the watcher seeing the end again registers nothing twice
+    assert len(site.models.versions(USER, model.name)) == 1
 
 
 def test_bad_rl_pipelines_are_refused_naming_node_and_property(site: Platform) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -60,6 +61,11 @@ def train(step: Step) -> dict[str, Any]:
     for key in ("mean_reward", "env_steps", "iterations"):
         if isinstance(summary.get(key), (int, float)):
             step.ctx.log_metric(key, float(summary[key]), step=int(summary.get("iterations") or 0))
+    # F149/F150: the platform registers the policy once the run's job has succeeded
+    (step.dir / "register.json").write_text(json.dumps({
+        "path": summary["checkpoint"], "purpose": "reinforcement-learning",
+        "description": f"{summary['algorithm']} on {summary['env']}: mean reward {summary.get('mean_reward')} "
+                       f"after {summary.get('env_steps')} steps"}))
     return {"policy": {"checkpoint": summary["checkpoint"], "spec": summary.get("spec") or spec}}
 
 

@@ -101,7 +101,9 @@ def test_unsupported_refused_by_field() -> None:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("ppo")
-    proc = cli("train", write_spec(tmp, PPO_SPEC), str(tmp / "out"), ports=free_ports(ports_needed(PPO_SPEC)))
+    ports = free_ports(ports_needed(PPO_SPEC))
+    (tmp / "ports.json").write_text(json.dumps(ports))
+    proc = cli("train", write_spec(tmp, PPO_SPEC), str(tmp / "out"), ports=ports)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return tmp
 
@@ -117,7 +119,13 @@ def test_ppo_cartpole_reaches_threshold(trained: Path) -> None:
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == result["iterations"] and rows[-1]["mean_reward"] == result["mean_reward"]
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
-    assert not list(Path("/tmp").glob(f"hpcai-ray-{os.getpid()}-*"))  # the cluster's temp dir is gone
+    ports = json.loads((trained / "ports.json").read_text())
+    assert result["ray"]["address"].endswith(f":{ports[0]}")  # the GCS on the job's first port, not 6379
+    temp_dir = Path(result["ray"]["temp_dir"])
+    assert len(str(temp_dir)) < 40 and not temp_dir.exists()  # short (unix sockets), and removed at the end
+    import psutil
+
+    assert not [p for p in psutil.process_iter(["cmdline"]) if str(temp_dir) in " ".join(p.info["cmdline"] or [])]
 
 
 @pytest.mark.slow

@@ -165,9 +165,9 @@ class Tracker:
             libaiflow.end_run()
 
 
-def run_loop(spec: dict[str, Any], out_dir: Path, log: Log, sim_ports: list[int]) -> dict[str, Any]:
+def run_loop(spec: dict[str, Any], out_dir: Path, log: Log, cluster: Any) -> dict[str, Any]:
     started = time.monotonic()
-    algo = build_config(spec, out_dir, sim_ports).build_algo()
+    algo = build_config(spec, out_dir, cluster.layout["simulator"]).build_algo()
     tracker = Tracker(spec, out_dir)
     row: dict[str, Any] = {}
     iteration = 0
@@ -197,6 +197,7 @@ def run_loop(spec: dict[str, Any], out_dir: Path, log: Log, sim_ports: list[int]
         "episodes": row.get("episodes"),
         "checkpoint": str(checkpoint),
         "seconds": round(time.monotonic() - started, 3),
+        "ray": {"address": cluster.address, "temp_dir": str(cluster.temp_dir)},  # where to look in a post-mortem
     }
     (out_dir / "result.json").write_text(json.dumps(summary, indent=2))
     return summary
@@ -212,4 +213,5 @@ def train(spec: dict[str, Any], out_dir: Path, ports: list[int] | None = None, l
     out_dir.mkdir(parents=True, exist_ok=True)
     ports = list(ports) if ports is not None else parse_ports(os.environ.get("HPCAI_PORTS"))
     with ray_cluster(spec, ports) as cluster:
-        return run_loop(spec, out_dir, log or print, cluster.layout["simulator"])
+        summary = run_loop(spec, out_dir, log or print, cluster)
+    return summary

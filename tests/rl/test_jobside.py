@@ -96,6 +96,9 @@ def test_unsupported_refused_by_field() -> None:
     with pytest.raises(ValidationError) as info:
         refuse_unsupported(spec)
     assert info.value.field == "custom_model"
+    with pytest.raises(ValidationError) as info:
+        refuse_unsupported(validate({**PPO_SPEC, "record_offline": True}))
+    assert info.value.field == "record_offline"
 
 
 @pytest.fixture(scope="module")

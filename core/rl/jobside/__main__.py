@@ -7,6 +7,7 @@ Exit 0 on success, 2 on a bad spec or arguments (the validation message, field f
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -32,8 +33,17 @@ def _message(exc: HpcaiError) -> str:
     return "\n".join(lines)
 
 
+class Terminated(BaseException):
+    """SIGTERM (the scheduler's time limit, scancel) as an exception: the Ray cluster's finally runs."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         if len(args) == 3 and args[0] == "train":
             from core.rl.jobside.train import train
@@ -53,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         print(exc, file=sys.stderr)
         return 2
+    except Terminated:
+        print("terminated (SIGTERM): Ray cluster stopped", file=sys.stderr)
+        return 143
     return 0
 
 

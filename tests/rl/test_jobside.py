@@ -166,3 +166,34 @@ def test_bad_spec_exits_2_naming_the_field(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "params.lr" in proc.stderr and "stop.total_steps" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_cluster(tmp_path: Path) -> None:
+    """A cancelled job (scancel, time limit: SIGTERM) leaves no Ray process of its cluster behind."""
+    import time
+
+    import psutil
+
+    spec = {**PPO_SPEC, "env_runners": 1, "params": {"train_batch_size": 200, "num_sgd_iter": 1},
+            "stop": {"total_steps": 10**9}}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HPCAI_PORTS": ",".join(map(str, free_ports(ports_needed(spec))))}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen([sys.executable, "-m", "core.rl.jobside", "train", write_spec(tmp_path, spec),
+                             str(tmp_path / "out")], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "out" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (metrics.exists() and metrics.read_text()) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+    assert proc.poll() is None, proc.stderr.read()[-4000:] if proc.stderr else ""
+    mine = [p for p in psutil.Process(proc.pid).children(recursive=True)]
+    temp_dirs = {a.split("=", 1)[1].split("/session")[0] for p in psutil.process_iter(["cmdline"])
+                 for a in (p.info["cmdline"] or []) if "hpcai-ray-" in a and a.startswith("--temp-dir=")}
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err[-4000:]
+    time.sleep(1)
+    assert not [p for p in mine if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not [p for p in psutil.process_iter(["cmdline"])
+                if any(d in " ".join(p.info["cmdline"] or []) for d in temp_dirs if str(proc.pid) in d)]

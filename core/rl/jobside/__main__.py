@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from core.errors import HpcaiError
+from core.rl.jobside.cluster import Terminated, _terminate
 
 USAGE = "usage: python -m core.rl.jobside train SPEC.json OUTDIR | predict CHECKPOINT SPEC.json OUTDIR [EPISODES]"
 
@@ -33,17 +34,9 @@ def _message(exc: HpcaiError) -> str:
     return "\n".join(lines)
 
 
-class Terminated(BaseException):
-    """SIGTERM (the scheduler's time limit, scancel) as an exception: the Ray cluster's finally runs."""
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise Terminated()
-
-
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, _terminate)  # until the cluster is up; ray_cluster sets it again after ray.init
     try:
         if len(args) == 3 and args[0] == "train":
             from core.rl.jobside.train import train

@@ -96,12 +96,17 @@ def test_unsupported_refused_by_field() -> None:
     with pytest.raises(ValidationError) as info:
         refuse_unsupported(spec)
     assert info.value.field == "custom_model"
+    with pytest.raises(ValidationError) as info:
+        refuse_unsupported(validate({**PPO_SPEC, "record_offline": True}))
+    assert info.value.field == "record_offline"
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("ppo")
-    proc = cli("train", write_spec(tmp, PPO_SPEC), str(tmp / "out"), ports=free_ports(ports_needed(PPO_SPEC)))
+    ports = free_ports(ports_needed(PPO_SPEC))
+    (tmp / "ports.json").write_text(json.dumps(ports))
+    proc = cli("train", write_spec(tmp, PPO_SPEC), str(tmp / "out"), ports=ports)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return tmp
 
@@ -117,7 +122,13 @@ def test_ppo_cartpole_reaches_threshold(trained: Path) -> None:
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == result["iterations"] and rows[-1]["mean_reward"] == result["mean_reward"]
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
-    assert not list(Path("/tmp").glob(f"hpcai-ray-{os.getpid()}-*"))  # the cluster's temp dir is gone
+    ports = json.loads((trained / "ports.json").read_text())
+    assert result["ray"]["address"].endswith(f":{ports[0]}")  # the GCS on the job's first port, not 6379
+    temp_dir = Path(result["ray"]["temp_dir"])
+    assert len(str(temp_dir)) < 40 and not temp_dir.exists()  # short (unix sockets), and removed at the end
+    import psutil
+
+    assert not [p for p in psutil.process_iter(["cmdline"]) if str(temp_dir) in " ".join(p.info["cmdline"] or [])]
 
 
 @pytest.mark.slow
@@ -155,3 +166,34 @@ def test_bad_spec_exits_2_naming_the_field(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "params.lr" in proc.stderr and "stop.total_steps" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_cluster(tmp_path: Path) -> None:
+    """A cancelled job (scancel, time limit: SIGTERM) leaves no Ray process of its cluster behind."""
+    import time
+
+    import psutil
+
+    spec = {**PPO_SPEC, "env_runners": 1, "params": {"train_batch_size": 200, "num_sgd_iter": 1},
+            "stop": {"total_steps": 10**9}}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HPCAI_PORTS": ",".join(map(str, free_ports(ports_needed(spec))))}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen([sys.executable, "-m", "core.rl.jobside", "train", write_spec(tmp_path, spec),
+                             str(tmp_path / "out")], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "out" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (metrics.exists() and metrics.read_text()) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+    assert proc.poll() is None, proc.stderr.read()[-4000:] if proc.stderr else ""
+    mine = [p for p in psutil.Process(proc.pid).children(recursive=True)]
+    temp_dirs = {a.split("=", 1)[1].split("/session")[0] for p in psutil.process_iter(["cmdline"])
+                 for a in (p.info["cmdline"] or []) if "hpcai-ray-" in a and a.startswith("--temp-dir=")}
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err[-4000:]
+    time.sleep(1)
+    assert not [p for p in mine if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not [p for p in psutil.process_iter(["cmdline"])
+                if any(d in " ".join(p.info["cmdline"] or []) for d in temp_dirs if str(proc.pid) in d)]

@@ -7,10 +7,12 @@ Exit 0 on success, 2 on a bad spec or arguments (the validation message, field f
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 
 from core.errors import HpcaiError
+from core.rl.jobside.cluster import Terminated, _terminate
 
 USAGE = "usage: python -m core.rl.jobside train SPEC.json OUTDIR | predict CHECKPOINT SPEC.json OUTDIR [EPISODES]"
 
@@ -34,6 +36,7 @@ def _message(exc: HpcaiError) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGTERM, _terminate)  # until the cluster is up; ray_cluster sets it again after ray.init
     try:
         if len(args) == 3 and args[0] == "train":
             from core.rl.jobside.train import train
@@ -53,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         print(exc, file=sys.stderr)
         return 2
+    except Terminated:
+        print("terminated (SIGTERM): Ray cluster stopped", file=sys.stderr)
+        return 143
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -171,6 +172,14 @@ def stop(cluster: RayCluster) -> None:
     shutil.rmtree(cluster.temp_dir, ignore_errors=True)
 
 
+class Terminated(BaseException):
+    """SIGTERM (scancel, the time limit) as an exception, so that the cluster is stopped on the way out."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 @contextmanager
 def ray_cluster(spec: dict[str, Any], ports: list[int], cpus: int | None = None) -> Iterator[RayCluster]:
     """Start the cluster, connect this process to it, and always take it down again."""
@@ -187,6 +196,8 @@ def ray_cluster(spec: dict[str, Any], ports: list[int], cpus: int | None = None)
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(1)
+        # after ray.init: it installs its own SIGTERM handler, which aborts without running our finally
+        signal.signal(signal.SIGTERM, _terminate)
         yield cluster
     finally:
         try:

@@ -46,6 +46,13 @@ def refuse_unsupported(spec: dict[str, Any]) -> None:
     if spec.get("custom_model"):
         raise ValidationError("custom models are not wired into the job side yet", field="custom_model",
                               fix="remove the Custom model component")
+    if spec.get("offline"):
+        raise ValidationError("offline training (BC, CQL, MARWIL) is not wired into the job side yet",
+                              field="offline", fix="choose an online algorithm")
+    if spec.get("record_offline"):
+        # tried: with batch_mode complete_episodes and offline_data(output=...) RLlib 2.60 sampled 0 steps
+        raise ValidationError("recording experience is not wired into the job side yet", field="record_offline",
+                              fix="turn record_offline off")
 
 
 def make_custom_env(directory: str, file: str, cls: str, env_config: Any) -> Any:
@@ -86,16 +93,8 @@ def build_config(spec: dict[str, Any], out_dir: Path, sim_ports: list[int] | Non
     name, env_config = env_name(spec, sim_ports or [])
     config.environment(name, env_config=env_config)
     config.framework("torch")
-    offline = spec.get("offline")
-    if offline:
-        # offline algorithms learn from recorded episodes; no env runners sample
-        config.offline_data(input_=[offline["path"]])
-        config.env_runners(num_env_runners=0)
-    else:
-        # each "parallel training" is one remote env runner (one CPU); the driver only learns
-        config.env_runners(num_env_runners=spec["env_runners"])
-    if spec.get("record_offline"):
-        config.offline_data(output=str(out_dir / "offline"))
+    # each "parallel training" is one remote env runner (one CPU); the driver only learns
+    config.env_runners(num_env_runners=spec["env_runners"])
     for method, kwargs in config_calls(spec["algorithm"], spec["params"]).items():
         args = {}
         for key, value in kwargs.items():
@@ -175,9 +174,9 @@ class Tracker:
             libaiflow.end_run()
 
 
-def run_loop(spec: dict[str, Any], out_dir: Path, log: Log, sim_ports: list[int]) -> dict[str, Any]:
+def run_loop(spec: dict[str, Any], out_dir: Path, log: Log, cluster: Any) -> dict[str, Any]:
     started = time.monotonic()
-    algo = build_config(spec, out_dir, sim_ports).build_algo()
+    algo = build_config(spec, out_dir, cluster.layout["simulator"]).build_algo()
     tracker = Tracker(spec, out_dir)
     row: dict[str, Any] = {}
     iteration = 0
@@ -207,6 +206,7 @@ def run_loop(spec: dict[str, Any], out_dir: Path, log: Log, sim_ports: list[int]
         "episodes": row.get("episodes"),
         "checkpoint": str(checkpoint),
         "seconds": round(time.monotonic() - started, 3),
+        "ray": {"address": cluster.address, "temp_dir": str(cluster.temp_dir)},  # where to look in a post-mortem
     }
     (out_dir / "result.json").write_text(json.dumps(summary, indent=2))
     return summary
@@ -222,4 +222,5 @@ def train(spec: dict[str, Any], out_dir: Path, ports: list[int] | None = None, l
     out_dir.mkdir(parents=True, exist_ok=True)
     ports = list(ports) if ports is not None else parse_ports(os.environ.get("HPCAI_PORTS"))
     with ray_cluster(spec, ports) as cluster:
-        return run_loop(spec, out_dir, log or print, cluster.layout["simulator"])
+        summary = run_loop(spec, out_dir, log or print, cluster)
+    return summary

@@ -102,3 +102,21 @@ def short_time(value: datetime | None, zone: Any = None) -> str:
     from core.jobtimes import local_time
 
     return local_time(value, zone, short=True) if value else "-"
+
+
+def read_json_object(path: str, what: str, fix: str) -> dict[str, Any]:
+    """A JSON file holding one object (a pipeline, a training spec); every problem is a ParseError
+    naming the file, line and column."""
+    from core.errors import ParseError
+
+    try:
+        text = open(path, encoding="utf-8").read()
+    except OSError as exc:
+        raise ParseError(f"cannot read the {what}: {exc.strerror}", source=path, line=1) from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParseError(exc.msg, source=path, line=exc.lineno, column=exc.colno, fix=fix) from None
+    if not isinstance(doc, dict):
+        raise ParseError(f"the {what} must hold a JSON object", source=path, line=1)
+    return doc

@@ -43,7 +43,7 @@ COMMANDS: list[Command] = [
     Command("labeling", "cli.labeling", "data labeling tasks (list, show, items, create, end, export)"),
     Command("pipelines", "cli.pipelines", "visual-designer pipelines: run, validate, components, instances"),
     Command("models", "cli.models", "the model registry: models, versions, ONNX conversion, deploy, share"),
-    Command("rl", "cli.rl", "reinforcement learning: simulation environments (hpcai rl envs), training runs (hpcai rl train)"),
+    Command("rl", "cli.rl", "reinforcement learning: simulation environments, training runs (hpcai rl envs | train)"),
     Command("profile", "cli.site", "shell lines for the product's #BSUB scripts (eval \"$(hpcai profile)\")"),
     Command("serve", "cli.servers", "run the web portal, the scheduler watcher and the managed MLflow server"),
     Command("mlflow", "cli.servers", "run the managed MLflow tracking server ([tracking] of etc/hpcai.toml)"),

@@ -14,13 +14,12 @@ Thin shell: every rule is core.pipelines'.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from cli.common import dump_json, guarded, table
+from cli.common import dump_json, guarded, read_json_object, table
 from core.errors import ParseError
 from core.pipelines.document import DOCUMENT_SCHEMA, resolve_paths
 from core.pipelines.engine import RunSettings
@@ -32,19 +31,8 @@ PROG = "hpcai pipelines"
 
 
 def _read(path: str, platform: Platform) -> dict[str, Any]:
-    file = Path(path)
-    try:
-        text = file.read_text()
-    except OSError as exc:
-        raise ParseError(f"cannot read the pipeline file: {exc.strerror}", source=path, line=1) from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ParseError(exc.msg, source=path, line=exc.lineno, column=exc.colno,
-                         fix="the pipeline file must be JSON (see `hpcai pipelines schema`)") from None
-    if not isinstance(doc, dict):
-        raise ParseError("the pipeline file must hold a JSON object", source=path, line=1)
-    return resolve_paths(doc, file.resolve().parent, platform.pipelines.catalog)
+    doc = read_json_object(path, "pipeline file", "the pipeline file must be JSON (see `hpcai pipelines schema`)")
+    return resolve_paths(doc, Path(path).resolve().parent, platform.pipelines.catalog)
 
 
 @guarded(PROG)

@@ -10,13 +10,11 @@ Thin shell: every rule is core.rl's.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
-from cli.common import dump_json, guarded, new_platform, table
-from core.errors import ParseError
+from cli.common import dump_json, guarded, new_platform, read_json_object, table
 from core.rl.runs import TrainSettings
 from core.users import current_user
 
@@ -103,18 +101,7 @@ def _envs(p: argparse.ArgumentParser) -> None:
 
 
 def _read_spec(path: str) -> dict:
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ParseError(f"cannot read the training spec: {exc.strerror}", source=path, line=1) from None
-    try:
-        spec = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ParseError(exc.msg, source=path, line=exc.lineno, column=exc.colno,
-                         fix="the training spec must be JSON") from None
-    if not isinstance(spec, dict):
-        raise ParseError("the training spec must hold a JSON object", source=path, line=1)
-    return spec
+    return read_json_object(path, "training spec", "the training spec must be JSON")
 
 
 @guarded(PROG)

@@ -160,7 +160,7 @@ class Platform:
     def pipelines(self) -> PipelineService:
         """The visual designer's pipelines, instances and custom functions."""
         return PipelineService(self.store, self.registry.active, self.jobs, self.workspace.home,
-                               models=RegistryModelSource(self.models))
+                               models=RegistryModelSource(lambda: self.models))
 
     @cached_property
     def rl_runs(self) -> "RLRuns":

@@ -8,7 +8,7 @@ pipelines domain depends only on its narrow ModelSource protocol.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from core.errors import NotFound, ValidationError
 from core.models.types import model_files
@@ -25,8 +25,12 @@ class VersionLookup(Protocol):
 
 
 class RegistryModelSource:
-    def __init__(self, models: VersionLookup):
-        self.models = models
+    def __init__(self, models: Callable[[], VersionLookup]):
+        self._models = models  # a factory: the registry is built only when a run uses it
+
+    @property
+    def models(self) -> VersionLookup:
+        return self._models()
 
     def resolve(self, user: str, name: str, version: str | None) -> dict[str, Any]:
         if not name:

@@ -101,6 +101,32 @@ def test_unsupported_refused_by_field() -> None:
     assert info.value.field == "record_offline"
 
 
+def test_multi_node_start_pins_each_nodes_ports(tmp_path: Path) -> None:
+    """Without Slurm: a 2-node allocation starts the head with block 0 and srun's a worker with block 1."""
+    from unittest import mock
+
+    from core.rl.jobside import cluster
+
+    spec = {"env_runners": 1}
+    ports = list(range(30000, 30000 + ports_needed(spec, 2)))
+    runs: list[list[str]] = []
+    popens: list[list[str]] = []
+    done = subprocess.CompletedProcess([], 0, "", "")
+    with mock.patch.object(cluster, "job_nodes", return_value=["n1", "n2"]), \
+            mock.patch.object(cluster.subprocess, "run", side_effect=lambda a, **k: runs.append(a) or done), \
+            mock.patch.object(cluster.subprocess, "Popen", side_effect=lambda a, **k: popens.append(a) or mock.Mock()):
+        c = cluster.start(spec, ports, 2)
+    c.temp_dir.rmdir()
+    layout = c.layout
+    head = runs[0]
+    assert f"--port={ports[0]}" in head and f"--node-manager-port={layout['nodes'][0]['node_manager']}" in head
+    assert "--num-cpus=2" in head and f"--temp-dir={c.temp_dir}" in head
+    srun = popens[0]
+    assert srun[:7] == ["srun", "--nodes=1", "--ntasks=1", "-w", "n2", "--overlap", "bash"]
+    assert f"--address={c.address}" in srun[-1] and f"--node-manager-port={layout['nodes'][1]['node_manager']}" in srun[-1]
+    assert "--worker-port-list=" + ",".join(map(str, layout["nodes"][1]["workers"])) in srun[-1]
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("ppo")

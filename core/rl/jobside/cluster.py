@@ -9,6 +9,7 @@ only the processes of this temp dir (`ray stop` would kill every Ray of the user
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -94,7 +95,12 @@ class RayCluster:
 
 def _node_ip(multi: bool) -> str:
     # alone on one node, loopback keeps Ray off the network; several nodes need a routable address
-    return socket.gethostbyname(socket.gethostname()) if multi else "127.0.0.1"
+    if not multi:
+        return "127.0.0.1"
+    # Ray's own probe (the interface of the default route); gethostbyname often gives /etc/hosts' 127.0.1.1
+    from ray._private.services import get_node_ip_address
+
+    return get_node_ip_address()
 
 
 def start(spec: dict[str, Any], ports: list[int], cpus: int | None = None) -> RayCluster:
@@ -127,7 +133,9 @@ def start(spec: dict[str, Any], ports: list[int], cpus: int | None = None) -> Ra
         # --overlap: the job's own step already holds the node's CPUs
         worker = [ray_bin(), "start", f"--address={cluster.address}", "--block", "--disable-usage-stats"]
         worker += [f"--temp-dir={temp_dir}", *node_args(block)]
-        srun = ["srun", "--nodes=1", "--ntasks=1", "-w", node, "--overlap", *worker]
+        # that node's CPU count is known only there (SLURM_CPUS_ON_NODE of the step), hence the shell
+        script = shlex.join(worker) + ' --num-cpus="${SLURM_CPUS_ON_NODE:-1}"'
+        srun = ["srun", "--nodes=1", "--ntasks=1", "-w", node, "--overlap", "bash", "-c", script]
         cluster.workers.append(subprocess.Popen(srun, env=env))
     return cluster
 

@@ -160,7 +160,9 @@ class Platform:
     def pipelines(self) -> PipelineService:
         """The visual designer's pipelines, instances and custom functions."""
         return PipelineService(self.store, self.registry.active, self.jobs, self.workspace.home,
-                               models=RegistryModelSource(lambda: self.models))
+                               models=RegistryModelSource(lambda: self.models),
+                               resolvers={"simulation-environment": lambda user, props: {
+                                   "simulator": self.rl_envs.resolve(user, props.get("simulation_environment"))}})
 
     @cached_property
     def rl_runs(self) -> "RLRuns":

@@ -21,7 +21,7 @@ CATEGORIES = ("Data extraction", "Data loading", "Data pre-processing", "Model d
 #: Port types. An input port lists the types it accepts; an edge is allowed when the output's
 #: type is among them.
 PORT_TYPES = ("table", "images", "generator", "files", "model", "trained", "predictions", "any",
-              "environment", "offline", "algorithm", "policy")  # the last four: RL pipelines
+              "environment", "offline", "algorithm", "policy", "simulator")  # the last five: RL pipelines
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,9 @@ class Component:
     #: "module:function" (props -> int): ports the step needs allocated to the run's job (an RL
     #: step's own Ray cluster); the job gets them in $HPCAI_PORTS. "" = none.
     ports_for: str = ""
+    #: a resolver of the platform that fills properties at Run from what the user registered
+    #: ("simulation-environment": the simulator a run of the user gets). "" = none.
+    resolve: str = ""
     plugin: str = ""  # filled by the catalog: which plugin contributed it
 
     def option_schema(self) -> dict[str, Any]:

@@ -83,15 +83,17 @@ def compile_plan(pipeline: Pipeline, name: str, instance: str, experiment: str |
     return {"format": 1, "pipeline": name, "instance": instance, "experiment": experiment or name, "steps": steps}
 
 
-def ports_needed(pipeline: Pipeline) -> int:
-    """Ports the run's job must be allocated: the sum of what its components' `ports_for` ask."""
+def ports_needed(pipeline: Pipeline, plan: dict[str, Any]) -> int:
+    """Ports the run's job must be allocated: the sum of what its components' `ports_for` ask,
+    given each step's properties as resolved at Run (a simulator's port count, say)."""
     import importlib
 
+    props = {step["id"]: step["props"] for step in plan["steps"]}
     total = 0
     for node in pipeline.nodes:
         if node.component.ports_for:
             module, _, func = node.component.ports_for.partition(":")
-            total += int(getattr(importlib.import_module(module), func)(dict(node.properties)))
+            total += int(getattr(importlib.import_module(module), func)(dict(props.get(node.id, node.properties))))
     return total
 
 

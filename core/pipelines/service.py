@@ -40,13 +40,15 @@ def empty_document(name: str = "", type_: str = "", description: str = "") -> di
 
 class PipelineService:
     def __init__(self, store: Any, plugin_manager: Any, jobs: Any, home: Callable[[str], Path],
-                 models: engine.ModelSource | None = None, classification: Callable[[str], str | None] | None = None):
+                 models: engine.ModelSource | None = None, classification: Callable[[str], str | None] | None = None,
+                 resolvers: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] | None = None):
         self.store = store
         self._pm = plugin_manager
         self.jobs = jobs
         self.home = home
         self.models = models or engine.NoRegistry()
         self.classification = classification or (lambda user: None)
+        self.resolvers = resolvers or {}
         self._catalog: Catalog | None = None
 
     @property
@@ -158,6 +160,12 @@ class PipelineService:
             if node.component.name == "model_library":
                 found = self.models.resolve(user, node.properties.get("model_name"), node.properties.get("version"))
                 return {"model_path": found["path"], "model_kind": found.get("kind"), "task": found.get("task")}
+            if node.component.resolve:
+                resolver = self.resolvers.get(node.component.resolve)
+                if resolver is None:
+                    raise ValidationError(f"this site cannot resolve {node.component.resolve} yet", field="component",
+                                          fix=f"remove the {node.component.title} component")
+                return resolver(user, dict(node.properties))
             return {}
         return resolve
 
@@ -195,7 +203,7 @@ class PipelineService:
         try:
             req = self.jobs.request_from_values({k: v for k, v in values.items() if v is not None}, user,
                                                 source="pipeline")
-            ports = engine.ports_needed(pipeline)
+            ports = engine.ports_needed(pipeline, plan)
             job = self.jobs.submit(replace(req, extra_ports=ports) if ports else req)
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)

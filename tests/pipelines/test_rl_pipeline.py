@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import pytest
 
+import io
+import zipfile
+
 from core.errors import HpcaiError
 from core.pipelines.engine import RunSettings
 from core.platform import Platform
+from core.rl.simenvs.service import Upload
+from tests.fixtures_services import scratch_dir
 from tests.pipelines.test_runs import USER, make_site, wait
 from tests.tracking import rest
 
@@ -71,3 +76,65 @@ def test_bad_rl_pipelines_are_refused_naming_node_and_property(site: Platform) -
             site.pipelines.run(USER, doc, RunSettings("cpu-1"))
         text = str(caught.value)
         assert all(w in text for w in words), text
+
+
+SIMULATOR = b"#!/bin/sh\nexec python3 -m http.server --bind 127.0.0.1 \"${HPCAI_SIM_PORTS%%,*}\"\n"
+
+HTTP_ENV = '''
+import urllib.request
+
+import gymnasium as gym
+import numpy as np
+
+
+class HttpSim(gym.Env):
+    """Asks the run's simulator (an HTTP server on the first allocated port) at every reset."""
+
+    def __init__(self, config=None):
+        self.port = int((config or {})["sim_ports"][0])
+        self.observation_space = gym.spaces.Box(0.0, 10.0, (1,), np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=10).read()
+        self.t = 0
+        return np.array([0.0], np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.array([float(self.t)], np.float32), float(action), self.t >= 10, False, {}
+'''
+
+
+def test_green_package_simulator_is_started_on_its_port_and_driven_by_a_custom_env(site: Platform) -> None:
+    pkg = io.BytesIO()
+    with zipfile.ZipFile(pkg, "w") as zf:
+        zf.writestr("run.sh", SIMULATOR)
+    site.rl_envs.create(USER, {"name": "httpsim", "start_file": "run.sh", "ports": 1},
+                        Upload("httpsim.zip", io.BytesIO(pkg.getvalue())))
+    template = scratch_dir("rl-http-env")
+    (template / "httpsim.py").write_text(HTTP_ENV)
+    doc = {"format": 1, "name": "rl-simulator-test", "nodes": [
+        {"id": "sim", "component": "rl_simulation_env", "properties": {"simulation_environment": "httpsim"}},
+        {"id": "env", "component": "rl_custom_template",
+         "properties": {"template_dir": str(template), "env_file": "httpsim.py", "env_class": "HttpSim"}},
+        {"id": "algo", "component": "rl_ppo", "properties": {"train_batch_size": 200, "num_sgd_iter": 1}},
+        {"id": "train", "component": "rl_model_training",
+         "properties": {"stop_total_steps": 200, "stop_mean_reward": 1000, "stop_episodes": 100000}}],
+        "edges": [{"from": {"node": a, "port": pa}, "to": {"node": b, "port": pb}} for a, pa, b, pb in (
+            ("sim", "simulator", "train", "simulator"), ("env", "env", "train", "env"),
+            ("algo", "algorithm", "train", "algorithm"))]}
+    info = wait(site, site.pipelines.run(USER, doc, RunSettings("cpu-1")).id, timeout=500)
+    assert info["state"] == "succeeded", info["log"]
+    assert "simulator httpsim: started (run.sh" in info["log"] and "simulator: stopped" in info["log"]
+    from pathlib import Path
+
+    sim_log = (Path(info["run_dir"]) / "nodes" / "train" / "simulator.log").read_text()
+    assert sim_log.count('"GET / HTTP/1.1" 200') >= 20  # one per episode: 200 steps of 10-step episodes
+    # a simulator the user has not registered is refused at Run, naming the property
+    doc["nodes"][0]["properties"]["simulation_environment"] = "nosuchsim"
+    with pytest.raises(HpcaiError) as caught:
+        site.pipelines.run(USER, doc, RunSettings("cpu-1"))
+    assert caught.value.field == "simulation_environment"

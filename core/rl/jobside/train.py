@@ -221,6 +221,10 @@ def train(spec: dict[str, Any], out_dir: Path, ports: list[int] | None = None, l
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ports = list(ports) if ports is not None else parse_ports(os.environ.get("HPCAI_PORTS"))
-    with ray_cluster(spec, ports) as cluster:
-        summary = run_loop(spec, out_dir, log or print, cluster)
+    from core.rl.jobside.simulator import running_simulator
+
+    log = log or print
+    with ray_cluster(spec, ports) as cluster, \
+            running_simulator(spec.get("simulator"), cluster.layout["simulator"], out_dir, log):
+        summary = run_loop(spec, out_dir, log, cluster)
     return summary

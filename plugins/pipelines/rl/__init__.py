@@ -16,7 +16,7 @@ from typing import Any
 from core.hookspecs import hookimpl
 from core.pipelines.components import Component, alias_prop, inp, out, prop
 from core.rl.algorithms import ALGORITHMS
-from core.rl.trainspec import DEFAULT_STOP, FRAMEWORKS, MAX_ENV_RUNNERS, ports_needed
+from core.rl.trainspec import DEFAULT_STOP, FRAMEWORKS, MAX_ENV_RUNNERS, ports_needed, sim_ports
 
 RUN = "plugins.pipelines.rl.run"
 DATA = "RL data processing"
@@ -40,6 +40,11 @@ def training_ports(props: dict[str, Any]) -> int:
     return ports_needed({"env_runners": int(props.get("parallel_count") or 1)})
 
 
+def simulator_ports(props: dict[str, Any]) -> int:
+    """The simulator's own ports (1-5, as registered; resolved into `simulator` at Run)."""
+    return sim_ports({"simulator": props.get("simulator")})
+
+
 def _algorithm(name: str) -> Component:
     algo = ALGORITHMS[name]
     group = {"online": "Online, single-agent", "multi-agent": "Online, multi-agent", "offline": "Offline"}[algo.kind]
@@ -59,6 +64,15 @@ def hpcai_pipeline_components() -> list[Component]:
                   properties={"alias": alias_prop("Gym"),
                               "scenario": prop("str", "Pendulum-v1", "Scenario", enum=gym_scenarios(),
                                                nullable=False)}),
+        Component("rl_simulation_env", "Simulation environment selection", DATA, f"{RUN}:simulation_env",
+                  group="Simulation environment",
+                  description="a simulator registered under Simulation environments, started by the run on its ports",
+                  outputs=(out("simulator", "simulator"),), required=("simulation_environment",),
+                  properties={"alias": alias_prop("Simulation environment selection"),
+                              "simulation_environment": prop("str", None, "Simulation environment",
+                                                             widget="rl-simenv")},
+                  resolve="simulation-environment", ports_for=f"{__name__}:simulator_ports",
+                  note="drive it with a Custom development template: the class gets env_config['sim_ports']"),
         Component("rl_custom_template", "Custom development template", DATA, f"{RUN}:custom_template",
                   group="Simulation environment",
                   description="your gymnasium.Env class, from a directory (RLlib calls it with env_config)",
@@ -78,7 +92,7 @@ def hpcai_pipeline_components() -> list[Component]:
         Component("rl_model_training", "Model training", ALGO, f"{RUN}:train", group="Training",
                   description="trains the algorithm on the environment until a stop criterion; saves the policy",
                   inputs=(inp("env", "environment"), inp("algorithm", "algorithm"),
-                          inp("offline", "offline", required=False)),
+                          inp("offline", "offline", required=False), inp("simulator", "simulator", required=False)),
                   outputs=(out("policy", "policy"),), ports_for=f"{__name__}:training_ports",
                   properties={"alias": alias_prop("Model training"),
                               "framework": prop("str", "pytorch", "Framework", enum=FRAMEWORKS, nullable=False),

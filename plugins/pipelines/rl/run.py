@@ -20,6 +20,10 @@ def custom_template(step: Step) -> dict[str, Any]:
                     "config": p.get("env_config") or {}}}
 
 
+def simulation_env(step: Step) -> dict[str, Any]:
+    return {"simulator": step.props["simulator"]}  # resolved at Run from the registered environment
+
+
 def offline_dataset(step: Step) -> dict[str, Any]:
     return {"offline": {"path": step.props["path"]}}
 
@@ -41,6 +45,8 @@ def _spec(step: Step) -> dict[str, Any]:
             "env": step.input("env"), "stop": {k: v for k, v in stop.items() if v is not None},
             "env_runners": int(p.get("parallel_count") or 1), "record_offline": bool(p.get("record_offline")),
             "experiment": step.ctx.pipeline}
+    if step.input("simulator"):
+        spec["simulator"] = step.input("simulator")
     offline = step.input("offline")
     if offline:
         spec["offline"] = offline

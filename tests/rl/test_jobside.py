@@ -70,9 +70,12 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-def cli(*args: str, ports: list[int] | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+def cli(*args: str, ports: list[int] | None = None, timeout: int = 300,
+        home: Path | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("MLFLOW_TRACKING_URI", None)
+    if home is not None:
+        env["HOME"] = str(home)
     if ports is not None:
         env["HPCAI_PORTS"] = ",".join(map(str, ports))
     return subprocess.run([sys.executable, "-m", "core.rl.jobside", *args], cwd=REPO, env=env,
@@ -132,7 +135,12 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("ppo")
     ports = free_ports(ports_needed(PPO_SPEC))
     (tmp / "ports.json").write_text(json.dumps(ports))
-    proc = cli("train", write_spec(tmp, PPO_SPEC), str(tmp / "out"), ports=ports)
+    # the token a plain local ray.init() of Ray 2.60 leaves in ~/.ray: the job's own token must win
+    # (before the fix, the head took this file's token and the driver failed with InvalidAuthToken)
+    home = tmp / "home"
+    (home / ".ray").mkdir(parents=True)
+    (home / ".ray" / "auth_token").write_text("0" * 64)
+    proc = cli("train", write_spec(tmp, PPO_SPEC), str(tmp / "out"), ports=ports, home=home)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return tmp
 

@@ -9,6 +9,7 @@ only the processes of this temp dir (`ray stop` would kill every Ray of the user
 from __future__ import annotations
 
 import os
+import secrets
 import shlex
 import shutil
 import signal
@@ -76,6 +77,21 @@ def node_args(block: dict[str, Any]) -> list[str]:
     ]
 
 
+def use_job_token() -> None:
+    """Ray's token authentication with a token of this job's own, for every process of the job
+    (the head, srun's workers and the driver inherit it from the environment): another user on
+    the node cannot run code through the job's GCS or raylets, and a ~/.ray/auth_token that a
+    plain local `ray.init()` of Ray 2.60 leaves behind no longer puts the head in token mode with
+    a token the driver does not use (the driver then fails with InvalidAuthToken)."""
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)  # Ray's own generator: 256 random bits
+    try:  # the driver's cached RayConfig must see token mode too (Ray does the same when it enables it)
+        from ray._raylet import Config
+    except ImportError:
+        return
+    Config.initialize("")
+
+
 def ray_env(head: dict[str, Any]) -> dict[str, str]:
     env = dict(os.environ)
     # workers (env runners) unpickle functions of core.rl.jobside: they need the repo on their path
@@ -110,6 +126,7 @@ def start(spec: dict[str, Any], ports: list[int], cpus: int | None = None) -> Ra
     ip = _node_ip(len(nodes) > 1)
     # short and unique: Ray's unix sockets live under it (107-char limit), and two jobs must not share it
     temp_dir = Path(tempfile.mkdtemp(prefix=f"hpcai-ray-{os.environ.get('SLURM_JOB_ID', os.getpid())}-", dir="/tmp"))
+    use_job_token()
     env = ray_env(head)
     cmd = [
         ray_bin(),

@@ -231,3 +231,36 @@ def test_sigterm_stops_the_cluster(tmp_path: Path) -> None:
     assert not [p for p in mine if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not [p for p in psutil.process_iter(["cmdline"])
                 if any(d in " ".join(p.info["cmdline"] or []) for d in temp_dirs if str(proc.pid) in d)]
+
+
+ATTACK = '''
+import os, subprocess, sys
+from core.rl.jobside import cluster
+ports = [int(p) for p in sys.argv[1].split(",")]
+c = cluster.start({"env_runners": 1}, ports, 1)
+probe = ("import ray, sys\\nray.init(address=sys.argv[1], log_to_driver=False)\\nprint('JOINED')")
+try:
+    for with_token in (False, True):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+        env["HOME"] = "/tmp"
+        if with_token:  # the control: the same probe with the job's token gets past the GCS's check
+            env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=os.environ["RAY_AUTH_TOKEN"])
+        r = subprocess.run(["runuser", "-u", "nobody", "--", sys.executable, "-c", probe, c.address], env=env,
+                           capture_output=True, text=True, timeout=120, cwd="/tmp")
+        print(f"with_token={with_token} rc={r.returncode} invalid_token={'InvalidAuthToken' in r.stderr}", flush=True)
+finally:
+    cluster.stop(c)
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as a second Unix user (runuser)")
+def test_another_unix_user_cannot_join_the_jobs_ray_cluster() -> None:
+    """The job's GCS refuses a driver of another Unix user (nobody) that lacks the job's token."""
+    proc = subprocess.run([sys.executable, "-c", ATTACK, ",".join(map(str, free_ports(ports_needed({"env_runners": 1}))))],
+                          cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert "with_token=False rc=1 invalid_token=True" in lines, proc.stdout
+    assert any(x.startswith("with_token=True") and "invalid_token=False" in x for x in lines), proc.stdout

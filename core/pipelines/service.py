@@ -48,7 +48,8 @@ class PipelineService:
         self.home = home
         self.models = models or engine.NoRegistry()
         self.classification = classification or (lambda user: None)
-        self.resolvers = resolvers or {}
+        # Component.resolve -> what fills the node's properties at Run; the registry's is our own
+        self.resolvers = {"model-registry": self._registry_model, **(resolvers or {})}
         self._catalog: Catalog | None = None
 
     @property
@@ -155,11 +156,13 @@ class PipelineService:
 
     # --- runs (instances) ----------------------------------------------------------------------
 
+    def _registry_model(self, user: str, props: dict[str, Any]) -> dict[str, Any]:
+        """Model library: the registered version's file the run loads."""
+        found = self.models.resolve(user, props.get("model_name"), props.get("version"))
+        return {"model_path": found["path"], "model_kind": found.get("kind"), "task": found.get("task")}
+
     def _resolve(self, user: str) -> Callable[[document.Node], dict[str, Any]]:
         def resolve(node: document.Node) -> dict[str, Any]:
-            if node.component.name == "model_library":
-                found = self.models.resolve(user, node.properties.get("model_name"), node.properties.get("version"))
-                return {"model_path": found["path"], "model_kind": found.get("kind"), "task": found.get("task")}
             if node.component.resolve:
                 resolver = self.resolvers.get(node.component.resolve)
                 if resolver is None:

@@ -62,14 +62,15 @@ class RLRuns:
                   "command": f"python -m core.rl.jobside train {run_dir / 'spec.json'} {run_dir}",
                   "name": (settings.name or f"rl-{clean['algorithm']}-{label}")[:120],
                   "resource_spec": settings.resource_spec, "scheduler": settings.scheduler, "queue": settings.queue}
+        ports = ports_needed(clean)
         try:
             req = self.jobs.request_from_values({k: v for k, v in values.items() if v is not None}, user, source="rl")
-            job = self.jobs.submit(replace(req, extra_ports=ports_needed(clean)))
+            job = self.jobs.submit(replace(req, extra_ports=ports))
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)
             raise
         return {"uuid": run_uuid, "run_dir": str(run_dir), "job_id": job.id, "job_uuid": job.uuid,
-                "ports": ports_needed(clean)}
+                "ports": ports}
 
     def result(self, user: str, run_uuid: str) -> dict[str, Any]:
         """What a run wrote: result.json (when it finished) and its per-iteration metrics."""
@@ -85,4 +86,3 @@ class RLRuns:
         result = run_dir / "result.json"
         return {"uuid": run_uuid, "run_dir": str(run_dir),
                 "result": json.loads(result.read_text()) if result.is_file() else None, "iterations": metrics}
-

@@ -24,16 +24,6 @@ def _spec(path: str) -> dict:
         raise SystemExit(f"{path}: cannot read the training spec: {exc}") from None
 
 
-def _message(exc: HpcaiError) -> str:
-    errors = getattr(exc, "errors", None) or [exc]
-    lines = []
-    for e in errors:
-        field = getattr(e, "field", None)
-        fix = getattr(e, "fix", None)
-        lines.append(f"{field}: {getattr(e, 'message', None) or e}" + (f" ({fix})" if fix else ""))
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGTERM, _terminate)  # until the cluster is up; ray_cluster sets it again after ray.init
@@ -51,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
             print(USAGE, file=sys.stderr)
             return 2
     except HpcaiError as exc:
-        print(_message(exc), file=sys.stderr)
+        print(exc.text, file=sys.stderr)  # one "field: message (fix)" line per error
         return 2
     except SystemExit as exc:
         print(exc, file=sys.stderr)

@@ -326,9 +326,9 @@ class SimEnvService:
             archives.check_suffix(filename)
             target = self._upload_dir(user, clean["name"])
             # a new package on modify never overwrites the kept one: a refused upload loses nothing
-            n = 1
+            base, n = filename, 1
             while (target / filename).exists():
-                filename, n = f"{n}-{Path(str(upload.filename)).name}", n + 1
+                filename, n = f"{n}-{base}", n + 1
             try:
                 stored = str(self.d.upload(user, str(target), filename, upload.stream))
             except HpcaiError as exc:  # the workspace names its own field 'file'

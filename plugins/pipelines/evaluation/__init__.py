@@ -24,6 +24,7 @@ def hpcai_pipeline_components() -> list[Component]:
                   outputs=(out("model", "trained"),),
                   properties={"model_name": prop("str", None, "Model name", widget="registry-model"),
                               "version": prop("str", None, "Model version")}, required=("model_name",),
+                  resolve="model-registry",
                   note="the engine asks the model registry for the version's .keras or .joblib file at Run "
                        "(the latest version when Model version is empty)"),
         Component("model_evaluation", "Model evaluation", "Model result visualisation", f"{RUN}:evaluate",

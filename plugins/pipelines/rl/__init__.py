@@ -105,7 +105,7 @@ def hpcai_pipeline_components() -> list[Component]:
                               "record_offline": prop("bool", False, "Record offline data", nullable=False,
                                                      description="write the sampled experience for offline "
                                                                  "algorithms")},
-                  note="any stop criterion reached ends training; an empty one is not used"),
+                  note="any stop criterion reached ends training; an empty one takes the manual's default"),
         Component("rl_model_prediction", "Model prediction", ALGO, f"{RUN}:predict", group="Prediction",
                   description="replays the trained policy for stop_iters episodes",
                   inputs=(inp("policy", "policy"), inp("env", "environment", required=False)),

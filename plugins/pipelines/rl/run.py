@@ -63,7 +63,7 @@ def train(step: Step) -> dict[str, Any]:
         summary = run_training(spec, step.dir, ports=parse_ports(os.environ.get("HPCAI_PORTS")),
                                log=lambda line: print(f"[{step.id}] {line}", flush=True))
     except HpcaiError as exc:  # a spec the designer let through: name the node's field
-        raise StepError(str(exc)) from None
+        raise StepError(exc.text) from None
     for key in ("mean_reward", "env_steps", "iterations"):
         if isinstance(summary.get(key), (int, float)):
             step.ctx.log_metric(key, float(summary[key]), step=int(summary.get("iterations") or 0))

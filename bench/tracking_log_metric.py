@@ -59,6 +59,9 @@ def main() -> int:
         server = start_server(settings, wait_s=180)
         url = server.url
         print(f"started MLflow at {url} in {time.perf_counter() - t0:.1f} s ({settings.backend_store_uri})")
+        creds = settings.credentials("bench")  # the server authenticates, as a job's does
+        if creds:
+            os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = creds
     os.environ["MLFLOW_TRACKING_URI"] = url
     try:
         import mlflow

@@ -1,12 +1,14 @@
 """Experiment data for the portal and the API: a user's experiments, a job's runs with the
 product's columns (spec 02 §2, "experiment data"), run comparison over steps and CSV export.
 
-MLflow has no access control, so visibility is decided here: an experiment belongs to the user
-in its `hpcai.owner` tag (set by libaiflow.init) and is seen by that user, by admins (Unix or
-platform accounts) and, when its owner shares it, by the members of the group in its
-`hpcai.group` tag (a Unix group or a platform group). In experiments
-without an owner (MLflow's Default one, or made with plain mlflow) a user sees only their own
-runs. A job's runs are seen by whoever may see the job.
+Who may see what is decided here and kept in the platform's store (ExperimentRecordRow): an
+experiment belongs to the user who created it and is seen by that user, by admins (Unix or
+platform accounts) and, when its owner shares it, by the members of one group (a Unix group or
+a platform group). The `hpcai.owner` tag that libaiflow.init writes is only a claim: where the
+tracking server authenticates (core.trackingauth), the platform records it the first time it
+sees the experiment, once the server confirms the claimed user created it (only a creator holds
+MANAGE) or the platform did. In experiments without an owner (MLflow's Default one, or made
+with plain mlflow) a user sees only their own runs. A job's runs are seen by whoever may see the job.
 
 Talks to the tracking server's REST API over HTTP; the core never imports mlflow.
 """
@@ -21,15 +23,16 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from core import tracking
+from core import tracking, trackingauth
 from core.errors import HpcaiError, NotFound, PermissionDenied, ValidationError
 from core.store import JobRow
+from core.store.models import ExperimentRecordRow
 
 if TYPE_CHECKING:
     from core.platform import Platform
@@ -56,22 +59,32 @@ class TrackingUnavailable(HpcaiError):
 
 
 class TrackingClient:
-    """The few MLflow REST calls the platform needs (api/2.0), with paging done here."""
+    """The few MLflow REST calls the platform needs (api/2.0), with paging done here. It signs in
+    as the platform (`headers`: the admin's basic auth, core.trackingauth) where auth is on."""
 
-    def __init__(self, url: str, timeout: float = 15.0):
+    def __init__(self, url: str, timeout: float = 15.0, headers: dict[str, str] | None = None):
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.headers = dict(headers or {})
+        self.auth = bool(self.headers)
+
+    @classmethod
+    def for_settings(cls, settings: tracking.TrackingSettings) -> "TrackingClient":
+        return cls(settings.url, headers=settings.admin_headers())
+
+    def _open(self, url: str, data: bytes | None = None, method: str = "GET") -> Any:
+        req = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json", **self.headers})
+        return urllib.request.urlopen(req, timeout=self.timeout)
 
     def _req(self, method: str, path: str, body: dict[str, Any] | None = None,
-             query: dict[str, Any] | None = None) -> dict[str, Any]:
-        url = f"{self.url}/api/2.0/mlflow/{path}"
+             query: dict[str, Any] | None = None, api: str = "2.0") -> dict[str, Any]:
+        url = f"{self.url}/api/{api}/mlflow/{path}"
         if query:
             url += "?" + urllib.parse.urlencode(query)
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            with self._open(url, data, method) as resp:
                 return json.loads(resp.read() or b"{}")
         except urllib.error.HTTPError as exc:
             try:
@@ -108,6 +121,27 @@ class TrackingClient:
     def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
         self._req("POST", "experiments/set-experiment-tag",
                   {"experiment_id": experiment_id, "key": key, "value": value})
+
+    # MLflow 3's per-user permission API (api/3.0), the platform's alone (trackingauth.mlflow_app)
+    def permission(self, experiment_id: str, user: str) -> str:
+        """`user`'s permission on the experiment: MANAGE, EDIT, READ or NO_PERMISSIONS."""
+        try:
+            return str(self._req("GET", "users/permissions/get", api="3.0", query={
+                "username": user, "resource_type": "experiment", "resource_id": experiment_id}).get("permission"))
+        except NotFound:  # a user who never signed in has none
+            return "NO_PERMISSIONS"
+
+    def grant(self, experiment_id: str, user: str, permission: str) -> None:
+        self._req("POST", "users/permissions/grant", api="3.0", body={
+            "username": user, "resource_type": "experiment", "resource_id": experiment_id,
+            "permission": permission})
+
+    def revoke(self, experiment_id: str, user: str) -> None:
+        try:
+            self._req("POST", "users/permissions/revoke", api="3.0", body={
+                "username": user, "resource_type": "experiment", "resource_id": experiment_id})
+        except (NotFound, ValidationError):  # nothing granted, or a user who never signed in
+            pass
 
     def delete_run(self, run_id: str) -> None:
         """MLflow's soft delete: the run leaves searches; `mlflow gc` purges it later."""
@@ -158,7 +192,7 @@ class TrackingClient:
         """A run's artifact file as a readable HTTP response (served by the tracking server)."""
         url = f"{self.url}/get-artifact?" + urllib.parse.urlencode({"path": path, "run_uuid": run_id})
         try:
-            return urllib.request.urlopen(url, timeout=self.timeout)
+            return self._open(url)
         except urllib.error.HTTPError as exc:
             if exc.code in (400, 404):
                 raise NotFound(f"no artifact {path}", field="path") from None
@@ -215,6 +249,10 @@ class RunRow:
                 "models": self.models, "metrics": self.metrics, "params": self.params, "tags": self.tags}
 
 
+def _ms_of(when: datetime | None) -> int:
+    return int(when.timestamp() * 1000) if when else 0
+
+
 def _ms(value: Any) -> datetime | None:
     return datetime.fromtimestamp(int(value) / 1000, UTC) if value else None
 
@@ -222,7 +260,7 @@ def _ms(value: Any) -> datetime | None:
 class ExperimentService:
     def __init__(self, platform: Platform, client: TrackingClient | None = None):
         self.p = platform
-        self.client = client or TrackingClient(tracking.settings_from_config(platform.config).url)
+        self.client = client or TrackingClient.for_settings(tracking.settings_from_config(platform.config))
 
     # --- visibility ----------------------------------------------------------------------------
 
@@ -234,6 +272,39 @@ class ExperimentService:
                           tags={k: v for k, v in tags.items() if not k.startswith("mlflow.")},
                           creation_time=_ms(raw.get("creation_time")),
                           last_update_time=_ms(raw.get("last_update_time")))
+
+    def _recorded(self, exps: list[Experiment]) -> list[Experiment]:
+        """Each experiment with the owner and group of the platform's record; one seen for the
+        first time (or whose id a restarted tracking server reused) is recorded now."""
+        ids = [e.experiment_id for e in exps]
+        with self.p.store.session() as s:
+            rows = {r.experiment_id: (r.created_ms, r.owner, r.share_group) for r in
+                    s.scalars(select(ExperimentRecordRow).where(ExperimentRecordRow.experiment_id.in_(ids)))}
+        out = []
+        for e in exps:
+            created = _ms_of(e.creation_time)
+            known = rows.get(e.experiment_id)
+            owner, group = known[1:] if known and known[0] == created else self._record(e, created)
+            out.append(replace(e, owner=owner, group=group))
+        return out
+
+    def _record(self, exp: Experiment, created: int) -> tuple[str | None, str | None]:
+        # plain mlflow in a job logs to the user's own default-<user> (plugins/tracking/mlflow)
+        claim = exp.owner or (exp.name[len("default-"):] if exp.name.startswith("default-") else None)
+        owner = claim if claim and (not self.client.auth or self._created_by(exp, claim)) else None
+        group = exp.group if owner and exp.group and exp.group in self.groups_of(owner) else None
+        with self.p.store.session() as s:
+            s.merge(ExperimentRecordRow(experiment_id=exp.experiment_id, created_ms=created,
+                                        owner=owner, share_group=group))
+        return owner, group
+
+    def _created_by(self, exp: Experiment, user: str) -> bool:
+        """Did `user` (or the platform, whose tags are its own) create the experiment? Only a
+        creator holds MANAGE: users cannot grant permissions (trackingauth.mlflow_app)."""
+        return any(self.client.permission(exp.experiment_id, u) == "MANAGE" for u in (user, trackingauth.ADMIN))
+
+    def _one(self, experiment_id: str) -> Experiment:
+        return self._recorded([self._experiment(self.client.experiment(str(experiment_id)))])[0]
 
     def is_admin(self, user: str) -> bool:
         return self.p.jobs.is_admin(user)
@@ -251,7 +322,7 @@ class ExperimentService:
     def list_experiments(self, user: str) -> list[Experiment]:
         """The experiments `user` owns, those shared with their groups, and ownerless ones in
         which they have runs (all of them for admins)."""
-        exps = [self._experiment(e) for e in self.client.experiments()]
+        exps = self._recorded([self._experiment(e) for e in self.client.experiments()])
         viewer = (self.is_admin(user), set(self.groups_of(user)))
         seen = [e for e in exps if self.can_see(e, user, viewer)]
         ownerless = [e.experiment_id for e in exps if e.owner is None and e not in seen]
@@ -260,7 +331,7 @@ class ExperimentService:
         return [e for e in exps if e in seen or e.experiment_id in mine]
 
     def get_experiment(self, experiment_id: str, user: str) -> Experiment:
-        exp = self._experiment(self.client.experiment(str(experiment_id)))
+        exp = self._one(experiment_id)
         if exp.owner is not None and not self.can_see(exp, user):
             raise NotFound(f"no experiment {experiment_id}", field="experiment_id")
         return exp
@@ -275,8 +346,36 @@ class ExperimentService:
         if group is not None and group not in owner_groups and not self.is_admin(user):
             raise ValidationError(f"{exp.owner} is not a member of group '{group}'", field="group",
                                   fix="choose one of: " + (", ".join(owner_groups) or "(no groups)"))
-        self.client.set_experiment_tag(exp.experiment_id, GROUP_TAG, group or "")
+        with self.p.store.session() as s:
+            s.merge(ExperimentRecordRow(experiment_id=exp.experiment_id, created_ms=_ms_of(exp.creation_time),
+                                        owner=exp.owner, share_group=group))
+        self._grant_members(exp, exp.group, group)
+        self.client.set_experiment_tag(exp.experiment_id, GROUP_TAG, group or "")  # for MLflow's own UI
         return self.get_experiment(experiment_id, user)
+
+    def _grant_members(self, exp: Experiment, old: str | None, new: str | None) -> None:
+        """The group's members may log to a shared experiment from their jobs (EDIT, never
+        MANAGE: that would make them look like its creator); the old group's lose it."""
+        if not self.client.auth:
+            return
+        keep = set(self._members(new)) if new else set()
+        for member in set(self._members(old) if old else []) - keep - {exp.owner}:
+            self.client.revoke(exp.experiment_id, member)
+        for member in keep - {exp.owner}:
+            try:
+                self.client.grant(exp.experiment_id, member, "EDIT")
+            except NotFound:  # never signed in to the tracking server: has no MLflow user yet
+                continue
+
+    def _members(self, group: str) -> list[str]:
+        import grp
+
+        members = set(self.p.accounts.groups().get(group, []))
+        try:
+            members.update(grp.getgrnam(group).gr_mem)
+        except KeyError:
+            pass
+        return sorted(members)
 
     # --- runs ----------------------------------------------------------------------------------
 
@@ -329,7 +428,7 @@ class ExperimentService:
             raw = self.client.run(run_id)
             exp_id = raw["info"]["experiment_id"]
             if exp_id not in exps:
-                exps[exp_id] = self._experiment(self.client.experiment(exp_id))
+                exps[exp_id] = self._one(exp_id)
             if not self._may_see_run(exps[exp_id], raw, user):
                 raise NotFound(f"no run {run_id}", field="run_ids")
             raws.append(raw)
@@ -342,7 +441,7 @@ class ExperimentService:
             raise ValidationError("choose at least one run", field="run_ids")
         admin = self.is_admin(user)
         for row in self.runs(run_ids, user):  # NotFound for runs the user may not even see
-            exp = self._experiment(self.client.experiment(row.experiment_id))
+            exp = self._one(row.experiment_id)
             if not (admin or row.user == user or exp.owner == user):
                 raise PermissionDenied(f"run {row.run_name or row.run_id} belongs to {row.user}",
                                        field="run_ids", fix="only its user or the experiment's owner may delete it")

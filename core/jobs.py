@@ -493,7 +493,7 @@ class JobService:
             row = s.scalars(select(JobRow).where(JobRow.uuid == plan.job_uuid)).one()
             row.scheduler_job_id = sched_id
             row.raw_state = "SUBMITTED"
-            row.plan = json.loads(plan.to_json())
+            row.plan = _without_unstored(json.loads(plan.to_json()))
             row.script = script
             row.stdout_path = prep.scheduler.output_path(prep.stdout, sched_id)
         self._link_output(prep, sched_id)
@@ -778,6 +778,16 @@ def _array_copy(prep: Prepared, index: int, spool: Path) -> Prepared:
                    stderr=prep.stderr.replace(old, str(job_dir)) if prep.stderr else None)
 
 
+# Secrets the platform adds to a job's env for the job alone (its user's tracking password):
+# the job gets them in its own 0700 directory; the stored request, shown by the API, does not.
+UNSTORED_ENV = frozenset({"MLFLOW_TRACKING_PASSWORD"})
+
+
+def _without_unstored(data: dict[str, Any]) -> dict[str, Any]:
+    data["env"] = {k: v for k, v in (data.get("env") or {}).items() if k not in UNSTORED_ENV}
+    return data
+
+
 def _jsonable(req: JobRequest) -> dict[str, Any]:
-    return json.loads(json.dumps(asdict(req), default=str))
+    return _without_unstored(json.loads(json.dumps(asdict(req), default=str)))
 

@@ -5,6 +5,10 @@ MLflow keeps its own database (never the platform's tables): SQLite in the data 
 default, PostgreSQL at scale; artifacts go to a local directory, a shared filesystem or S3 and
 are served through the tracking server (`--serve-artifacts`), so compute nodes need only HTTP.
 The core runs MLflow as a separate process and talks to it over HTTP; it never imports mlflow.
+
+The server runs MLflow's basic-auth app (core.trackingauth): each job signs in as its own user,
+the platform as its admin. `[tracking] auth = false` turns that off, for a site whose MLflow is
+reachable by nobody but the platform (every local user can reach a loopback port).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from core import trackingauth
 from core.config import Config
 from core.errors import HpcaiError, ValidationError
 from core.statefiles import private_file
@@ -45,6 +50,22 @@ class TrackingSettings:
     enabled: bool = True
     log_file: Path = Path()
     python: str = sys.executable
+    auth: bool = True
+    key_file: Path = Path()  # the site's tracking key (core.trackingauth), 0600
+    auth_database_uri: str = ""  # MLflow's user and permission tables
+
+    def credentials(self, user: str) -> tuple[str, str] | None:
+        """(user, password) for the tracking server; None when auth is off or this process may
+        not read the key (a CLI user on a root-owned site: the portal submits for them)."""
+        key = trackingauth.read_key(self.key_file) if self.auth else None
+        if key is None or not user:
+            return None
+        return user, trackingauth.password(key, user)
+
+    def admin_headers(self) -> dict[str, str]:
+        """What the platform's own requests carry (empty when auth is off)."""
+        creds = self.credentials(trackingauth.ADMIN)
+        return trackingauth.basic_auth_header(*creds) if creds else {}
 
     @property
     def url(self) -> str:
@@ -87,12 +108,18 @@ def settings_from_config(config: Config, environ: dict[str, str] | None = None) 
     if isinstance(allowed, str):
         allowed = [h.strip() for h in allowed.split(",") if h.strip()]
     enabled = str(get("enabled", True)).lower() not in ("false", "0", "no")
+    auth = str(get("auth", True)).lower() not in ("false", "0", "no")
+    key_file = Path(os.path.expanduser(str(get("auth_key_file", base / "auth-key"))))
+    auth_db = str(get("auth_database_uri", f"sqlite:///{base / 'auth.db'}"))
+    if auth_db.startswith("postgresql://"):
+        auth_db = "postgresql+psycopg://" + auth_db[len("postgresql://"):]
     return TrackingSettings(backend_store_uri=backend, artifacts_destination=artifacts,
                             host=str(get("host", "127.0.0.1")), port=port, uri=str(get("uri", "")),
                             workers=workers, allowed_hosts=list(allowed), start_timeout_s=timeout,
                             s3_endpoint_url=str(get("s3_endpoint_url", "")), enabled=enabled,
                             log_file=base / "server.log",
-                            python=str(get("python", sys.executable)))
+                            python=str(get("python", sys.executable)),
+                            auth=auth, key_file=key_file, auth_database_uri=auth_db)
 
 
 def _same_database(a: str, b: str) -> bool:
@@ -103,7 +130,7 @@ def _same_database(a: str, b: str) -> bool:
     return bool(a and b) and norm(a) == norm(b)
 
 
-def job_env(settings: TrackingSettings) -> dict[str, str]:
+def job_env(settings: TrackingSettings, user: str = "") -> dict[str, str]:
     """What a job needs to reach the tracking server (libaiflow and plain mlflow both read it).
 
     MLflow prints "View run ... at: <server URL>" for every run it ends: in a job log that is a
@@ -113,7 +140,14 @@ def job_env(settings: TrackingSettings) -> dict[str, str]:
     """
     if not settings.enabled:
         return {}
-    return {"MLFLOW_TRACKING_URI": settings.url, "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
+    env = {"MLFLOW_TRACKING_URI": settings.url, "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
+    if user == trackingauth.ADMIN:
+        raise ValidationError(f"'{user}' is the platform's own tracking account", field="user",
+                              fix="run the job as another user")
+    creds = settings.credentials(user)
+    if creds:  # the job's own user: it reads and writes that user's experiments only
+        env["MLFLOW_TRACKING_USERNAME"], env["MLFLOW_TRACKING_PASSWORD"] = creds
+    return env
 
 
 def server_argv(s: TrackingSettings) -> list[str]:
@@ -123,7 +157,21 @@ def server_argv(s: TrackingSettings) -> list[str]:
             "--host", s.host, "--port", str(s.port), "--workers", str(s.workers)]
     if s.allowed_hosts:
         argv += ["--allowed-hosts", ",".join(s.allowed_hosts)]
+    if s.auth:
+        argv += ["--app-name", "basic-auth"]
     return argv
+
+
+def _auth_env(s: TrackingSettings) -> dict[str, str]:
+    """The basic-auth app's configuration: its ini (0600, it holds the admin password), the
+    key for mlflow_app.authenticate and the CSRF secret, all derived from the site's key."""
+    key = trackingauth.ensure_key(s.key_file)
+    if s.auth_database_uri.startswith("sqlite:///"):
+        private_file(Path(s.auth_database_uri[len("sqlite:///"):]))
+    ini = private_file(s.log_file.parent / "basic_auth.ini")
+    ini.write_text(trackingauth.auth_ini(s.auth_database_uri, trackingauth.password(key, trackingauth.ADMIN)))
+    return {"MLFLOW_AUTH_CONFIG_PATH": str(ini), trackingauth.KEY_FILE_ENV: str(s.key_file),
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": trackingauth.flask_secret(key)}
 
 
 def is_healthy(url: str, timeout: float = 2.0) -> bool:
@@ -206,6 +254,8 @@ def start_server(settings: TrackingSettings, wait_s: float | None = None,
     env = dict(os.environ)
     if settings.s3_endpoint_url:
         env["MLFLOW_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
+    if settings.auth:
+        env.update(_auth_env(settings))
     argv = server_argv(settings)
     with open(settings.log_file, "ab") as log:
         log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(argv)}\n".encode())
@@ -253,5 +303,5 @@ def describe(settings: TrackingSettings) -> dict[str, Any]:
     return {"url": settings.url, "backend_store_uri": mask(settings.backend_store_uri),
             "artifacts_destination": settings.artifacts_destination, "host": settings.host,
             "port": settings.port, "workers": settings.workers, "log_file": str(settings.log_file),
-            "enabled": settings.enabled, "healthy": is_healthy(settings.url)}
+            "enabled": settings.enabled, "auth": settings.auth, "healthy": is_healthy(settings.url)}
 

@@ -269,7 +269,13 @@ def _warn_if_uri_overridden() -> None:
 def _init(name: str, tags: dict[str, str]) -> Experiment:
     client = MlflowClient()
     user = _user()
-    exp = client.get_experiment_by_name(name)
+    try:
+        exp = client.get_experiment_by_name(name)
+    except MlflowException as exc:
+        if exc.error_code != "PERMISSION_DENIED":  # the server authenticates: not this user's
+            raise
+        raise LibaiflowError(f"experiment {name!r} belongs to another user: choose another name "
+                             "(experiment names are unique on the platform)") from None
     if exp is None:
         try:
             exp_id = client.create_experiment(name, tags={OWNER_TAG: user, **tags})

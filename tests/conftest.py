@@ -39,7 +39,8 @@ class Cli:
 @pytest.fixture
 def hpcai_env(tmp_path: pathlib.Path) -> dict[str, str]:
     data = tmp_path / "hpcai-data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HPCAI_")}
+    # the session's MLflow key (tests/fixtures_services.mlflow_server) is the site's, not a test's
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HPCAI_") or k == "HPCAI_MLFLOW_AUTH_KEY_FILE"}
     env.update({"HPCAI_DATA_DIR": str(data), "HPCAI_IDENTITY_AUTO_CREATE": os.environ["HPCAI_IDENTITY_AUTO_CREATE"], "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
                 "PYTHONUNBUFFERED": "1"})
     return env

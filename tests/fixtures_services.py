@@ -208,9 +208,24 @@ def mlflow_server() -> Iterator[str]:
             pytest.fail(f"`hpcai mlflow` did not come up:\n{(data / 'hpcai-mlflow.out').read_text()}",
                         pytrace=False)
         time.sleep(0.5)
+    # The server authenticates (core.trackingauth): every platform of this session signs in with
+    # its key, and mlflow in this process as the platform's admin (a job gets its own user's).
+    from core import trackingauth
+
+    key_file = data / "mlflow" / "auth-key"
+    saved = {k: os.environ.get(k) for k in (trackingauth.KEY_FILE_ENV, "MLFLOW_TRACKING_USERNAME",
+                                            "MLFLOW_TRACKING_PASSWORD")}
+    os.environ.update({trackingauth.KEY_FILE_ENV: str(key_file), "MLFLOW_TRACKING_USERNAME": trackingauth.ADMIN,
+                       "MLFLOW_TRACKING_PASSWORD": trackingauth.password(trackingauth.read_key(key_file) or b"",
+                                                                         trackingauth.ADMIN)})
     try:
         yield url
     finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
         proc.send_signal(signal.SIGTERM)  # hpcai mlflow stops the server it started
         try:
             proc.wait(timeout=30)

@@ -14,7 +14,6 @@ import json
 import shutil
 import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +91,7 @@ class RegistryClient(TrackingClient):
 
     def _get(self, url: str) -> bytes:
         try:
-            with urllib.request.urlopen(url, timeout=self.timeout) as resp:
+            with self._open(url) as resp:
                 return resp.read()
         except urllib.error.HTTPError as exc:
             raise HpcaiError(f"the tracking server refused {url} ({exc.code})") from None
@@ -118,7 +117,7 @@ class RegistryClient(TrackingClient):
                 dest = target / sub
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 url = f"{self.url}/api/2.0/mlflow-artifacts/artifacts/" + urllib.parse.quote(f"{root}/{sub}")
-                with urllib.request.urlopen(url, timeout=self.timeout) as resp, open(dest, "wb") as out:
+                with self._open(url) as resp, open(dest, "wb") as out:
                     shutil.copyfileobj(resp, out)
                 count += 1
                 if count > max_files:

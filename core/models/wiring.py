@@ -53,7 +53,7 @@ def model_deps(p: "Platform") -> ModelDeps:
         return Path(p.jobs.get(ref, user).job_dir)
 
     return ModelDeps(
-        store=p.store, registry=RegistryClient(tracking.settings_from_config(p.config).url),
+        store=p.store, registry=RegistryClient.for_settings(tracking.settings_from_config(p.config)),
         check_path=lambda user, path, fld, must_exist=True: p.workspace.check(user, path, field=fld,
                                                                             must_exist=must_exist),
         home=p.workspace.home, submit=p.jobs.submit, python_of=python_of, resource=resource,

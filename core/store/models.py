@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -187,6 +187,20 @@ class LoginFailureRow(Base):
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     locks: Mapped[int] = mapped_column(Integer, nullable=False, default=0)  # locks in a row (escalation)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ExperimentRecordRow(Base):
+    """Who owns an MLflow experiment and the group it is shared with: the platform's record,
+    made when the platform first sees the experiment (core.experiments), never read from a tag.
+    `created_ms` tells a reused id (a tracking server started over) from the experiment recorded."""
+
+    __tablename__ = "experiment_records"
+
+    experiment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    owner: Mapped[str | None] = mapped_column(String(64))
+    share_group: Mapped[str | None] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
 class SiteSettingRow(Base):

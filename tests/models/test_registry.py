@@ -18,6 +18,7 @@ from core.errors import HpcaiError, NotFound, PermissionDenied, ValidationError
 from core.models.files import VersionFiles
 from core.models.types import recommend
 from core.platform import Platform
+from tests.tracking import rest
 from tests.fixtures_services import scratch_dir
 
 pytestmark = [pytest.mark.integration]
@@ -48,7 +49,7 @@ def folder(p: Platform, user: str, name: str, files: dict[str, bytes] | None = N
 
 
 def mlflow_versions(url: str, name: str) -> list[str]:
-    r = requests.get(f"{url}/api/2.0/mlflow/model-versions/search", params={"filter": f"name='{name}'"}, timeout=10)
+    r = requests.get(f"{url}/api/2.0/mlflow/model-versions/search", params={"filter": f"name='{name}'"}, timeout=10, auth=rest.auth())
     return sorted(v["version"] for v in r.json().get("model_versions", []))
 
 
@@ -76,7 +77,7 @@ def test_create_rules_and_bad_input_change_nothing(p: Platform, mlflow_server: s
     fails(lambda: m.create("alice", {"name": "../x", "model_dir": str(d)}), "name")
     assert m.list("alice")[1] == before
     for name in ("x1", "x2", "x3", "x4", "x5"):  # no MLflow leftovers either
-        assert requests.get(f"{mlflow_server}/api/2.0/mlflow/registered-models/get", params={"name": f"alice.{name}"},
+        assert requests.get(f"{mlflow_server}/api/2.0/mlflow/registered-models/get", params={"name": f"alice.{name}"}, auth=rest.auth(),
                             timeout=10).status_code == 404
     # another user may use the same name: names are unique per owner
     assert m.create("bob", {"name": "resnet", "model_dir": str(folder(p, "bob", "resnet"))}).owner == "bob"
@@ -127,7 +128,7 @@ def test_modify_keeps_the_name_and_delete_with_or_without_files(p: Platform, mlf
     fails(lambda: m.delete("bob", "goneme", True), "name", NotFound)  # not bob's, not shared: not even visible
     m.delete("alice", "goneme", delete_files=True)
     assert not gone.exists()
-    assert requests.get(f"{mlflow_server}/api/2.0/mlflow/registered-models/get", params={"name": "alice.goneme"},
+    assert requests.get(f"{mlflow_server}/api/2.0/mlflow/registered-models/get", params={"name": "alice.goneme"}, auth=rest.auth(),
                         timeout=10).status_code == 404
 
 

@@ -26,6 +26,7 @@ from typing import Callable, Iterator
 import pytest
 import requests
 
+from tests.tracking import rest
 from tests.svc.helpers import REPO, Portal, scratch, site_config, torch_model, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -127,7 +128,7 @@ def test_sklearn_model_from_a_job_converted_to_onnx_and_served_answers_like_the_
     assert Path(v1["model_dir"]) == Path(iris["job"]["job_dir"]) / "model"  # F73: the job's data area
     # MLflow's registry holds the same version, with the run's lineage (logged model source)
     mv = requests.get(f"{mlflow_server}/api/2.0/mlflow/model-versions/get",
-                      params={"name": "alice.iris", "version": v1["mlflow_version"]}, timeout=10).json()["model_version"]
+                      params={"name": "alice.iris", "version": v1["mlflow_version"]}, timeout=10, auth=rest.auth()).json()["model_version"]
     assert mv["run_id"] == iris["run_id"] and mv["source"].startswith("models:/m-")
 
     r = alice.post(f"{portal.url}/api/v1/models/iris/versions/1/convert", json={"converter": "sklearn"}, timeout=60)

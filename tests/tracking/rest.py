@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import urllib.parse
 import urllib.request
 from typing import Any
 
 
+def auth_headers() -> dict[str, str]:
+    """The session's MLflow authenticates: sign in as this process's user (the platform's admin,
+    set by tests/fixtures_services.mlflow_server), as any MLflow client here does."""
+    user, pw = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()} if user else {}
+
+
+def auth() -> tuple[str, str] | None:
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    return (user, os.environ.get("MLFLOW_TRACKING_PASSWORD", "")) if user else None
+
+
 def api(url: str, endpoint: str, body: dict[str, Any] | None = None, **query: Any) -> dict[str, Any]:
     full = f"{url}/api/2.0/mlflow/{endpoint}" + ("?" + urllib.parse.urlencode(query) if query else "")
     req = urllib.request.Request(full, data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Content-Type": "application/json"},
+                                 headers={"Content-Type": "application/json", **auth_headers()},
                                  method="POST" if body is not None else "GET")
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.loads(resp.read() or b"{}")
@@ -50,7 +64,7 @@ def artifacts(url: str, run_id: str, path: str = "") -> list[str]:
 def download(url: str, run_id: str, path: str) -> bytes:
     exp = run(url, run_id)["info"]["experiment_id"]
     full = f"{url}/api/2.0/mlflow-artifacts/artifacts/{exp}/{run_id}/artifacts/{path}"
-    with urllib.request.urlopen(full, timeout=30) as resp:
+    with urllib.request.urlopen(urllib.request.Request(full, headers=auth_headers()), timeout=30) as resp:
         return resp.read()
 
 

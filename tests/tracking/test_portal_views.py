@@ -7,7 +7,6 @@ event files through the portal's proxy."""
 from __future__ import annotations
 
 import csv
-import json
 import io
 import re
 import shutil
@@ -21,6 +20,7 @@ import pytest
 
 from core.config import load_config
 from core.platform import Platform
+from tests.tracking import rest
 from tests.tracking.conftest import REPO_ROOT, scratch_dir
 from tests.webportal.conftest import give_to_account, login
 
@@ -399,10 +399,10 @@ def test_run_page_history_charts_and_artifacts(users: dict[str, Any], jobs: dict
     info = alice.get(f"/api/v1/experiments/{run['experiment_id']}/runs").get_json()
     assert info  # the API answers for the same experiment
     # An artifact, uploaded the way the MLflow client does through the tracking server.
-    raw = json.loads(urllib.request.urlopen(f"{mlflow_server}/api/2.0/mlflow/runs/get?run_id={rid}").read())
+    raw = rest.api(mlflow_server, "runs/get", run_id=rid)
     root = raw["run"]["info"]["artifact_uri"].split("mlflow-artifacts:/", 1)[1]
     put = urllib.request.Request(f"{mlflow_server}/api/2.0/mlflow-artifacts/artifacts/{root}/notes/readme.txt",
-                                 data=b"hello artifact\n", method="PUT")
+                                 data=b"hello artifact\n", method="PUT", headers=rest.auth_headers())
     urllib.request.urlopen(put).read()
     html = alice.get(f"/experiments/runs/{rid}").get_data(as_text=True)
     for key in run["params"]:

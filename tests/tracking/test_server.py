@@ -47,7 +47,7 @@ def test_port_taken_by_something_else() -> None:
 
 
 @pytest.mark.slow
-def test_postgresql_store_and_shared_artifacts(pg_url: str) -> None:
+def test_postgresql_store_and_shared_artifacts(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import psycopg
     from mlflow.tracking import MlflowClient
 
@@ -56,15 +56,23 @@ def test_postgresql_store_and_shared_artifacts(pg_url: str) -> None:
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {db}")
+        conn.execute(f"DROP DATABASE IF EXISTS {db}_auth WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {db}_auth")
     mlflow_db = admin.rsplit("/", 1)[0] + "/" + db
     shared = scratch_dir("shared-fs") / "mlflow-artifacts"
+    data = scratch_dir("pg-mlflow")
     env = {"HPCAI_MLFLOW_BACKEND_STORE_URI": mlflow_db,  # plain postgresql:// as an admin writes it
+           "HPCAI_MLFLOW_AUTH_DATABASE_URI": mlflow_db + "_auth",  # users and permissions too
+           "HPCAI_MLFLOW_AUTH_KEY_FILE": str(data / "mlflow" / "auth-key"),
            "HPCAI_MLFLOW_ARTIFACTS_DESTINATION": str(shared), "HPCAI_MLFLOW_PORT": str(free_port())}
-    config = load_config({"HPCAI_DATA_DIR": str(scratch_dir("pg-mlflow")), "HPCAI_DB_URL": pg_url})
+    config = load_config({"HPCAI_DATA_DIR": str(data), "HPCAI_DB_URL": pg_url})
     settings = settings_from_config(config, env)
     server = start_server(settings, wait_s=150)
     try:
         assert server.owned and is_healthy(server.url)
+        user, password = settings.credentials("alice") or ("", "")
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", user)
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password)
         client = MlflowClient(tracking_uri=server.url)
         exp_id = client.create_experiment("on_postgresql")
         run_id = client.create_run(exp_id).info.run_id
@@ -78,6 +86,14 @@ def test_postgresql_store_and_shared_artifacts(pg_url: str) -> None:
         with psycopg.connect(mlflow_db) as conn:
             names = {r[0] for r in conn.execute("SELECT name FROM experiments")}
         assert "on_postgresql" in names
+        # alice signed in and holds what she made; the permissions live in the PostgreSQL database
+        from core.experiments import TrackingClient
+
+        platform_client = TrackingClient.for_settings(settings)
+        assert platform_client.permission(exp_id, "alice") == "MANAGE"
+        assert platform_client.permission(exp_id, "bob") == "NO_PERMISSIONS"
+        with psycopg.connect(mlflow_db + "_auth") as conn:
+            assert "alice" in {r[0] for r in conn.execute("SELECT username FROM users")}
         with psycopg.connect(admin) as conn:
             platform_tables = {r[0] for r in conn.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")}

@@ -1,6 +1,12 @@
-"""Experiment tracking for every job: the tracking server's URI and the job's identity in its
-environment, so libaiflow (or plain mlflow) in the user's code needs no platform-specific line,
-and the run-context provider (libaiflow.context) can tag each run with the job.
+"""Experiment tracking for every job: the tracking server's URI, the job's own user's
+credentials for it and the job's identity in its environment, so libaiflow (or plain mlflow) in
+the user's code needs no platform-specific line, and the run-context provider
+(libaiflow.context) can tag each run with the job.
+
+A user may write only to experiments they created (or that were shared with them), so plain
+`mlflow.start_run()` would be refused MLflow's shared "Default" experiment: such runs go to
+the user's own `default-<user>` experiment instead (MLFLOW_EXPERIMENT_NAME, which MLflow creates
+on first use; `mlflow.set_experiment` and libaiflow.init still choose any other).
 
 A job option (on by default) lets a user opt one job out; a variable the user set wins.
 """
@@ -60,7 +66,9 @@ def hpcai_amend_job(request: JobRequest, user: str) -> None:
     if request.options.get(FIELD, True) is False:
         return
     config = load_config()
-    added = {**tracking.job_env(tracking.settings_from_config(config)),
-             **identity_env(request, config.default_scheduler)}
+    settings = tracking.settings_from_config(config)
+    added = {**tracking.job_env(settings, request.user), **identity_env(request, config.default_scheduler)}
+    if "MLFLOW_TRACKING_USERNAME" in added:
+        added["MLFLOW_EXPERIMENT_NAME"] = f"default-{request.user}"
     for key, value in added.items():
         request.env.setdefault(key, value)

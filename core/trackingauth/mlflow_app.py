@@ -54,12 +54,17 @@ def authenticate() -> Authorization | Response:
     return auth
 
 
+_known_users: set[str] = set()  # in this worker: a user's row exists (rows are never removed)
+
+
 def _ensure_user(username: str) -> None:
-    store = mlflow_auth.store
-    if store.has_user(username):
+    if username in _known_users:
         return
-    try:  # its stored password is never used: authenticate() checks the derived one
-        store.create_user(username, secrets.token_urlsafe(32))
-    except Exception:  # another worker added it first
-        if not store.has_user(username):
-            raise
+    store = mlflow_auth.store
+    if not store.has_user(username):
+        try:  # its stored password is never used: authenticate() checks the derived one
+            store.create_user(username, secrets.token_urlsafe(32))
+        except Exception:  # another worker added it first
+            if not store.has_user(username):
+                raise
+    _known_users.add(username)

@@ -46,7 +46,7 @@ def counts(p: Platform) -> tuple[int, int]:
 
 def test_types_and_schema(p: Platform) -> None:
     envs = p.environments
-    assert list(envs.types()) == ["jupyterlab", "rstudio", "desktop", "webterminal"]
+    assert list(envs.types()) == ["jupyterlab", "vscode", "rstudio", "desktop", "webterminal"]
     schema = envs.form_schema("alice", "jupyterlab")
     assert schema["properties"]["name"]["default"] == "jupyterlab-1"  # F12: an unused name
     assert schema["properties"]["image"]["enum"] == ["lab"]  # F13: filtered by the type's tag

@@ -1,0 +1,62 @@
+"""VS Code in Chromium (issue 17): alice opens her environment from its page's Connect button,
+through the portal's proxy and the hand-over to the environment's own origin; code-server's
+workbench shows her working directory in the Explorer, she opens a file there and its text is in
+the editor (which took VS Code's remote-agent WebSocket through the proxy). Screenshot in
+tests/artifacts."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+import tests.localhost_names  # noqa: F401  (service origins *.svc.localhost for requests, as in browsers)
+from tests.browser.chromium import ARTIFACTS, chromium, expect, logged_in
+from tests.svc.helpers import Portal, scratch, site_config, wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
+
+TEXT = "hello from hpcai's VS Code"
+
+
+@pytest.fixture(scope="module")
+def portal() -> Iterator[Portal]:
+    data = scratch("vscode-browser")
+    p = Portal(data, env={"HPCAI_CONFIG": str(site_config(data, cpus=8))}).start()
+    yield p
+    for row in p.platform.environments.list("alice"):
+        try:
+            p.platform.environments.stop(row.id, "alice")
+        except Exception as exc:  # best effort; the test already reported
+            print(f"teardown: {exc}")
+    p.stop()
+
+
+def test_vscode_opens_a_file_in_chromium(portal: Portal) -> None:
+    alice = portal.login("alice", "alicepass12")
+    r = alice.post(f"{portal.url}/api/v1/environments", json={"type": "vscode", "name": "code",
+                                                              "resource_spec": "cpu-1"}, timeout=60)
+    assert r.status_code == 201, r.text
+    env_id = r.json()["id"]
+    wait_for(lambda: alice.get(f"{portal.url}/api/v1/environments/{env_id}", timeout=10).json()["state"] == "running",
+             240, "VS Code to be running", interval=1)
+    home = portal.platform.workspace.home("alice")
+    subprocess.run(["runuser", "-u", "hpc-alice", "--", "sh", "-c", f'printf "%s\\n" "{TEXT}" > "{home}/notes.md"'],
+                   check=True, timeout=30)  # a file of hers in the working directory
+    with chromium() as browser:
+        page = logged_in(browser, portal.url, "alice", "alicepass12", width=1280, height=800, timeout_ms=60_000)
+        ctx = page.context
+        page.goto(f"{portal.url}/environments/{env_id}")
+        with ctx.expect_page() as opened:
+            page.click("#env-connect")
+        code = opened.value
+        code.set_default_timeout(90_000)
+        assert ".svc.localhost" in code.url and "/dockerService/" in code.url  # its own origin, via the proxy
+        code.wait_for_selector(".monaco-workbench")
+        item = code.locator(".explorer-folders-view .monaco-list-row", has_text="notes.md")
+        item.click()  # the Explorer lists the working directory (read over the WebSocket)
+        lines = code.locator(".editor-instance .monaco-editor .view-lines")
+        expect(lines).to_contain_text(TEXT, timeout=90_000)
+        code.wait_for_timeout(500)  # let the editor finish painting for the screenshot
+        code.screenshot(path=str(ARTIFACTS / "envs-04-vscode.png"))

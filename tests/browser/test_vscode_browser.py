@@ -1,8 +1,8 @@
 """VS Code in Chromium (issue 17): alice opens her environment from its page's Connect button,
 through the portal's proxy and the hand-over to the environment's own origin; code-server's
 workbench shows her working directory in the Explorer, she opens a file there and its text is in
-the editor (which took VS Code's remote-agent WebSocket through the proxy). Screenshot in
-tests/artifacts."""
+the editor (which took VS Code's remote-agent WebSocket through the proxy); a command typed in its
+integrated terminal runs as hpc-alice in that directory. Screenshots in tests/artifacts."""
 
 from __future__ import annotations
 
@@ -60,3 +60,14 @@ def test_vscode_opens_a_file_in_chromium(portal: Portal) -> None:
         expect(lines).to_contain_text(TEXT, timeout=90_000)
         code.wait_for_timeout(500)  # let the editor finish painting for the screenshot
         code.screenshot(path=str(ARTIFACTS / "envs-04-vscode.png"))
+        # VS Code's integrated terminal (node-pty on the node): a shell as hpc-alice in her directory
+        (home / "who.txt").unlink(missing_ok=True)
+        code.keyboard.press("Control+Backquote")
+        code.wait_for_selector(".terminal-wrapper.active .xterm-helper-textarea")
+        code.locator(".terminal-wrapper.active .xterm-helper-textarea").focus()
+        code.keyboard.type("echo WHO=$(id -un) WD=$(pwd) > who.txt")
+        code.keyboard.press("Enter")
+        wait_for(lambda: (home / "who.txt").exists() and (home / "who.txt").read_text().strip() or None, 60,
+                 "the terminal's command to write who.txt", interval=0.5)
+        assert (home / "who.txt").read_text().strip() == f"WHO=hpc-alice WD={home}"
+        code.screenshot(path=str(ARTIFACTS / "envs-05-vscode-terminal.png"))

@@ -23,8 +23,9 @@ import pytest
 import requests
 import websocket
 
+from portal.front import nginx_binary
 from tests.envs.test_env_e2e import cookie_header, create, env_state
-from tests.svc.helpers import Portal, scratch, site_config
+from tests.svc.helpers import Portal, scratch, site_config, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -90,6 +91,10 @@ def test_workbench_and_websocket_through_the_proxy(portal: Portal, alice: reques
                                      header=[f"Cookie: {cookie_header(alice)}"], timeout=30)
     assert ws.getstatus() == 101
     ws.close()
+    # a session cookie the visitor sends of its own is replaced by the proxy's, not added to it
+    forged = alice.get(r.url, headers={"Cookie": cookie_header(alice) + "; code-server-session=forged"},
+                       allow_redirects=False, timeout=30)
+    assert forged.status_code == 200 and "workbench.js" in forged.text, forged.status_code
 
 
 def test_code_server_runs_as_the_user_without_its_secret_in_argv(portal: Portal, code: dict[str, Any]) -> None:
@@ -132,3 +137,36 @@ def test_bob_on_the_node_cannot_use_the_port(portal: Portal, code: dict[str, Any
     assert page.startswith("302 ") and "login" in page, page  # code-server's login page
     assert page_guess.startswith("302 ") and "login" in page_guess, page_guess
     assert ws.split()[0] in ("401", "403") and ws_guess.split()[0] in ("401", "403"), (ws, ws_guess)
+
+
+@pytest.mark.skipif(nginx_binary() is None, reason="nginx is not installed (scripts/setup.sh installs it)")
+def test_through_the_nginx_front() -> None:
+    """`hpcai serve --front nginx`: nginx presents the session cookie (before the visitor's, which
+    cannot take its place), the workbench and its WebSocket answer from nginx itself."""
+    data = scratch("vscode-front")
+    p = Portal(data, env={"HPCAI_CONFIG": str(site_config(data, cpus=8))}, args=("--front", "nginx")).start()
+    try:
+        alice = p.login("alice", "alicepass12")
+        v = env_state(p, alice, create(p, alice, {"type": "vscode", "name": "front"})["id"], ("running",))
+        alias = v["alias"]
+        conf = p.data / "nginx" / "services.conf"
+        wait_for(lambda: conf.exists() and f"/dockerService/{alias}/" in conf.read_text(), 30,
+                 f"nginx's configuration to include {alias}")
+        origin = p.open_service(alice, alias)
+        url = f"{origin}/dockerService/{alias}/?folder={p.platform.workspace.home('alice')}"
+
+        def page() -> requests.Response | None:
+            r = alice.get(url, headers={"Cookie": cookie_header(alice) + "; code-server-session=forged"},
+                          allow_redirects=False, timeout=30)
+            return r if r.headers.get("X-Hpcai-Proxy") == "front" else None  # after nginx's reload
+
+        r = wait_for(page, 30, "nginx to serve the workbench", interval=0.5)
+        assert r.status_code == 200 and "workbench.js" in r.text, (r.status_code, r.text[:300])
+        ws = websocket.create_connection(f"ws://{alias}.svc.localhost:{p.port}/dockerService/{alias}/{ws_query()}",
+                                         header=[f"Cookie: {cookie_header(alice)}"], timeout=30)
+        assert ws.getstatus() == 101 and ws.getheaders().get("x-hpcai-proxy") == "front"
+        ws.close()
+    finally:
+        for row in p.platform.environments.list("alice"):
+            p.platform.environments.stop(row.id, "alice")
+        p.stop()

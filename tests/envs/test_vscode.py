@@ -68,7 +68,7 @@ def test_type_is_offered(portal: Portal, alice: requests.Session) -> None:
     vscode = next(t for t in types if t["name"] == "vscode")
     assert vscode["title"] == "VS Code" and vscode["unavailable"] is None, vscode
     page = alice.get(f"{portal.url}/environments/new?type=vscode", timeout=10).text
-    assert 'value="vscode-1"' in page
+    assert 'value="vscode-1"' in page and "VS Code" in page
 
 
 def test_workbench_and_websocket_through_the_proxy(portal: Portal, alice: requests.Session,

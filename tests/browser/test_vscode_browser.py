@@ -47,6 +47,8 @@ def test_vscode_opens_a_file_in_chromium(portal: Portal) -> None:
     with chromium() as browser:
         page = logged_in(browser, portal.url, "alice", "alicepass12", width=1280, height=800, timeout_ms=60_000)
         ctx = page.context
+        sockets: list = []  # the WebSockets the workbench opens (registered before it loads)
+        ctx.on("page", lambda opened_page: opened_page.on("websocket", lambda w: sockets.append(w)))
         page.goto(f"{portal.url}/environments/{env_id}")
         with ctx.expect_page() as opened:
             page.click("#env-connect")
@@ -58,6 +60,9 @@ def test_vscode_opens_a_file_in_chromium(portal: Portal) -> None:
         item.click()  # the Explorer lists the working directory (read over the WebSocket)
         lines = code.locator(".editor-instance .monaco-editor .view-lines")
         expect(lines).to_contain_text(TEXT, timeout=90_000)
+        alias = r.json()["alias"]
+        remote = [w for w in sockets if f"/dockerService/{alias}/stable-" in w.url and "?reconnectionToken=" in w.url]
+        assert remote and ".svc.localhost" in remote[0].url, [w.url for w in sockets]  # through the proxy
         code.wait_for_timeout(500)  # let the editor finish painting for the screenshot
         code.screenshot(path=str(ARTIFACTS / "envs-04-vscode.png"))
         # VS Code's integrated terminal (node-pty on the node): a shell as hpc-alice in her directory

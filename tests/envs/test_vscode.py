@@ -13,6 +13,7 @@ session cookie (the per-instance secret).
 from __future__ import annotations
 
 import html
+import json
 import re
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import pytest
 import requests
 import websocket
 
+import plugins.environments.vscode as vscode
 from portal.front import nginx_binary
 from tests.envs.test_env_e2e import cookie_header, create, env_state
 from tests.svc.helpers import Portal, scratch, site_config, wait_for
@@ -59,8 +61,9 @@ def port_of(portal: Portal, env: dict[str, Any]) -> int:
 
 
 def ws_query() -> str:
-    # what the workbench opens: VS Code's remote-agent connection (code-server's `/` WebSocket)
-    return f"?reconnectionToken={uuid.uuid4()}&reconnection=false&skipWebSocketFrames=false"
+    """The WebSocket the workbench opens (VS Code's remote-agent connection), relative to the root."""
+    product = json.loads((vscode.ENTRY.parents[2] / "lib" / "vscode" / "product.json").read_text())
+    return f"stable-{product['commit']}?reconnectionToken={uuid.uuid4()}&reconnection=false&skipWebSocketFrames=false"
 
 
 def test_type_is_offered(portal: Portal, alice: requests.Session) -> None:

@@ -2,7 +2,8 @@
 through the portal's proxy and the hand-over to the environment's own origin; code-server's
 workbench shows her working directory in the Explorer, she opens a file there and its text is in
 the editor (which took VS Code's remote-agent WebSocket through the proxy); a command typed in its
-integrated terminal runs as hpc-alice in that directory. Screenshots in tests/artifacts."""
+integrated terminal runs as hpc-alice in that directory, without the instance's secret in its
+environment. Screenshots in tests/artifacts."""
 
 from __future__ import annotations
 
@@ -70,9 +71,10 @@ def test_vscode_opens_a_file_in_chromium(portal: Portal) -> None:
         code.keyboard.press("Control+Backquote")
         code.wait_for_selector(".terminal-wrapper.active .xterm-helper-textarea")
         code.locator(".terminal-wrapper.active .xterm-helper-textarea").focus()
-        code.keyboard.type("echo WHO=$(id -un) WD=$(pwd) > who.txt")
+        code.keyboard.type("echo WHO=$(id -un) WD=$(pwd) SECRET=${HASHED_PASSWORD:-unset} > who.txt")
         code.keyboard.press("Enter")
         wait_for(lambda: (home / "who.txt").exists() and (home / "who.txt").read_text().strip() or None, 60,
                  "the terminal's command to write who.txt", interval=0.5)
-        assert (home / "who.txt").read_text().strip() == f"WHO=hpc-alice WD={home}"
+        # code-server took its password out of the environment its terminals inherit
+        assert (home / "who.txt").read_text().strip() == f"WHO=hpc-alice WD={home} SECRET=unset"
         code.screenshot(path=str(ARTIFACTS / "envs-05-vscode-terminal.png"))

@@ -142,6 +142,19 @@ def test_bob_on_the_node_cannot_use_the_port(portal: Portal, code: dict[str, Any
     assert ws.split()[0] in ("401", "403") and ws_guess.split()[0] in ("401", "403"), (ws, ws_guess)
 
 
+def test_restart_gets_a_new_secret_the_proxy_presents(portal: Portal, alice: requests.Session,
+                                                      code: dict[str, Any]) -> None:
+    svc = portal.platform.services
+    before = svc.secret(svc.job(svc.get(code["alias"], "alice")))
+    assert alice.post(f"{portal.url}/api/v1/environments/{code['id']}/restart", timeout=60).status_code == 200
+    env_state(portal, alice, code["id"], ("running",))
+    after = svc.secret(svc.job(svc.get(code["alias"], "alice")))
+    assert after and after != before
+    origin = portal.open_service(alice, code["alias"])
+    r = alice.get(f"{origin}/dockerService/{code['alias']}/", timeout=30)
+    assert r.status_code == 200 and "workbench.js" in r.text, r.status_code
+
+
 @pytest.mark.skipif(nginx_binary() is None, reason="nginx is not installed (scripts/setup.sh installs it)")
 def test_through_the_nginx_front() -> None:
     """`hpcai serve --front nginx`: nginx presents the session cookie (before the visitor's, which

@@ -1,7 +1,8 @@
 """Development environments benchmark (issue 17 item 7), one run:
 
 - Create -> IDE answering through the proxy: JupyterLab (its /api/status with the kernel
-  list ready) and the Web terminal (its page), from the POST to the first proxied 200;
+  list ready), VS Code (code-server's workbench page on the working directory) and the Web
+  terminal (its page), from the POST to the first proxied 200;
 - a proxied WebSocket round trip vs direct: Jupyter kernel_info requests over a kernel's
   channels, through the portal's proxy (service origin, cookie) and straight to JupyterLab's
   own port with the per-instance token (the baseline).
@@ -74,7 +75,7 @@ def main() -> int:
     try:
         alice = portal.login("alice", "alicepass12")
         out = {}
-        for typ, path in (("jupyterlab", "api/status"), ("webterminal", "")):
+        for typ, path in (("jupyterlab", "api/status"), ("vscode", ""), ("webterminal", "")):
             t0 = time.monotonic()
             r = alice.post(f"{portal.url}/api/v1/environments", json={"type": typ, "resource_spec": "cpu-1"},
                            timeout=60)

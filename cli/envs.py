@@ -93,7 +93,7 @@ def _parser(p: argparse.ArgumentParser) -> None:
     sh.add_argument("--json", action="store_true")
     sh.set_defaults(func=cmd_show)
     cr = sub.add_parser("create", help="create (and start) an environment")
-    cr.add_argument("--type", required=True, help="jupyterlab, webterminal, rstudio, desktop (hpcai plugins)")
+    cr.add_argument("--type", required=True, help="jupyterlab, vscode, webterminal, rstudio, desktop (hpcai plugins)")
     cr.add_argument("--name", help="default: an unused name such as jupyterlab-1")
     cr.add_argument("--image", help="a catalog image carrying the type's tag")
     cr.add_argument("--resource-spec", dest="resource_spec", help="hpcai specs")

@@ -92,6 +92,8 @@ def _location(e: ProxyEntry) -> str:
         f"    proxy_set_header {svcauth.HEADER} {_q(svcauth.front_proof(e.secret))};",
         f"    proxy_set_header X-Forwarded-Prefix {_q(prefix)};",
     ]
+    # before service_common.conf's `Cookie $svc_cookie`: a Cookie here (code-server's session) is
+    # the first of the two Cookie lines, and a server's cookie parser keeps a name's first value
     for k, v in r.secret_headers.items():
         lines.append(f"    proxy_set_header {k} {_q(v.replace('{secret}', e.secret))};")
     for i, (k, v) in enumerate(r.request_headers.items()):  # added when the visitor sent none

@@ -24,6 +24,7 @@ set -euo pipefail
 # user with nss_wrapper resolving its generated login (hooks/envrun); sshpass drives the tests.
 # tigervnc-standalone-server tigervnc-tools novnc websockify xfce4 xfce4-terminal dbus-x11: the
 # Desktop environment (issue 17): TigerVNC's X server and vncpasswd, noVNC + websockify, XFCE.
+# ripgrep: VS Code's search in code-server (its npm postinstall would download rg from GitHub).
 APT_PACKAGES="postgresql procps psmisc munge slurmctld slurmd slurm-client \
 gridengine-master gridengine-exec gridengine-client gridengine-drmaa1.0 libjemalloc2 \
 openmpi-bin g++ make ccache \
@@ -31,7 +32,8 @@ chromium fonts-wqy-zenhei mariadb-server \
 podman runc busybox-static uidmap \
 nginx nodejs debootstrap docker-registry \
 openssh-server libnss-wrapper sshpass \
-tigervnc-standalone-server tigervnc-tools novnc websockify xfce4 xfce4-terminal dbus-x11"
+tigervnc-standalone-server tigervnc-tools novnc websockify xfce4 xfce4-terminal dbus-x11 \
+ripgrep"
 
 TORCH_SPEC="torch==2.13.0"
 # setup.cfg extras installed into .venv (test tools, the tracking server and its SDK
@@ -157,6 +159,47 @@ if [[ "$(cat "$WT_DEST/.stamp" 2>/dev/null || true)" != "$wt_hash" ]]; then
         "$WT_FE/node_modules/@xterm/addon-fit/lib/addon-fit.js" "$WT_DEST/"
     echo "$wt_hash" > "$WT_DEST/.stamp"
     log "front end: xterm.js vendored for the Web terminal"
+fi
+
+# ---------------------------------------------------------------- npm (VS Code)
+# code-server (MIT) for the VS Code environment, pinned by its package-lock.json, installed into
+# plugins/environments/vscode/server/node_modules (not committed, ~500 MB). Its own postinstall
+# fetches prebuilt binaries from GitHub (argon2, ripgrep), which a site without Internet access
+# cannot reach, so the steps are done here: npm without scripts, the native modules compiled
+# against the node headers (/usr/include/node), Debian's ripgrep where VS Code looks for rg.
+# kerberos (VS Code's proxy authentication) stays unbuilt: it needs libkrb5-dev and is loaded
+# only on demand. Skipped while the stamp matches; HPCAI_SKIP_NPM=1 skips it (the type then
+# says code-server is missing).
+CS_DIR="$REPO_ROOT/plugins/environments/vscode/server"
+CS_STAMP="$CS_DIR/node_modules/.hpcai-stamp"
+cs_hash="$( (cat "$CS_DIR/package-lock.json"; echo "steps 1") | sha256sum | cut -d' ' -f1)"
+if [[ "${HPCAI_SKIP_NPM:-0}" != 1 && "$(cat "$CS_STAMP" 2>/dev/null || true)" != "$cs_hash" ]]; then
+    command -v npm >/dev/null || apt-get -o DPkg::Lock::Timeout=600 install -y -q npm >/dev/null
+    node_major="$(node -p 'process.versions.node.split(".")[0]')"
+    [[ "$node_major" == 20 ]] || die "code-server 4.100 needs node 20 (its package.json engines), this node is $(node --version)"
+    command -v rg >/dev/null || die "ripgrep (rg) is missing: VS Code's search needs it (APT_PACKAGES)"
+    NODE_GYP="$(npm prefix -g)/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js"
+    export npm_config_nodedir=/usr  # node's own headers, not a download from nodejs.org
+    t0=$SECONDS
+    rm -f "$CS_STAMP"
+    (cd "$CS_DIR" && timeout 600 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error \
+        && npm_config_build_from_source=true timeout 600 npm rebuild argon2 --loglevel=error >/dev/null)
+    VSC="$CS_DIR/node_modules/code-server/lib/vscode"
+    (cd "$VSC" && timeout 600 npm install --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error \
+        && (cd extensions && timeout 600 npm install --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error))
+    for mod in node-pty @vscode/spdlog native-watchdog @vscode/deviceid; do
+        (cd "$VSC/node_modules/$mod" && node "$NODE_GYP" rebuild --loglevel=error >/dev/null)
+    done
+    # what code-server's postinstall links (its lib/vscode/node_modules.asar and bin scripts)
+    ln -sfn node_modules "$VSC/node_modules.asar"
+    ln -sfn code-linux.sh "$VSC/bin/remote-cli/code-server"
+    ln -sfn browser-linux.sh "$VSC/bin/helpers/browser.sh"
+    mkdir -p "$VSC/node_modules/@vscode/ripgrep/bin"
+    ln -sfn "$(command -v rg)" "$VSC/node_modules/@vscode/ripgrep/bin/rg"
+    "$CS_DIR/node_modules/.bin/code-server" --version >/dev/null || die "code-server does not start (see above)"
+    echo "$cs_hash" > "$CS_STAMP"
+    log "npm: code-server $(node -p "require('$CS_DIR/node_modules/code-server/package.json').version") installed in $((SECONDS - t0)) s"
+    unset npm_config_nodedir
 fi
 
 # ---------------------------------------------------------------- npm (labeling UI)

@@ -399,13 +399,27 @@ def _upstream_headers(entry: ProxyEntry, extra: dict[str, str]) -> list[tuple[st
         out.append((k, v))
     if entry.secret:  # the proof only the proxy can give (svcrun's gate, or the server's own auth)
         out.append((svcauth.HEADER, _signer.header(entry.secret)))
-        out += [(k, v.replace("{secret}", entry.secret)) for k, v in entry.rules.secret_headers.items()]
+        for k, v in entry.rules.secret_headers.items():
+            v = v.replace("{secret}", entry.secret)
+            if k.lower() == "cookie":  # one Cookie header: the proxy's cookies replace the visitor's of those names
+                out = _with_cookies(out, v)
+            else:
+                out.append((k, v))
     present = {k.lower() for k, _ in out}
     out += [(k, v) for k, v in extra.items() if k.lower() not in present]
     out += [("X-Forwarded-For", request.remote_addr or ""), ("X-Forwarded-Host", request.host),
             ("X-Forwarded-Proto", request.scheme),
             ("X-Forwarded-Prefix", f"{PROXY_PREFIX}/{request.view_args.get('alias', '')}")]
     return out
+
+
+def _with_cookies(headers: list[tuple[str, str]], cookies: str) -> list[tuple[str, str]]:
+    """`headers` with `cookies` ("a=1; b=2") in its Cookie header, in place of any the visitor
+    sent under those names (code-server's session cookie is the proxy's, never the browser's)."""
+    names = {c.split("=", 1)[0].strip() for c in cookies.split(";")}
+    kept = [c.strip() for k, v in headers if k.lower() == "cookie" for c in v.split(";")
+            if c.strip() and c.split("=", 1)[0].strip() not in names]
+    return [(k, v) for k, v in headers if k.lower() != "cookie"] + [("Cookie", "; ".join([*kept, cookies]))]
 
 
 def _rewrite_location(value: str, host: str, port: int, prefix: str, strip: bool, upstream_prefix: str) -> str:

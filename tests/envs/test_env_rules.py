@@ -1,6 +1,7 @@
 """Development environments' rules (issue 17, F12-F22), in process on a real store: each bad
 field is refused with its name and a fix, a refused create leaves nothing behind, Modify waits
-for a restart, and RStudio's plan is pinned (golden) and refused where rserver is absent."""
+for a restart, and RStudio's and VS Code's plans are pinned (golden) and refused where their
+servers are absent."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def counts(p: Platform) -> tuple[int, int]:
 
 def test_types_and_schema(p: Platform) -> None:
     envs = p.environments
-    assert list(envs.types()) == ["jupyterlab", "rstudio", "desktop", "webterminal"]
+    assert list(envs.types()) == ["jupyterlab", "vscode", "rstudio", "desktop", "webterminal"]
     schema = envs.form_schema("alice", "jupyterlab")
     assert schema["properties"]["name"]["default"] == "jupyterlab-1"  # F12: an unused name
     assert schema["properties"]["image"]["enum"] == ["lab"]  # F13: filtered by the type's tag
@@ -177,6 +178,42 @@ def test_rstudio_golden_plan_and_refusal(p: Platform, monkeypatch: pytest.Monkey
         p.environments.create({"type": "rstudio", "name": "r1", "resource_spec": "cpu-1"}, "alice")
     assert e.value.field == "type" and "rserver" in e.value.message
     assert counts(p) == (0, 0)  # the refused start removed what create made
+
+
+def test_vscode_golden_plan_and_refusal(p: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import plugins.environments.vscode as vscode
+
+    if shutil.which("node", path="/usr/bin:/bin") is None:
+        pytest.skip("no node in /usr/bin (scripts/setup.sh installs Debian's nodejs)")
+    st = p.environments.type("vscode")
+    ctx = ServiceContext(alias="vscode-alice-1", user="alice", job_dir="{job_dir}",
+                         base_path="/dockerService/vscode-alice-1")
+    monkeypatch.delenv("HPCAI_CODE_SERVER", raising=False)
+    entry = tmp_path / "code-server" / "out" / "node" / "entry.js"  # where setup.sh installs it, elsewhere
+    entry.parent.mkdir(parents=True)
+    entry.touch()
+    monkeypatch.setattr(vscode, "ENTRY", entry)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # a node, no code-server of the site's
+    plan = st.start_plan({}, ctx)
+    rules = st.proxy_rules({})
+    got = json.dumps({"argv": plan.argv, "env": plan.env, "files": plan.files, "ports": plan.ports,
+                      "native_auth": plan.native_auth, "health_path": plan.health_path,
+                      "strip_prefix": rules.strip_prefix, "secret_headers": rules.secret_headers},
+                     indent=1, sort_keys=True).replace(str(shutil.which("node")), "<node>").replace(str(tmp_path), "<server>")
+    golden = GOLDEN / "vscode_plan.json"
+    if not golden.exists():  # a new golden file is reviewed, never taken for granted
+        golden.write_text(got + "\n")
+        pytest.fail(f"wrote {golden}: review it and commit it")
+    assert got + "\n" == golden.read_text()
+    assert plan.native_auth and not any("{secret}" in a for a in plan.argv)  # its own password, never in argv
+    monkeypatch.undo()
+    monkeypatch.delenv("HPCAI_CODE_SERVER", raising=False)
+    monkeypatch.setattr(vscode, "ENTRY", tmp_path / "none" / "entry.js")  # setup.sh did not install it
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    with pytest.raises(HpcaiError) as e:
+        p.environments.create({"type": "vscode", "name": "c1", "resource_spec": "cpu-1"}, "alice")
+    assert e.value.field == "type" and "code-server" in e.value.message and "setup.sh" in e.value.message
+    assert counts(p) == (0, 0)
 
 
 def test_a_refused_start_removes_what_create_made(p: Platform, monkeypatch: pytest.MonkeyPatch) -> None:

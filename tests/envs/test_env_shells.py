@@ -51,7 +51,7 @@ def test_pages_list_form_and_detail(p: Platform) -> None:
 def test_api_types_and_json_errors(p: Platform) -> None:
     c: Any = app_client(p)
     types = c.get("/api/v1/environment-types").get_json()
-    assert [t["name"] for t in types] == ["jupyterlab", "rstudio", "desktop", "webterminal"]
+    assert [t["name"] for t in types] == ["jupyterlab", "vscode", "rstudio", "desktop", "webterminal"]
     rstudio = next(t for t in types if t["name"] == "rstudio")
     assert rstudio["image_tag"] == "RStudio" and ("rserver" in (rstudio["unavailable"] or "") or rstudio["unavailable"] is None)
     r = c.post("/api/v1/environments", json={"type": "webterminal", "name": "x", "resource_spec": "cpu-1",

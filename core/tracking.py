@@ -56,9 +56,14 @@ class TrackingSettings:
 
     def credentials(self, user: str) -> tuple[str, str] | None:
         """(user, password) for the tracking server; None when auth is off or this process may
-        not read the key (a CLI user on a root-owned site: the portal submits for them)."""
-        key = trackingauth.read_key(self.key_file) if self.auth else None
-        if key is None or not user:
+        not read the key (a CLI user on a root-owned site: the portal submits for them). The key
+        is made here if it is missing, so a job submitted before the server's first start still
+        signs in once the server is up."""
+        if not self.auth or not user:
+            return None
+        try:
+            key = trackingauth.ensure_key(self.key_file)
+        except OSError:
             return None
         return user, trackingauth.password(key, user)
 

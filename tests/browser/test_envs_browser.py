@@ -12,7 +12,7 @@ import pytest
 
 import tests.localhost_names  # noqa: F401  (service origins *.svc.localhost for requests, as in browsers)
 from tests.browser.chromium import ARTIFACTS, chromium, expect, logged_in, playwright_api
-from tests.svc.helpers import Portal, scratch, site_config, wait_for
+from tests.svc.helpers import Portal, environments_portal, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
@@ -22,15 +22,8 @@ SCREEN = "() => { const b = window.hpcaiTerm.buffer.active; let t = '';" \
 
 @pytest.fixture(scope="module")
 def portal() -> Iterator[Portal]:
-    data = scratch("envs-browser")
-    p = Portal(data, env={"HPCAI_CONFIG": str(site_config(data, cpus=8))}).start()
-    yield p
-    for row in p.platform.environments.list("alice"):
-        try:
-            p.platform.environments.stop(row.id, "alice")
-        except Exception as exc:  # best effort; the test already reported
-            print(f"teardown: {exc}")
-    p.stop()
+    with environments_portal("envs-browser") as p:
+        yield p
 
 
 def test_terminal_in_chromium(portal: Portal) -> None:

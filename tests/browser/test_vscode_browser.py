@@ -14,7 +14,7 @@ import pytest
 
 import tests.localhost_names  # noqa: F401  (service origins *.svc.localhost for requests, as in browsers)
 from tests.browser.chromium import ARTIFACTS, chromium, expect, logged_in
-from tests.svc.helpers import Portal, scratch, site_config, wait_for
+from tests.svc.helpers import Portal, environments_portal, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
@@ -23,15 +23,8 @@ TEXT = "hello from hpcai's VS Code"
 
 @pytest.fixture(scope="module")
 def portal() -> Iterator[Portal]:
-    data = scratch("vscode-browser")
-    p = Portal(data, env={"HPCAI_CONFIG": str(site_config(data, cpus=8))}).start()
-    yield p
-    for row in p.platform.environments.list("alice"):
-        try:
-            p.platform.environments.stop(row.id, "alice")
-        except Exception as exc:  # best effort; the test already reported
-            print(f"teardown: {exc}")
-    p.stop()
+    with environments_portal("vscode-browser") as p:
+        yield p
 
 
 def test_vscode_opens_a_file_in_chromium(portal: Portal) -> None:

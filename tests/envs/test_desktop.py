@@ -36,7 +36,7 @@ from core.types import ResourceSpec
 from plugins.environments.desktop import session as desktop_session
 from tests.envs import rfb
 from tests.envs.test_env_rules import counts, fields
-from tests.svc.helpers import Portal, scratch, site_config, wait_for
+from tests.svc.helpers import Portal, environments_portal, wait_for
 
 GOLDEN = Path(__file__).with_name("golden")
 REPO = Path(__file__).resolve().parents[2]
@@ -187,15 +187,8 @@ def test_gpu_mode_runs_the_session_under_virtualgl_where_it_exists(monkeypatch: 
 
 @pytest.fixture(scope="module")
 def portal() -> Iterator[Portal]:
-    data = scratch("desktop-e2e")
-    p = Portal(data, env={"HPCAI_CONFIG": str(site_config(data, cpus=8))}).start()
-    yield p
-    for row in p.platform.environments.list("alice"):
-        try:
-            p.platform.environments.stop(row.id, "alice")
-        except Exception as exc:  # best effort; the test already reported
-            print(f"teardown: {exc}")
-    p.stop()
+    with environments_portal("desktop-e2e") as p:
+        yield p
 
 
 @pytest.fixture(scope="module")

@@ -25,23 +25,15 @@ import requests
 import websocket
 from jupyter_client.session import Session
 
-from tests.svc.helpers import Portal, scratch, site_config, wait_for
+from tests.svc.helpers import Portal, environments_portal, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def portal() -> Iterator[Portal]:
-    data = scratch("envs-e2e")
-    cfg = site_config(data, cpus=8)
-    p = Portal(data, env={"HPCAI_CONFIG": str(cfg)}).start()
-    yield p
-    for row in p.platform.environments.list("alice"):
-        try:
-            p.platform.environments.stop(row.id, "alice")
-        except Exception as exc:  # best effort; the test already reported
-            print(f"teardown: {exc}")
-    p.stop()
+    with environments_portal("envs-e2e") as p:
+        yield p
 
 
 @pytest.fixture(scope="module")

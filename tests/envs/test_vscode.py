@@ -27,22 +27,15 @@ import websocket
 import plugins.environments.vscode as vscode
 from portal.front import nginx_binary
 from tests.envs.test_env_e2e import cookie_header, create, env_state
-from tests.svc.helpers import Portal, scratch, site_config, wait_for
+from tests.svc.helpers import Portal, environments_portal, scratch, site_config, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def portal() -> Iterator[Portal]:
-    data = scratch("vscode-e2e")
-    p = Portal(data, env={"HPCAI_CONFIG": str(site_config(data, cpus=8))}).start()
-    yield p
-    for row in p.platform.environments.list("alice"):
-        try:
-            p.platform.environments.stop(row.id, "alice")
-        except Exception as exc:  # best effort; the test already reported
-            print(f"teardown: {exc}")
-    p.stop()
+    with environments_portal("vscode-e2e") as p:
+        yield p
 
 
 @pytest.fixture(scope="module")

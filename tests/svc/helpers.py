@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +173,20 @@ def site_config(data: Path, extra: str = "", cpus: int = 8, usage_interval_s: fl
     path = data / "hpcai.toml"
     path.write_text(text + "\n" + extra + "\n")
     return path
+
+
+@contextmanager
+def environments_portal(name: str, user: str = "alice") -> Iterator[Portal]:
+    """A portal of its own for development-environment tests; the user's environments are
+    stopped when it ends (best effort: the test has already reported whatever failed)."""
+    data = scratch(name)
+    p = Portal(data, env={"HPCAI_CONFIG": str(site_config(data, cpus=8))}).start()
+    try:
+        yield p
+    finally:
+        for row in p.platform.environments.list(user):
+            try:
+                p.platform.environments.stop(row.id, user)
+            except Exception as exc:  # noqa: BLE001
+                print(f"teardown: {exc}")
+        p.stop()

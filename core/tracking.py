@@ -61,11 +61,11 @@ class TrackingSettings:
         signs in once the server is up."""
         if not self.auth or not user:
             return None
-        try:
-            key = trackingauth.ensure_key(self.key_file)
+        try:  # a server elsewhere (`uri`) has its key there: never make one that cannot match
+            key = trackingauth.read_key(self.key_file) if self.uri else trackingauth.ensure_key(self.key_file)
         except OSError:
             return None
-        return user, trackingauth.password(key, user)
+        return (user, trackingauth.password(key, user)) if key else None
 
     def admin_headers(self) -> dict[str, str]:
         """What the platform's own requests carry (empty when auth is off)."""

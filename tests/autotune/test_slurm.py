@@ -60,7 +60,7 @@ def _site(root: Path, slurm_conf: str, db_url: str, mlflow: str) -> dict[str, st
     text = (REPO / "etc" / "hpcai.toml").read_text()
     conf.write_text(text.replace("[schedulers.slurm]\n", f'[schedulers.slurm]\nslurm_conf = "{slurm_conf}"\n', 1))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HPCAI_", "MLFLOW_"))}
-    env.update({"HPCAI_CONFIG": str(conf), "HPCAI_DATA_DIR": str(root / "data"), "HPCAI_DB_URL": db_url,
+    env.update({"HPCAI_CONFIG": str(conf), "HPCAI_MLFLOW_AUTH_KEY_FILE": os.environ["HPCAI_MLFLOW_AUTH_KEY_FILE"], "HPCAI_DATA_DIR": str(root / "data"), "HPCAI_DB_URL": db_url,
                 "HPCAI_TUNE_STORAGE": db_url, "HPCAI_DEFAULT_SCHEDULER": "slurm", "HPCAI_MLFLOW_URI": mlflow,
                 "PATH": f"{BIN}:{env.get('PATH', '')}", "PYTHONUNBUFFERED": "1"})
     return env

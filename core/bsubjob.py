@@ -97,9 +97,16 @@ def request_from_wire(data: Mapping[str, Any], user: str) -> JobRequest:
             group = RoleGroup(**{**g, "request": req})
         except TypeError as exc:
             raise ValidationError(f"bad group: {exc}", field="groups") from None
-        if not isinstance(group.count, int) or isinstance(group.count, bool) or group.count < 1 \
-                or not isinstance(req.cpus, int) or isinstance(req.cpus, bool) or req.cpus < 1:
-            raise ValidationError("a group needs a count and cpus of at least 1", field="groups")
+        ints = {"count": group.count, "cpus": req.cpus, "gpus": req.gpus, "mem_mb": req.mem_mb or 1}
+        texts = {"tag": group.tag, "gpu_type": req.gpu_type, "gpu_mode": req.gpu_mode, "host": req.host,
+                 "spec": req.spec}
+        for key, value in ints.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "gpus" else 1):
+                raise ValidationError(f"a group's {key} must be a whole number of at least "
+                                      f"{0 if key == 'gpus' else 1}", field="groups")
+        for key, value in texts.items():
+            if value is not None and not isinstance(value, str):
+                raise ValidationError(f"a group's {key} must be a string", field="groups")
         groups.append(group)
     fields = {k: v for k, v in data.items() if k != "groups" and v is not None}
     return JobRequest(user=user, command=fields.pop("command", ""), workdir=fields.pop("workdir", ""),

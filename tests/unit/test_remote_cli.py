@@ -70,3 +70,10 @@ def test_the_wire_is_checked(wire: dict, field: str) -> None:
     with pytest.raises(ValidationError) as caught:
         request_from_wire(wire, "alice")
     assert caught.value.field == field
+
+
+@pytest.mark.parametrize("request_", [{"cpus": "2"}, {"cpus": 1, "mem_mb": "1G"}, {"cpus": 1, "gpus": -1},
+                                      {"cpus": 1, "host": 5}])
+def test_a_group_is_checked(request_: dict) -> None:
+    with pytest.raises(ValidationError, match="a group's"):
+        request_from_wire({"batch_script": "true", "groups": [{"count": 1, "request": request_}]}, "alice")

@@ -99,6 +99,12 @@ def test_jsub_and_jjobs_in_a_web_terminal(portal: Portal, alice: requests.Sessio
     # hpcai's own commands too
     got = sh.run(f'hpcai show {job["id"]}; echo "SHOW_RC=$?."', r"(Job .*?)SHOW_RC=(\d+)\.")
     assert got.group(2) == "0" and "succeeded" in got.group(1), got.group(0)
+    got = sh.run(f'hpcai logs -f {job["id"]}; echo "LOGS_RC=$?."', r"(envjob-ran.*?)LOGS_RC=(\d+)\.")
+    assert got.group(2) == "0" and f"job {job['id']} succeeded" in got.group(1), got.group(0)
+    got = sh.run('hpcai jobs --state succeeded,failed; echo "JOBS_RC=$?."', r"(ID\s+NAME.*?)JOBS_RC=(\d+)\.")
+    assert got.group(2) == "0" and re.search(rf"\n{job['id']}\s+envjob\s+alice\s+succeeded", got.group(1)), got.group(0)
+    got = sh.run('jkill 999999; echo "KILL_RC=$?."', r"(jkill: error:.*?)KILL_RC=(\d+)\.")
+    assert got.group(2) == "2" and "999999" in got.group(1), got.group(0)
 
     # a bad #BSUB option: exit 2 naming it, before anything is sent
     got = sh.run("printf '#BSUB -R x\\ntrue\\n' > bad.sub; jsub bad.sub; echo \"BAD_RC=$?.\"",

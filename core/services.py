@@ -640,7 +640,14 @@ class ServiceManager:
         self._control_check(row, user, "stop")
         self.require(row, "stop")
         self._stop_job(row)
+        self._ended(row)
         return self._row(row.id)
+
+    def _ended(self, row: ServiceRow) -> None:
+        """A development environment's service stopped or deleted from My services: the
+        environment's session token goes with it (core.environments)."""
+        if self.origin(row) == ORIGIN_DEVENV:
+            self.p.environments.service_ended(row.alias, row.user)
 
     def _stop_job(self, row: ServiceRow) -> None:
         job = self.job(row)
@@ -732,6 +739,7 @@ class ServiceManager:
         row = self._row(ref)
         self._control_check(row, user, "delete")
         self._stop_job(row)
+        self._ended(row)
         with self.p.store.session() as s:
             s.delete(s.get(ServiceRow, row.id))
 

@@ -396,6 +396,14 @@ class EnvironmentService:
         values = {**(self._apply_pending(row) or {}), **self._session(row.id, row.user)}
         return values or None
 
+    def service_ended(self, alias: str, user: str) -> None:
+        """The environment's service was stopped or deleted by its services page: revoke."""
+        with self.store.session() as s:
+            env_id = s.scalars(select(EnvironmentRow.id).where(EnvironmentRow.user == user,
+                                                               EnvironmentRow.service_alias == alias)).first()
+        if env_id is not None:
+            self.revoke_session(env_id, user)
+
     def revoke_session(self, env_id: int, user: str) -> None:
         if self.tokens is not None:
             self.tokens.revoke_tokens_labelled(user, self.token_label(env_id))

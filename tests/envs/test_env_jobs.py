@@ -76,7 +76,7 @@ def test_jsub_and_jjobs_in_a_web_terminal(portal: Portal, alice: requests.Sessio
     assert not re.search(r"hpcai_[A-Za-z0-9_-]{20}", json.dumps(view))  # the token is in the env only, never in a view
     sh = Shell(portal, alice, view["alias"])
     got = sh.run('echo "TOKEN=$HPCAI_API_TOKEN URL=$HPCAI_PORTAL_URL JSUB=$(command -v jsub) END"',
-                 r"TOKEN=(\S+) URL=(\S+) JSUB=(\S*) END")
+                 r"TOKEN=(hpcai_\S+) URL=(http\S+) JSUB=(/\S*) END")
     token, url, jsub = got.groups()
     assert url == portal.url and jsub.endswith("/jsub"), got.group(0)  # on the login shell's PATH
     assert portal.platform.accounts.token_user(token).name == "alice"  # type: ignore[union-attr]
@@ -125,3 +125,17 @@ def test_jsub_and_jjobs_in_a_web_terminal(portal: Portal, alice: requests.Sessio
     r = alice.post(f"{portal.url}/api/v1/environments/{v['id']}/stop", timeout=60)
     assert r.status_code == 200, r.text
     assert api(portal, token, "/jobs").status_code == 401
+
+    # each start makes a new token (the last one stays refused); stopping the environment's service
+    # from My services revokes it too
+    r = alice.post(f"{portal.url}/api/v1/environments/{v['id']}/start", timeout=60)
+    assert r.status_code == 200, r.text
+    view = env_state(portal, alice, v["id"], ("running",))
+    sh = Shell(portal, alice, view["alias"])
+    fresh = sh.run('echo "TOKEN=$HPCAI_API_TOKEN END"', r"TOKEN=(hpcai_\S+) END").group(1)
+    sh.close()
+    assert fresh != token and api(portal, fresh, "/me").status_code == 200
+    assert api(portal, token, "/me").status_code == 401
+    r = alice.post(f"{portal.url}/api/v1/services/{view['alias']}/stop", timeout=60)
+    assert r.status_code == 200, r.text
+    assert api(portal, fresh, "/me").status_code == 401

@@ -70,23 +70,21 @@ class Client:
 
     def jobs(self, all_users: bool = False, states: list[str] | None = None, framework: str | None = None,
              name: str | None = None, limit: int = 50, offset: int = 0) -> tuple[list[Any], int]:
-        """Like JobService.list: (rows, total). The API pages by 200 and filters one state, so
-        several states are filtered here, over every page."""
-        one = states[0] if states and len(states) == 1 else None
-        query = {"all": "1" if all_users else None, "state": one, "framework": framework, "name": name,
-                 "per_page": 200}
+        """Like JobService.list: (rows newest first, total). The API filters one state at a time
+        and pages by 200: several states are asked one by one and merged here."""
+        query = {"all": "1" if all_users else None, "framework": framework, "name": name, "per_page": 200}
         rows: list[Any] = []
-        page, total = 1, 0
-        while True:
-            got = self.call("GET", "/jobs", query={**query, "page": page})
-            total = got["total"]
-            rows += [row(j) for j in got["jobs"]]
-            if not got["jobs"] or len(rows) >= total or (not states and len(rows) >= offset + limit):
-                break
-            page += 1
-        if states and one is None:
-            rows = [r for r in rows if r.state in states]
-            total = len(rows)
+        total = 0
+        for state in states or [None]:
+            page = 1
+            while True:
+                got = self.call("GET", "/jobs", query={**query, "state": state, "page": page})
+                rows += [row(j) for j in got["jobs"]]
+                if not got["jobs"] or page * 200 >= got["total"] or (states is None and len(rows) >= offset + limit):
+                    total += got["total"]
+                    break
+                page += 1
+        rows.sort(key=lambda r: r.id, reverse=True)
         return rows[offset:offset + limit], total
 
     def job(self, job_id: int | str) -> Any:

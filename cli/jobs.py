@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cli.common import PROG, dump_json, fast_read, guarded, job_dict, new_platform, table
+from cli.remote import NO_CONFIG, client
 from core.errors import ValidationError
 from core.jobsread import own_jobs
 from core.jobtimes import JobTimes, command_of, duration, job_times, local_time, site_zone
@@ -88,8 +89,11 @@ def cmd_submit(argv: list[str]) -> int:
     known, _ = pre.parse_known_args(flags)
     from core.schema import is_visible
 
-    platform = new_platform()
-    schema = platform.jobs.form_schema(known.framework, known.mode, known.runtime)
+    remote = client()
+    platform = new_platform() if remote is None else None
+    schema = platform.jobs.form_schema(known.framework, known.mode, known.runtime) if platform else \
+        remote.call("GET", "/schema", query={"framework": known.framework, "mode": known.mode,  # type: ignore[union-attr]
+                                             "runtime": known.runtime})
     args = schema_parser(schema).parse_args(flags)
     values = {k: v for k, v in vars(args).items() if k not in ("dry_run", "json") and v is not None}
     if rest:
@@ -103,6 +107,9 @@ def cmd_submit(argv: list[str]) -> int:
     for name, value in list(values.items()):
         if not is_visible(schema["properties"].get(name, {}), values):
             raise ValidationError(f"does not apply to this choice of {', '.join(SELECTORS)}", field=name)
+    if remote is not None:
+        return _submit_remote(remote, values, args)
+    assert platform is not None
     user = current_user()
     req = platform.jobs.request_from_values(values, user, source="cli")
     prep = platform.jobs.prepare(req)
@@ -119,6 +126,31 @@ def cmd_submit(argv: list[str]) -> int:
             print(prep.script())
         return 0
     row = platform.jobs.submit_prepared(prep)
+    if args.json:
+        dump_json(job_dict(row))
+    else:
+        print(f"Job {row.id} ({row.name}) submitted to {row.scheduler} as {row.scheduler_job_id}; "
+              f"job directory {row.job_dir}")
+    return 0
+
+
+def _submit_remote(remote: Any, values: dict[str, Any], args: argparse.Namespace) -> int:
+    """`hpcai submit` in a development environment: the same values, validated by the portal."""
+    if args.dry_run:
+        got = remote.call("POST", "/jobs", values, query={"dry_run": "1"})
+        if args.json:
+            dump_json(got)
+        else:
+            import json
+
+            print("# plan (ports are allocated at submission:", got["ports_needed"], "needed)")
+            print(json.dumps(got["plan"], indent=2))
+            print("# job script")
+            print(got["script"])
+        return 0
+    from cli.remote import row as remote_row
+
+    row = remote_row(remote.call("POST", "/jobs", values))
     if args.json:
         dump_json(job_dict(row))
     else:
@@ -148,8 +180,12 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         if s not in {x.value for x in JobState}:
             raise ValidationError(f"'{s}' is not a job state", field="--state",
                                   fix="use " + ", ".join(x.value for x in JobState))
-    config, found = fast_read(lambda url: None if args.all else own_jobs(
-        url, current_user(), states, args.framework, args.name, args.limit, args.offset))
+    remote = client()
+    if remote is not None:
+        config, found = NO_CONFIG, remote.jobs(args.all, states, args.framework, args.name, args.limit, args.offset)
+    else:
+        config, found = fast_read(lambda url: None if args.all else own_jobs(
+            url, current_user(), states, args.framework, args.name, args.limit, args.offset))
     if found is None:
         platform = new_platform()
         platform.jobs.refresh()
@@ -174,8 +210,12 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
 @guarded(PROG)
 def cmd_show(args: argparse.Namespace) -> int:
-    config, found = fast_read(lambda url: own_jobs(url, current_user(), job_id=int(args.job), limit=1)
-                               if args.job.isdigit() else None)
+    remote = client()
+    if remote is not None:
+        config, found = NO_CONFIG, ([remote.job(args.job)], 1)
+    else:
+        config, found = fast_read(lambda url: own_jobs(url, current_user(), job_id=int(args.job), limit=1)
+                                   if args.job.isdigit() else None)
     if found and found[0]:
         row = found[0][0]
     else:  # not the caller's own job by id, or no watcher: the full path (and its error messages)
@@ -218,9 +258,13 @@ def print_job(row: Any, times: JobTimes, zone: Any) -> None:
 def cmd_logs(args: argparse.Namespace) -> int:
     from core.jobfiles import rank_log, rank_names
 
-    platform = new_platform()
-    platform.jobs.refresh()
-    row = platform.jobs.get(args.job, current_user())
+    remote = client()
+    if remote is not None and not args.rank:
+        return _logs_remote(remote, args)
+    platform = new_platform() if remote is None else None
+    if platform is not None:
+        platform.jobs.refresh()
+    row = platform.jobs.get(args.job, current_user()) if platform else remote.job(args.job)  # type: ignore[union-attr]
     if args.rank:
         ranks = rank_names(row.plan)
         if args.rank not in ranks:
@@ -229,13 +273,38 @@ def cmd_logs(args: argparse.Namespace) -> int:
         path = rank_log(row.job_dir, args.rank)
     else:
         path = Path(row.stdout_path or "")
-    if not args.follow:
+    if not args.follow or platform is None:  # a rank's log, remote: the user's own file, as it is now
         if not path.is_file():
             raise ValidationError(f"job {row.id} has no log yet ({row.state})", field="job",
                                   fix="wait until it starts, or use -f to follow")
         sys.stdout.write(path.read_text(errors="replace"))
         return 0
     return _follow(platform, row.id, path)
+
+
+def _logs_remote(remote: Any, args: argparse.Namespace) -> int:
+    """`hpcai logs [-f]` through the portal's log API (offsets; -f polls until the job ends)."""
+    row = remote.job(args.job)
+    offset = 0
+    while True:
+        got = remote.log(row.id, offset)
+        if got["text"]:
+            sys.stdout.write(got["text"])
+            sys.stdout.flush()
+        offset = got["next_offset"]
+        if not args.follow:
+            if offset == 0 and not JobState(got["state"]).terminal and got["state"] != JobState.RUNNING.value:
+                raise ValidationError(f"job {row.id} has no log yet ({got['state']})", field="job",
+                                      fix="wait until it starts, or use -f to follow")
+            return 0
+        if got["text"]:
+            continue  # more may be waiting: read on before asking for the state
+        if JobState(got["state"]).terminal:
+            row = remote.job(row.id)
+            code = f", exit code {row.exit_code}" if row.exit_code is not None else ""
+            print(f"{PROG}: job {row.id} {row.state}{code}", file=sys.stderr)
+            return exit_status(row)
+        time.sleep(0.5)
 
 
 def exit_status(row: Any) -> int:
@@ -280,6 +349,11 @@ def _follow(platform: "Platform", job_id: int, path: Path) -> int:
 def _control(action: str):  # type: ignore[no-untyped-def]
     @guarded(PROG)
     def run(args: argparse.Namespace) -> int:
+        remote = client()
+        if remote is not None:
+            row = remote.action(remote.job(args.job).id, action)
+            print(f"Job {row.id} ({row.name}): {row.state}")
+            return 0
         platform = new_platform()
         row = getattr(platform.jobs, action)(args.job, current_user())
         print(f"Job {row.id} ({row.name}): {row.state}")

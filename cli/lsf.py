@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cli.common import fast_read, guarded, short_time
+from cli.remote import NO_CONFIG, client
 from core.errors import ValidationError
 from core.types import JobState
 from core.users import current_user
@@ -57,9 +58,14 @@ def jsub_main(argv: list[str] | None = None) -> int:
     for line in join_dangling_options(text)[1]:
         print(f"jsub: note: {source}:{line}: joined this --option line onto the jairun call above "
               "(it had no trailing backslash)", file=sys.stderr)
-    platform = Platform()
     req = request_from_script(text, current_user(), Path.cwd(), source, os.environ)
-    row = platform.jobs.submit(req)
+    remote = client()
+    if remote is not None:  # in a development environment: through the portal (cli/remote.py)
+        from core.bsubjob import request_to_wire
+
+        row = remote.submit_batch(request_to_wire(req))
+    else:
+        row = Platform().jobs.submit(req)
     print(f"Job <{row.scheduler_job_id}> is submitted to queue <{row.queue or 'normal'}>.")
     return 0
 
@@ -89,7 +95,11 @@ def jjobs_main(argv: list[str] | None = None) -> int:
     from core.jobsread import own_jobs
     from core.jobtimes import site_zone
 
-    config, found = fast_read(lambda url: None if args.u == "all" else own_jobs(url, user, live, limit=1000))
+    remote = client()
+    if remote is not None:
+        config, found = NO_CONFIG, remote.jobs(all_users=args.u == "all", states=live, limit=1000)
+    else:
+        config, found = fast_read(lambda url: None if args.u == "all" else own_jobs(url, user, live, limit=1000))
     if found is None:
         platform = Platform()
         platform.jobs.refresh()
@@ -120,6 +130,12 @@ def _control(prog: str, action: str, done: str):  # type: ignore[no-untyped-def]
         p = argparse.ArgumentParser(prog=prog, description=f"{action} jobs by job ID")
         p.add_argument("jobids", nargs="+")
         args = p.parse_args(sys.argv[1:] if argv is None else argv)
+        remote = client()
+        if remote is not None:
+            for jid in args.jobids:
+                remote.action(remote.by_scheduler_id(jid).id, action)
+                print(f"Job <{jid}> {done}")
+            return 0
         platform = Platform()
         user = current_user()
         for jid in args.jobids:

@@ -429,6 +429,16 @@ class Accounts:
                 raise NotFound(f"no token {token_id}", field="token")
             s.delete(row)
 
+    def revoke_tokens_labelled(self, name: str, label: str) -> int:
+        """Revoke every token of `name` with this exact label (the platform's own tokens, e.g. a
+        development environment's); how many there were."""
+        with self.store.session() as s:
+            rows = list(s.scalars(select(ApiTokenRow).where(ApiTokenRow.user == name,
+                                                            ApiTokenRow.label == label[:128])))
+            for row in rows:
+                s.delete(row)
+            return len(rows)
+
     def token_user(self, token: str) -> Account | None:
         """The enabled account a bearer token belongs to, or None."""
         if not token or not token.startswith(TOKEN_PREFIX):

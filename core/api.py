@@ -462,6 +462,12 @@ class ServiceType(Descriptor):
 
 # --- development environments (spec 01): an interactive service job of one user ------------------
 
+#: an environment's PROMPT_COMMAND: the platform's commands (jsub, jjobs, hpcai) stay on the PATH
+#: of its interactive shells even after a login profile set PATH anew
+PATH_GUARD = ('case ":$PATH:" in *:"$HPCAI_BIN":*) ;; *) '
+              '[ -n "$HPCAI_BIN" ] && PATH="$HPCAI_BIN:$PATH" ;; esac')
+
+
 class EnvironmentType(ServiceType):
     """A kind of development environment (JupyterLab, Web terminal, RStudio ...).
 
@@ -522,6 +528,14 @@ class EnvironmentType(ServiceType):
             plan.cwd = str(options["workdir"])
         if options.get("ssh"):
             self._with_ssh(plan, options)
+        if options.get("api_token"):
+            # jsub / jjobs / hpcai in the environment's shells call the portal's API as the user
+            # (cli/remote.py); in the env only, never argv (a service's command line is shown)
+            plan.env["HPCAI_API_TOKEN"] = str(options["api_token"])
+            plan.env["HPCAI_PORTAL_URL"] = str(options.get("portal_url") or "")
+            # a login shell's /etc/profile resets PATH: put the platform's bin (svcrun's
+            # HPCAI_BIN) back in front before each prompt
+            plan.env["PROMPT_COMMAND"] = PATH_GUARD
         return plan
 
     @staticmethod

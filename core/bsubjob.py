@@ -7,9 +7,9 @@ before the job exists, so a mistake costs the user nothing.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 from core.batchscript import BatchScript, parse_batch_script, parse_machine_file
 from core.errors import ValidationError
@@ -58,3 +58,56 @@ def request_from_script(text: str, user: str, submit_dir: Path, source: str,
         queue=d.queue, app_profile=d.app, time_limit_min=d.time_limit_min,
         mem_limit_mb=d.mem_limit_mb, extra_ports=d.ports, groups=groups, batch_script=script.text,
         cwd=str(cwd), stdout=d.stdout, stderr=d.stderr, source="jsub")
+
+
+# --- the request on the wire: jsub in an environment parses here (client side) and sends this --
+
+#: what a #BSUB request carries, and the JSON types each field may have (None: absent)
+WIRE_FIELDS: dict[str, tuple[type, ...]] = {
+    "command": (str,), "workdir": (str,), "image": (str,), "mode": (str,), "name": (str,), "queue": (str,),
+    "app_profile": (str,), "time_limit_min": (int,), "mem_limit_mb": (int,), "extra_ports": (int,),
+    "groups": (list,), "batch_script": (str,), "cwd": (str,), "stdout": (str,), "stderr": (str,),
+}
+
+
+def request_to_wire(req: JobRequest) -> dict[str, Any]:
+    """The fields of a #BSUB request as JSON (POST /api/v1/jobs/batch); who submits is the token's."""
+    data = {k: getattr(req, k) for k in WIRE_FIELDS}
+    data["groups"] = [asdict(g) for g in req.groups or []]
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def request_from_wire(data: Mapping[str, Any], user: str) -> JobRequest:
+    """The inverse, checked: every field's type, every group's shape; the rest is prepare()'s."""
+    unknown = sorted(set(data) - set(WIRE_FIELDS))
+    if unknown:
+        raise ValidationError(f"'{unknown[0]}' is not a field of a batch-script job", field=unknown[0],
+                              fix="send only " + ", ".join(WIRE_FIELDS))
+    for k, v in data.items():
+        if v is not None and (not isinstance(v, WIRE_FIELDS[k]) or isinstance(v, bool)):
+            raise ValidationError(f"has the wrong type ({type(v).__name__})", field=k)
+    if not isinstance(data.get("batch_script"), str) or not data["batch_script"].strip():
+        raise ValidationError("is required", field="batch_script", fix="send the #BSUB script's text")
+    groups = []
+    for g in data.get("groups") or []:
+        try:
+            if not isinstance(g, dict) or not isinstance(g.get("request"), dict):
+                raise TypeError("a group is {count, request, tag}")
+            req = ResourceRequest(**g["request"])
+            group = RoleGroup(**{**g, "request": req})
+        except TypeError as exc:
+            raise ValidationError(f"bad group: {exc}", field="groups") from None
+        ints = {"count": group.count, "cpus": req.cpus, "gpus": req.gpus, "mem_mb": req.mem_mb or 1}
+        texts = {"tag": group.tag, "gpu_type": req.gpu_type, "gpu_mode": req.gpu_mode, "host": req.host,
+                 "spec": req.spec}
+        for key, value in ints.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "gpus" else 1):
+                raise ValidationError(f"a group's {key} must be a whole number of at least "
+                                      f"{0 if key == 'gpus' else 1}", field="groups")
+        for key, value in texts.items():
+            if value is not None and not isinstance(value, str):
+                raise ValidationError(f"a group's {key} must be a string", field="groups")
+        groups.append(group)
+    fields = {k: v for k, v in data.items() if k != "groups" and v is not None}
+    return JobRequest(user=user, command=fields.pop("command", ""), workdir=fields.pop("workdir", ""),
+                      groups=groups or None, source="jsub", **fields)

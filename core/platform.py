@@ -123,7 +123,16 @@ class Platform:
             self.store, self.services, self.images, lambda: self.registry, self.workspace.home,
             lambda user: [s.name for s in self.specs.visible(user, self.jobs.groups_of(user))],
             self.datasets.box,
-            lambda user, name: self.specs.get_visible(name, user, self.jobs.groups_of(user), "resource_spec"))
+            lambda user, name: self.specs.get_visible(name, user, self.jobs.groups_of(user), "resource_spec"),
+            tokens=self.accounts, portal_url=self.portal_url)
+
+    def portal_url(self) -> str:
+        """The portal's own URL, for what calls its API from the cluster (an environment's jsub):
+        [portal] url, else the address `hpcai serve` listens on (HPCAI_PORTAL_LISTEN, set by it)."""
+        import os
+
+        url = self.config.raw.get("portal", {}).get("url") or os.environ.get("HPCAI_PORTAL_LISTEN")
+        return str(url or "http://127.0.0.1:8080").rstrip("/")
 
     @cached_property
     def monitor(self) -> ClusterMonitor:

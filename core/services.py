@@ -52,8 +52,9 @@ ACCESS_CATEGORIES = ("visualization", "custom")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 #: options a view never shows: the start plan's alone (an environment's SSH password hash)
-PRIVATE_OPTIONS = ("ssh_password_hash",)
-PRIVATE_ENV = ("HPCAI_SSH_PASSWORD_HASH",)  # core.environments.ssh.HASH_ENV, in the job's env only
+PRIVATE_OPTIONS = ("ssh_password_hash", "api_token")
+#: core.environments.ssh.HASH_ENV and an environment's API token: in the job's env only
+PRIVATE_ENV = ("HPCAI_SSH_PASSWORD_HASH", "HPCAI_API_TOKEN")
 #: Where a service was made: in My services, or by a development environment for itself. A
 #: non-default origin is kept in the row's options under ORIGIN_KEY (never shown to the type).
 ORIGIN_SERVICES, ORIGIN_DEVENV = "services", "devenv"
@@ -639,7 +640,14 @@ class ServiceManager:
         self._control_check(row, user, "stop")
         self.require(row, "stop")
         self._stop_job(row)
+        self._ended(row)
         return self._row(row.id)
+
+    def _ended(self, row: ServiceRow) -> None:
+        """A development environment's service stopped or deleted from My services: the
+        environment's session token goes with it (core.environments)."""
+        if self.origin(row) == ORIGIN_DEVENV:
+            self.p.environments.service_ended(row.alias, row.user)
 
     def _stop_job(self, row: ServiceRow) -> None:
         job = self.job(row)
@@ -731,6 +739,7 @@ class ServiceManager:
         row = self._row(ref)
         self._control_check(row, user, "delete")
         self._stop_job(row)
+        self._ended(row)
         with self.p.store.session() as s:
             s.delete(s.get(ServiceRow, row.id))
 

@@ -180,6 +180,27 @@ def job_submit() -> Any:
     return jsonify(job_dict(row, full=True)), 201
 
 
+@bp.route("/jobs/batch", methods=["POST"])
+def job_submit_batch() -> Any:
+    """A #BSUB batch script's job, parsed by jsub where the user runs it (core.bsubjob, the same
+    code as a local jsub: its machine file and paths are the user's); sent as request_to_wire."""
+    from core.bsubjob import request_from_wire
+
+    p = platform()
+    req = request_from_wire(json_body(), user())
+    for name in ("workdir", "cwd"):
+        value = getattr(req, name)
+        if value:
+            setattr(req, name, str(p.workspace.check(user(), value, field=name)))
+    if request.args.get("dry_run") in ("1", "true"):
+        prep = p.jobs.prepare(req)
+        return jsonify({"plan": json.loads(prep.plan.to_json()), "script": prep.script(),
+                        "ports_needed": prep.ports_needed})
+    row = p.jobs.submit(req)
+    poke_watcher()
+    return jsonify(job_dict(row, full=True)), 201
+
+
 @bp.route("/jobs/<int:job_id>")
 def job_get(job_id: int) -> Any:
     return jsonify(job_dict(platform().jobs.get(job_id, user()), full=True))

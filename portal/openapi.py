@@ -104,6 +104,18 @@ def openapi_document(p: Platform) -> dict[str, Any]:
                      "parameters": [_q("dry_run", {"type": "string", "enum": ["0", "1"]})],
                      "requestBody": body("#/components/schemas/JobValues"),
                      "responses": {"201": ok("submitted"), "200": ok("dry run"), **_errors(400, 401, 403, 503)}}},
+        "/jobs/batch": {"post": {
+            "summary": "submit a #BSUB batch script's job, parsed by jsub where the user runs it "
+                       "(core.bsubjob.request_to_wire; dry_run=1: plan and script only)",
+            "parameters": [_q("dry_run", {"type": "string", "enum": ["0", "1"]})],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["batch_script"],
+                "properties": {**{k: {"type": "string"} for k in (
+                    "batch_script", "command", "workdir", "cwd", "image", "mode", "name", "queue", "app_profile",
+                    "stdout", "stderr")}, **{k: {"type": "integer"} for k in (
+                        "time_limit_min", "mem_limit_mb", "extra_ports")},
+                    "groups": {"type": "array", "items": {"type": "object"}}}}}}},
+            "responses": {"201": ok("submitted"), "200": ok("dry run"), **_errors(400, 401, 403, 503)}}},
         "/jobs/{job_id}": {
             "get": {"summary": "one job with request, plan and script", "parameters": [job_id],
                     "responses": {"200": ok(), **_errors(401, 404)}},

@@ -233,6 +233,10 @@ def serve(host: str = "127.0.0.1", port: int = 8080, threads: int = DEFAULT_THRE
     platform.specs.sync()
     platform.store.engine.dispose()  # no pooled connection may cross the fork
     listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    # where the platform's own clients (an environment's jsub, cli/remote.py) reach this portal,
+    # unless [portal] url says otherwise (core.platform.Platform.portal_url); the workers inherit it
+    reach = socket.gethostname() if host in ("0.0.0.0", "::", "") else host  # every interface: by name
+    os.environ["HPCAI_PORTAL_LISTEN"] = f"http://[{reach}]:{port}" if ":" in reach else f"http://{reach}:{port}"
     nginx: NginxFront | None = None
     bind = listen
     if front == "nginx":  # nginx takes the public address; gunicorn a private loopback port behind it

@@ -62,6 +62,14 @@ class Services(Protocol):
     def secret(self, job: Any) -> str: ...
 
 
+class Tokens(Protocol):
+    """The part of core.accounts.AccountService an environment's session token uses."""
+
+    def create_token(self, name: str, label: str = "") -> str: ...
+
+    def revoke_tokens_labelled(self, name: str, label: str) -> int: ...
+
+
 class Images(Protocol):
     def tagged(self, tag: str | None) -> list[Any]: ...
 
@@ -113,10 +121,14 @@ class EnvironmentView:
 class EnvironmentService:
     def __init__(self, store: Any, services: Services, images: Images, plugins: Callable[[], Plugins],
                  home: Callable[[str], Path], specs: Callable[[str], list[str]], box: SecretBox,
-                 spec_of: Callable[[str, str], Any] | None = None):
+                 spec_of: Callable[[str, str], Any] | None = None, tokens: Tokens | None = None,
+                 portal_url: Callable[[], str] | None = None):
         self.store, self.services, self.images = store, services, images
         self._plugins, self.home, self.specs, self.box = plugins, home, specs, box
         self.spec_of = spec_of  # (user, spec name) -> ResourceSpec, for a type's check_spec
+        # jsub/jjobs/hpcai in the environment's terminals call the portal's API (cli/remote.py)
+        # with a token of the environment's user, made at each start, revoked at stop/delete
+        self.tokens, self.portal_url = tokens, portal_url
 
     # --- types and schema ---------------------------------------------------------------------
 
@@ -365,6 +377,37 @@ class EnvironmentService:
         return {"ssh_login": login, "ssh_password_hash": ssh_module.hash_password(password),
                 "ssh_home": str(self.home(user))}
 
+    @staticmethod
+    def token_label(env_id: int) -> str:
+        return f"environment {env_id} (made at each start, revoked at stop)"
+
+    def _session(self, env_id: int, user: str) -> dict[str, Any]:
+        """This start's API token and the portal's URL, for the environment's env (never argv:
+        core.api.EnvironmentType.start_plan); the previous start's token is revoked first."""
+        if self.tokens is None or self.portal_url is None:
+            return {}
+        self.revoke_session(env_id, user)
+        return {"api_token": self.tokens.create_token(user, self.token_label(env_id)),
+                "portal_url": self.portal_url()}
+
+    def _launch_values(self, row: EnvironmentRow) -> dict[str, Any] | None:
+        """What a start or restart relaunches the service with: Modify's pending values, this
+        start's session; None: as it was."""
+        values = {**(self._apply_pending(row) or {}), **self._session(row.id, row.user)}
+        return values or None
+
+    def service_ended(self, alias: str, user: str) -> None:
+        """The environment's service was stopped or deleted by its services page: revoke."""
+        with self.store.session() as s:
+            env_id = s.scalars(select(EnvironmentRow.id).where(EnvironmentRow.user == user,
+                                                               EnvironmentRow.service_alias == alias)).first()
+        if env_id is not None:
+            self.revoke_session(env_id, user)
+
+    def revoke_session(self, env_id: int, user: str) -> None:
+        if self.tokens is not None:
+            self.tokens.revoke_tokens_labelled(user, self.token_label(env_id))
+
     def create(self, values: dict[str, Any], user: str, start: bool = True) -> EnvironmentRow:
         st = self.type(values.get("type"))
         values = dict(values)
@@ -389,13 +432,14 @@ class EnvironmentService:
             with self.store.session() as s:
                 s.get(EnvironmentRow, env_id).service_alias = svc.alias
             if start:
-                self.services.relaunch(svc.alias, ORIGIN)
+                self.services.relaunch(svc.alias, ORIGIN, self._session(env_id, user) or None)
         except Exception:
             self._remove(env_id, user)  # a refused create or start leaves nothing behind
             raise
         return self.get(env_id, user)
 
     def _remove(self, env_id: int, user: str) -> None:
+        self.revoke_session(env_id, user)
         with self.store.session() as s:
             row = s.get(EnvironmentRow, env_id)
             alias = row.service_alias if row else None
@@ -465,19 +509,21 @@ class EnvironmentService:
         why = self.type(row.type).check_available()
         if why:
             raise ValidationError(why, field="type", fix="ask the site admin to install it on the nodes")
-        self.services.relaunch(self._service(row).alias, ORIGIN, self._apply_pending(row))
+        alias = self._service(row).alias
+        self.services.relaunch(alias, ORIGIN, self._launch_values(row))
         return self.get(row.id, user)
 
     def restart(self, ref: str | int, user: str) -> EnvironmentRow:
         row = self.get(ref, user)
         self._require(row, "restart")
-        self.services.relaunch(row.service_alias or "", ORIGIN, self._apply_pending(row))
+        self.services.relaunch(row.service_alias or "", ORIGIN, self._launch_values(row))
         return self.get(row.id, user)
 
     def stop(self, ref: str | int, user: str) -> EnvironmentRow:
         row = self.get(ref, user)
         self._require(row, "stop")
         self.services.stop(row.service_alias or "", user)
+        self.revoke_session(row.id, user)
         return self.get(row.id, user)
 
     def delete(self, ref: str | int, user: str) -> None:

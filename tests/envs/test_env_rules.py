@@ -228,3 +228,24 @@ def test_a_refused_start_removes_what_create_made(p: Platform, monkeypatch: pyte
     assert e.value.field == "resource_spec"
     assert counts(p) == (0, 0)
     assert p.environments.suggest_name("alice", "webterminal") == "webterminal-1"
+
+
+def test_every_type_gets_the_portal_url_and_token_in_its_env_only(tmp_path: Path) -> None:
+    """Issue 17 item 4: jsub/jjobs/hpcai in every environment's terminal (cli/remote.py)."""
+    from core.api import ServiceContext
+    from core.config import load_config
+    from core.platform import Platform
+
+    p = Platform(load_config({"HPCAI_DATA_DIR": str(tmp_path)}))
+    ctx = ServiceContext(alias="a1", user="alice", job_dir="{job_dir}", base_path="/dockerService/a1")
+    checked = []
+    for name, st in p.environments.types().items():
+        if st.check_available():
+            continue  # e.g. RStudio where rserver is absent: refused before any plan
+        plan = st.start_plan({"api_token": "hpcai_secret-token", "portal_url": "http://portal:8080",
+                              "workdir": str(tmp_path)}, ctx)
+        assert plan.env["HPCAI_API_TOKEN"] == "hpcai_secret-token" and plan.env["HPCAI_PORTAL_URL"] == "http://portal:8080"
+        assert "HPCAI_BIN" in plan.env["PROMPT_COMMAND"]
+        assert not any("hpcai_secret-token" in a for a in plan.argv), name
+        checked.append(name)
+    assert {"jupyterlab", "webterminal"} <= set(checked), checked

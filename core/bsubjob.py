@@ -109,5 +109,7 @@ def request_from_wire(data: Mapping[str, Any], user: str) -> JobRequest:
                 raise ValidationError(f"a group's {key} must be a string", field="groups")
         groups.append(group)
     fields = {k: v for k, v in data.items() if k != "groups" and v is not None}
+    # Not "jsub": that source means the Unix user running this process made the request
+    # (core.identity.CALLER_SOURCES), and here that process is the portal.
     return JobRequest(user=user, command=fields.pop("command", ""), workdir=fields.pop("workdir", ""),
-                      groups=groups or None, source="jsub", **fields)
+                      groups=groups or None, source="jsub-api", **fields)

@@ -88,7 +88,7 @@ def test_jsub_and_jjobs_in_a_web_terminal(portal: Portal, alice: requests.Sessio
     sched_id = got.group(2)
     job = wait_for(lambda: next((j for j in api(portal, token, "/jobs?state=succeeded").json()["jobs"]
                                  if j["scheduler_job_id"] == sched_id), None), 120, "the job to succeed")
-    assert job["user"] == "alice" and job["name"] == "envjob" and job["source"] == "jsub"
+    assert job["user"] == "alice" and job["name"] == "envjob" and job["source"] == "jsub-api"
     log = api(portal, token, f"/jobs/{job['id']}/log").json()["text"]
     assert "hpc-alice" in log and "envjob-ran" in log, log
 

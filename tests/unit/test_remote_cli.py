@@ -10,6 +10,7 @@ import pytest
 from cli.remote import PortalUnavailable, client, error_from_response
 from core.bsubjob import request_from_script, request_from_wire, request_to_wire
 from core.errors import NotFound, PermissionDenied, ValidationError, ValidationErrors
+from core.identity import CALLER_SOURCES
 
 
 def body(**data: object) -> bytes:
@@ -54,7 +55,8 @@ def test_a_bsub_request_survives_the_wire(tmp_path: Path) -> None:
     req = request_from_script(text, "hpc-alice", tmp_path, "job.sub", {})
     wire = json.loads(json.dumps(request_to_wire(req)))
     back = request_from_wire(wire, "alice")
-    assert back.user == "alice" and back.source == "jsub"
+    # never a caller source: the portal, not the user, runs the process that submits it
+    assert back.user == "alice" and back.source == "jsub-api" and back.source not in CALLER_SOURCES
     for name in ("command", "workdir", "image", "mode", "name", "queue", "time_limit_min", "groups",
                  "batch_script", "cwd"):
         assert getattr(back, name) == getattr(req, name), name

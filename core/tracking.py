@@ -257,6 +257,9 @@ def start_server(settings: TrackingSettings, wait_s: float | None = None,
         Path(settings.artifacts_destination).mkdir(parents=True, exist_ok=True)
     settings.log_file.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
+    # MLflow 3's server-side jobs (GenAI scorers, prompt optimisation) run five huey consumers,
+    # about 1.2 GB here, for features the platform does not offer: a site may turn them back on.
+    env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     if settings.s3_endpoint_url:
         env["MLFLOW_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
     if settings.auth:

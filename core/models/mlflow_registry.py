@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import HpcaiError
-from core.experiments import TrackingClient, TrackingUnavailable
+from core.trackingclient import TrackingClient, TrackingUnavailable
 
 FILES_SCHEME = "hpcai://"
 

@@ -87,7 +87,7 @@ def test_postgresql_store_and_shared_artifacts(pg_url: str, monkeypatch: pytest.
             names = {r[0] for r in conn.execute("SELECT name FROM experiments")}
         assert "on_postgresql" in names
         # alice signed in and holds what she made; the permissions live in the PostgreSQL database
-        from core.experiments import TrackingClient
+        from core.trackingclient import TrackingClient
 
         platform_client = TrackingClient.for_settings(settings)
         assert platform_client.permission(exp_id, "alice") == "MANAGE"

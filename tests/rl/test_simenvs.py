@@ -171,6 +171,13 @@ def test_installed_environment_rules(p: Platform) -> None:
     assert e.get("alice", "inst").install_mode == "installed"
 
 
+def test_a_field_without_a_name_is_a_clear_error(p: Platform) -> None:
+    """The fuzzer's multipart form: a part named '' and one that reaches the service as None."""
+    with pytest.raises(HpcaiError) as err:
+        p.rl_envs.create("alice", {"": "null", None: "null"}, None)  # type: ignore[dict-item]
+    assert "unknown field" in err.value.text
+
+
 def test_classification_defaults_to_confidential(p: Platform) -> None:
     p.settings.set_classification(True, "admin")
     e = p.rl_envs

@@ -219,7 +219,8 @@ class SimEnvService:
         The archive's contents are checked after the other fields pass (see _package)."""
         errors: list[HpcaiError] = []
         out: dict[str, Any] = {}
-        unknown = sorted(set(values) - set(FIELDS) - {"uploaded", "start_member"})
+        # str(): a multipart part with an odd name reaches here as a None key (found by the fuzzer)
+        unknown = sorted(str(k) for k in set(values) - set(FIELDS) - {"uploaded", "start_member"})
         if unknown:
             errors.append(ValidationError(f"unknown field '{unknown[0]}'", field=unknown[0],
                                           fix="fields are: " + ", ".join(FIELDS)))

@@ -280,7 +280,7 @@ class DatasetService:
             raise ValidationErrors(errors)
         values.pop("category", None)
         known = set(schema.get("properties", {}))
-        unknown = sorted(set(values) - known)
+        unknown = sorted(str(k) for k in set(values) - known)  # a multipart part may arrive as a None key
         if unknown:
             raise ValidationError(f"unknown field '{unknown[0]}' for {backend.title} datasets",
                                   field=unknown[0], fix="use only " + ", ".join(sorted(known - {"category"})))

@@ -299,7 +299,7 @@ class EnvironmentService:
                 if why:
                     bad("resource_spec", *why)
 
-        unknown = sorted(set(values) - set(out) - {"type"})
+        unknown = sorted(str(k) for k in set(values) - set(out) - {"type"})
         for k in unknown:
             bad(k, f"'{k}' is not a field of a development environment", "leave it out")
         if errors:

@@ -125,8 +125,11 @@ def cmd_submit(argv: list[str]) -> int:
             print("# job script")
             print(prep.script())
         return 0
-    row = platform.jobs.submit_prepared(prep)
-    if args.json:
+    return _print_submitted(platform.jobs.submit_prepared(prep), args.json)
+
+
+def _print_submitted(row: Any, as_json: bool) -> int:
+    if as_json:
         dump_json(job_dict(row))
     else:
         print(f"Job {row.id} ({row.name}) submitted to {row.scheduler} as {row.scheduler_job_id}; "
@@ -150,13 +153,7 @@ def _submit_remote(remote: Any, values: dict[str, Any], args: argparse.Namespace
         return 0
     from cli.remote import row as remote_row
 
-    row = remote_row(remote.call("POST", "/jobs", values))
-    if args.json:
-        dump_json(job_dict(row))
-    else:
-        print(f"Job {row.id} ({row.name}) submitted to {row.scheduler} as {row.scheduler_job_id}; "
-              f"job directory {row.job_dir}")
-    return 0
+    return _print_submitted(remote_row(remote.call("POST", "/jobs", values)), args.json)
 
 
 def _shell_quote(arg: str) -> str:

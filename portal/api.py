@@ -171,6 +171,11 @@ def job_submit() -> Any:
         req = p.jobs.request_from_values(values, user(), source="api")
     except TypeError as exc:  # a value of the wrong shape for a JobRequest attribute
         raise ValidationError(f"bad value: {exc}", field="body") from exc
+    return _plan_or_submit(p, req, dry_run)
+
+
+def _plan_or_submit(p: Any, req: Any, dry_run: bool) -> Any:
+    """A dry run answers the plan and the job script; otherwise the job, submitted."""
     if dry_run:
         prep = p.jobs.prepare(req)
         return jsonify({"plan": json.loads(prep.plan.to_json()), "script": prep.script(),
@@ -192,13 +197,7 @@ def job_submit_batch() -> Any:
         value = getattr(req, name)
         if value:
             setattr(req, name, str(p.workspace.check(user(), value, field=name)))
-    if request.args.get("dry_run") in ("1", "true"):
-        prep = p.jobs.prepare(req)
-        return jsonify({"plan": json.loads(prep.plan.to_json()), "script": prep.script(),
-                        "ports_needed": prep.ports_needed})
-    row = p.jobs.submit(req)
-    poke_watcher()
-    return jsonify(job_dict(row, full=True)), 201
+    return _plan_or_submit(p, req, request.args.get("dry_run") in ("1", "true"))
 
 
 @bp.route("/jobs/<int:job_id>")

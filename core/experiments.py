@@ -31,6 +31,7 @@ from core.errors import NotFound, PermissionDenied, ValidationError
 from core.store import JobRow
 from core.store.models import ExperimentRecordRow
 from core.trackingclient import PAGE, RUNS_PAGE, TrackingClient
+from core.users import members_of
 
 if TYPE_CHECKING:
     from core.platform import Platform
@@ -116,21 +117,23 @@ class ExperimentService:
                     s.scalars(select(ExperimentRecordRow).where(ExperimentRecordRow.experiment_id.in_(ids)))}
         out = []
         for e in exps:
-            created = _ms_of(e.creation_time)
             known = rows.get(e.experiment_id)
-            owner, group = known[1:] if known and known[0] == created else self._record(e, created)
+            owner, group = known[1:] if known and known[0] == _ms_of(e.creation_time) else self._record(e)
             out.append(replace(e, owner=owner, group=group))
         return out
 
-    def _record(self, exp: Experiment, created: int) -> tuple[str | None, str | None]:
+    def _record(self, exp: Experiment) -> tuple[str | None, str | None]:
         # plain mlflow in a job logs to the user's own default-<user> (plugins/tracking/mlflow)
         claim = exp.owner or (exp.name[len("default-"):] if exp.name.startswith("default-") else None)
         owner = claim if claim and (not self.client.auth or self._created_by(exp, claim)) else None
         group = exp.group if owner and exp.group and exp.group in self.groups_of(owner) else None
-        with self.p.store.session() as s:
-            s.merge(ExperimentRecordRow(experiment_id=exp.experiment_id, created_ms=created,
-                                        owner=owner, share_group=group))
+        self._save_record(exp, owner, group)
         return owner, group
+
+    def _save_record(self, exp: Experiment, owner: str | None, group: str | None) -> None:
+        with self.p.store.session() as s:
+            s.merge(ExperimentRecordRow(experiment_id=exp.experiment_id, created_ms=_ms_of(exp.creation_time),
+                                        owner=owner, share_group=group))
 
     def _created_by(self, exp: Experiment, user: str) -> bool:
         """Did `user` (or the platform, whose tags are its own) create the experiment? Only a
@@ -180,9 +183,7 @@ class ExperimentService:
         if group is not None and group not in owner_groups and not self.is_admin(user):
             raise ValidationError(f"{exp.owner} is not a member of group '{group}'", field="group",
                                   fix="choose one of: " + (", ".join(owner_groups) or "(no groups)"))
-        with self.p.store.session() as s:
-            s.merge(ExperimentRecordRow(experiment_id=exp.experiment_id, created_ms=_ms_of(exp.creation_time),
-                                        owner=exp.owner, share_group=group))
+        self._save_record(exp, exp.owner, group)
         self._grant_members(exp, exp.group, group)
         self.client.set_experiment_tag(exp.experiment_id, GROUP_TAG, group or "")  # for MLflow's own UI
         return self.get_experiment(experiment_id, user)
@@ -202,14 +203,8 @@ class ExperimentService:
                 continue
 
     def _members(self, group: str) -> list[str]:
-        import grp
-
-        members = set(self.p.accounts.groups().get(group, []))
-        try:
-            members.update(grp.getgrnam(group).gr_mem)
-        except KeyError:
-            pass
-        return sorted(members)
+        """Whoever groups_of() puts in `group`: its platform members and its Unix ones."""
+        return sorted(set(self.p.accounts.groups().get(group, [])) | set(members_of(group)))
 
     # --- runs ----------------------------------------------------------------------------------
 

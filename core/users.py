@@ -38,6 +38,16 @@ def groups_of(user: str) -> list[str]:
     return sorted(set(names))
 
 
+def members_of(group: str) -> list[str]:
+    """The Unix users in `group`, the inverse of groups_of: listed members and those whose
+    primary group it is."""
+    try:
+        g = grp.getgrnam(group)
+    except KeyError:
+        return []
+    return sorted(set(g.gr_mem) | {pw.pw_name for pw in pwd.getpwall() if pw.pw_gid == g.gr_gid})
+
+
 def is_admin(user: str) -> bool:
     """root and members of the `hpcai-admin` group administer the platform."""
     return user == "root" or "hpcai-admin" in groups_of(user)

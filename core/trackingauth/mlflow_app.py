@@ -35,8 +35,7 @@ def _key() -> bytes:
 
 
 def _forbidden(message: str) -> Response:
-    res = make_response({"error_code": "PERMISSION_DENIED", "message": message}, 403)
-    return res
+    return make_response({"error_code": "PERMISSION_DENIED", "message": message}, 403)
 
 
 def authenticate() -> Authorization | Response:
